@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { buildGpt2Graph } from './gpt2-graph.js';
+import { encodeModel } from './onnx/graph-builder.js';
+import { emptyCache, referenceForward } from './reference-gpt2.test-util.js';
+import { randomWeights } from './random-weights.test-util.js';
+
+const config: Gpt2Config = { n_layer: 2, n_embd: 32, n_head: 4, n_positions: 64, vocab_size: 97, layer_norm_epsilon: 1e-5 };
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+describe.each([
+  ['tied head', false],
+  ['separate lm_head', true],
+])('FP32 graph vs reference forward pass (%s)', (_name, untied) => {
+  const weights = randomWeights(config, 7, { untiedHead: untied, std: 0.2 });
+  const model = encodeModel(buildGpt2Graph(config, weights));
+  const tokens = [5, 17, 3, 96, 42, 0, 11];
+
+  it('matches on a whole-prompt pass', async () => {
+    const session = await Gpt2Session.load(model, config);
+    const out = await session.step(leftPad([tokens], 0), session.emptyCache(1));
+    const ref = referenceForward(config, weights, tokens, emptyCache(config.n_layer));
+    ref.forEach((logits, s) => {
+      expect(maxAbsDiff(out.logits.subarray(s * config.vocab_size, (s + 1) * config.vocab_size), logits)).toBeLessThanOrEqual(1e-4);
+    });
+    await session.release();
+  });
+
+  it('matches token by token through the KV cache', async () => {
+    const session = await Gpt2Session.load(model, config);
+    let cache = session.emptyCache(1);
+    const refCache = emptyCache(config.n_layer);
+    for (let t = 0; t < tokens.length; t++) {
+      const out = await session.step({ inputIds: [[tokens[t] as number]], attentionMask: [Array(t + 1).fill(1)] }, cache);
+      cache = out.cache;
+      const [ref] = referenceForward(config, weights, [tokens[t] as number], refCache);
+      expect(maxAbsDiff(out.logits, ref as Float64Array)).toBeLessThanOrEqual(1e-4);
+    }
+    await session.release();
+  });
+
+  it('gives a left-padded row the same logits as the row alone', async () => {
+    const session = await Gpt2Session.load(model, config);
+    const short = [9, 8, 7];
+    const alone = lastPositionLogits(await session.step(leftPad([short], 0), session.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+    const batched = lastPositionLogits(await session.step(leftPad([tokens, short], 0), session.emptyCache(2)), config.vocab_size)[1] as Float32Array;
+    expect(maxAbsDiff(alone, batched)).toBeLessThanOrEqual(1e-4);
+    await session.release();
+  });
+});

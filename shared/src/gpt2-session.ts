@@ -1,0 +1,123 @@
+import * as ort from 'onnxruntime-node';
+import type { Gpt2Config } from './gpt2-config.js';
+import { GRAPH_IO } from './graph-io.js';
+
+export interface SessionSettings {
+  /** Intra-op threads; scale by processes, not threads, so the default is 1. */
+  threads?: number;
+  /** ONNX Runtime's optimisation level; 'all' unless measuring the graph itself. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** Per-layer keys and values, each [batch, n_head, length, head_dim]. */
+export interface KvCache {
+  keys: ort.Tensor[];
+  values: ort.Tensor[];
+  /** Positions already in the cache (including padding). */
+  length: number;
+}
+
+/** One row of a batch: the tokens to run and how many of the cached positions are padding. */
+export interface StepInput {
+  /** Token ids, all rows the same length (left-pad with `padTokenId` and mark them in `mask`). */
+  inputIds: number[][];
+  /** 1 for a real token, 0 for padding, covering cache + new tokens: [batch][cache.length + seq]. */
+  attentionMask: number[][];
+}
+
+export interface StepOutput {
+  /** [batch, seq, vocab] */
+  logits: Float32Array;
+  batch: number;
+  seq: number;
+  cache: KvCache;
+}
+
+/**
+ * One ONNX Runtime session over a GPT-2 graph in optimum's layout, with the bookkeeping of the KV
+ * cache and of left padding: position ids count only real tokens, so a padded row computes exactly
+ * what it would alone.
+ */
+export class Gpt2Session {
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly config: Gpt2Config,
+  ) {}
+
+  static async load(model: string | Uint8Array, config: Gpt2Config, settings: SessionSettings = {}): Promise<Gpt2Session> {
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: settings.threads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: settings.optimization ?? 'all',
+      executionMode: 'sequential',
+    };
+    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    return new Gpt2Session(session, config);
+  }
+
+  emptyCache(batch: number): KvCache {
+    const { n_layer, n_head, n_embd } = this.config;
+    const empty = () => new ort.Tensor('float32', new Float32Array(0), [batch, n_head, 0, n_embd / n_head]);
+    return { keys: Array.from({ length: n_layer }, empty), values: Array.from({ length: n_layer }, empty), length: 0 };
+  }
+
+  async step(input: StepInput, cache: KvCache): Promise<StepOutput> {
+    const batch = input.inputIds.length;
+    const seq = input.inputIds[0]?.length ?? 0;
+    if (batch === 0 || seq === 0) throw new Error('step needs at least one row and one token');
+    const total = cache.length + seq;
+    const ids = new BigInt64Array(batch * seq);
+    const positions = new BigInt64Array(batch * seq);
+    const mask = new BigInt64Array(batch * total);
+    for (let r = 0; r < batch; r++) {
+      const rowIds = input.inputIds[r] as number[];
+      const rowMask = input.attentionMask[r] as number[];
+      if (rowIds.length !== seq || rowMask.length !== total) throw new Error(`row ${r}: expected ${seq} tokens and a mask of ${total}`);
+      let seen = 0;
+      for (let t = 0; t < total; t++) {
+        const m = rowMask[t] as number;
+        mask[r * total + t] = BigInt(m);
+        if (t >= cache.length) {
+          const s = t - cache.length;
+          ids[r * seq + s] = BigInt(rowIds[s] as number);
+          positions[r * seq + s] = BigInt(Math.max(0, seen + m - 1));
+        }
+        seen += m;
+      }
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      [GRAPH_IO.inputIds]: new ort.Tensor('int64', ids, [batch, seq]),
+      [GRAPH_IO.attentionMask]: new ort.Tensor('int64', mask, [batch, total]),
+      [GRAPH_IO.positionIds]: new ort.Tensor('int64', positions, [batch, seq]),
+    };
+    for (let l = 0; l < this.config.n_layer; l++) {
+      feeds[GRAPH_IO.pastKey(l)] = cache.keys[l] as ort.Tensor;
+      feeds[GRAPH_IO.pastValue(l)] = cache.values[l] as ort.Tensor;
+    }
+    const out = await this.session.run(feeds);
+    const next: KvCache = { keys: [], values: [], length: total };
+    for (let l = 0; l < this.config.n_layer; l++) {
+      next.keys.push(out[GRAPH_IO.presentKey(l)] as ort.Tensor);
+      next.values.push(out[GRAPH_IO.presentValue(l)] as ort.Tensor);
+    }
+    return { logits: (out[GRAPH_IO.logits] as ort.Tensor).data as Float32Array, batch, seq, cache: next };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Left-pads prompts to one length: the shape a batch of prompts takes in `step`. */
+export function leftPad(prompts: number[][], padTokenId: number): StepInput {
+  const width = Math.max(...prompts.map((p) => p.length));
+  return {
+    inputIds: prompts.map((p) => [...Array<number>(width - p.length).fill(padTokenId), ...p]),
+    attentionMask: prompts.map((p) => [...Array<number>(width - p.length).fill(0), ...Array<number>(p.length).fill(1)]),
+  };
+}
+
+/** The logits of the last position of each row: [vocab] per row. */
+export function lastPositionLogits(out: StepOutput, vocab: number): Float32Array[] {
+  return Array.from({ length: out.batch }, (_, r) => out.logits.subarray(((r + 1) * out.seq - 1) * vocab, (r + 1) * out.seq * vocab));
+}
