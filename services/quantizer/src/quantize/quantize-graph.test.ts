@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { buildGpt2Graph } from '../gpt2-graph.js';
+import { decodeModel, DT, encodeModel } from '../onnx/graph-builder.js';
+import { randomWeights } from '../random-weights.test-util.js';
+import { quantizeModel } from './quantize-graph.js';
+
+const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
+const weights = randomWeights(config, 11);
+const fp32 = encodeModel(buildGpt2Graph(config, weights));
+
+function quantized(granularity: 'per-channel' | 'per-tensor' = 'per-channel') {
+  const model = decodeModel(fp32);
+  const stats = quantizeModel(model, { granularity });
+  return { bytes: encodeModel(model), model, stats };
+}
+
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let dot = 0, na = 0, nb = 0;
+  a.forEach((v, i) => { dot += v * (b[i] as number); na += v * v; nb += (b[i] as number) ** 2; });
+  return dot / Math.sqrt(na * nb);
+};
+const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > (a[best] as number) ? i : best), 0);
+const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);
+
+const prompts = [[1, 2, 3, 4, 5], [400, 17], [9, 9, 9, 9, 9, 9, 9, 9, 9], [250], [33, 44, 55, 66], [100, 200, 300, 400, 500, 1, 2], [7, 70], [12, 13, 14]];
+
+describe('quantizeModel', () => {
+  it('replaces every linear layer and the embedding with integer ops', () => {
+    const { model, stats } = quantized();
+    // 4 linears per block + the tied head; the wte lookup (wpe is a Gather from a table too).
+    expect(stats.linear).toBe(4 * config.n_layer + 1);
+    expect(stats.embedding).toBe(2);
+    const ops = model.graph?.node?.map((n) => n.opType) ?? [];
+    expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops).not.toContain('Gemm');
+    const floatMatrices = model.graph?.initializer?.filter((t) => t.dataType === DT.FLOAT && (t.dims?.length ?? 0) === 2) ?? [];
+    expect(floatMatrices.map((t) => t.name)).toEqual([]);
+  });
+
+  it('stores the tied embedding and head once', () => {
+    const { model } = quantized();
+    const int8 = model.graph?.initializer?.filter((t) => t.dataType === DT.INT8).map((t) => t.name) ?? [];
+    expect(int8.filter((n) => n?.startsWith('transformer.wte'))).toEqual(['transformer.wte.weight_quantized']);
+  });
+
+  it('shrinks the model to under 30% of its FP32 bytes', () => {
+    expect(quantized().bytes.length / fp32.length).toBeLessThan(0.3);
+  });
+
+  it.each(['per-channel', 'per-tensor'] as const)('agrees with FP32 on random weights (%s)', async (granularity) => {
+    const f = await Gpt2Session.load(fp32, config);
+    const q = await Gpt2Session.load(quantized(granularity).bytes, config);
+    for (const p of prompts) {
+      const a = lastPositionLogits(await f.step(leftPad([p], 0), f.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const c = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      expect(cosine(a, c)).toBeGreaterThanOrEqual(0.99);
+    }
+  });
+
+  it('answers a prompt the same alone and inside a batch of 8 different prompts', async () => {
+    const q = await Gpt2Session.load(quantized().bytes, config);
+    const batched = lastPositionLogits(await q.step(leftPad(prompts, 0), q.emptyCache(prompts.length)), config.vocab_size);
+    for (const [i, p] of prompts.entries()) {
+      const alone = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const inBatch = batched[i] as Float32Array;
+      expect(argmax(inBatch)).toBe(argmax(alone));
+      expect(maxAbsDiff(alone, inBatch)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
+    }
+  });
+
+  it('answers the same through the KV cache as in one pass', async () => {
+    const q = await Gpt2Session.load(quantized().bytes, config);
+    for (const p of prompts) {
+      const whole = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      let cache = q.emptyCache(1);
+      let last = new Float32Array();
+      for (let t = 0; t < p.length; t++) {
+        const out = await q.step({ inputIds: [[p[t] as number]], attentionMask: [Array(t + 1).fill(1)] }, cache);
+        cache = out.cache;
+        last = out.logits;
+      }
+      expect(argmax(last)).toBe(argmax(whole));
+      expect(maxAbsDiff(whole, last)).toBeLessThanOrEqual(1e-2 * maxAbs(whole));
+    }
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { quantizeSymmetric, transpose } from './quantize-weights.js';
+
+// Independent reference: quantize one channel with plain arithmetic on a JS number array.
+function referenceChannel(values: number[]): { q: number[]; scale: number } {
+  const max = Math.max(...values.map(Math.abs));
+  const scale = max === 0 ? 1 : max / 127;
+  return { q: values.map((v) => Math.min(127, Math.max(-127, Math.round(v / scale)))), scale };
+}
+
+describe('quantizeSymmetric', () => {
+  const rows = 5;
+  const cols = 7;
+  const data = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % cols)));
+
+  it('per column matches a channel-by-channel reference', () => {
+    const { q, scales } = quantizeSymmetric(data, rows, cols, 1, 'per-channel');
+    expect(scales.length).toBe(cols);
+    for (let c = 0; c < cols; c++) {
+      const column = Array.from({ length: rows }, (_, r) => data[r * cols + c] as number);
+      const ref = referenceChannel(column);
+      expect(scales[c]).toBeCloseTo(ref.scale, 6);
+      expect(Array.from({ length: rows }, (_, r) => q[r * cols + c])).toEqual(ref.q);
+    }
+  });
+
+  it('per row matches the reference and reaches ±127 in every row', () => {
+    const { q, scales } = quantizeSymmetric(data, rows, cols, 0, 'per-channel');
+    for (let r = 0; r < rows; r++) {
+      const ref = referenceChannel(Array.from(data.subarray(r * cols, (r + 1) * cols)));
+      expect(scales[r]).toBeCloseTo(ref.scale, 6);
+      expect(Array.from(q.subarray(r * cols, (r + 1) * cols))).toEqual(ref.q);
+      expect(Math.max(...Array.from(q.subarray(r * cols, (r + 1) * cols), Math.abs))).toBe(127);
+    }
+  });
+
+  it('per tensor uses one scale and bounds the error by half a step', () => {
+    const { q, scales } = quantizeSymmetric(data, rows, cols, 1, 'per-tensor');
+    expect(scales.length).toBe(1);
+    const s = scales[0] as number;
+    data.forEach((v, i) => expect(Math.abs(v - (q[i] as number) * s)).toBeLessThanOrEqual(s / 2 + 1e-6));
+  });
+
+  it('gives an all-zero channel a finite scale and zero codes', () => {
+    const zeros = new Float32Array(6);
+    const { q, scales } = quantizeSymmetric(zeros, 2, 3, 0, 'per-channel');
+    expect(Array.from(scales)).toEqual([1, 1]);
+    expect(Array.from(q)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('refuses a size that does not match the shape', () => {
+    expect(() => quantizeSymmetric(new Float32Array(5), 2, 3, 0, 'per-channel')).toThrow(/5 values is not 2×3/);
+  });
+});
+
+describe('transpose', () => {
+  it('swaps rows and columns', () => {
+    expect(Array.from(transpose(Float32Array.from([1, 2, 3, 4, 5, 6]), 2, 3))).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+});
