@@ -14,14 +14,15 @@ export interface Gpt2Config {
 /** The activation functions that are GPT-2's tanh-approximated GELU under the names HF uses. */
 const GELU_TANH = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+/** A config.json that is not a GPT-2 this project can build. */
+export class ModelConfigError extends Error {
+  override name = 'ModelConfigError';
 }
 
 function positiveInt(raw: Record<string, unknown>, key: string, where: string): number {
   const v = raw[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new ConfigError(`${where}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+    throw new ModelConfigError(`${where}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
   }
   return v;
 }
@@ -33,18 +34,18 @@ function positiveInt(raw: Record<string, unknown>, key: string, where: string): 
  */
 export function parseGpt2Config(raw: unknown, where: string): Gpt2Config {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(`${where}: expected a JSON object`);
+    throw new ModelConfigError(`${where}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
   if (o.model_type !== undefined && o.model_type !== 'gpt2') {
-    throw new ConfigError(`${where}: model_type is "${String(o.model_type)}", only "gpt2" checkpoints are supported`);
+    throw new ModelConfigError(`${where}: model_type is "${String(o.model_type)}", only "gpt2" checkpoints are supported`);
   }
   if (o.model_type === undefined && !Array.isArray(o.architectures)) {
-    throw new ConfigError(`${where}: no model_type; this does not look like a GPT-2 config.json`);
+    throw new ModelConfigError(`${where}: no model_type; this does not look like a GPT-2 config.json`);
   }
   const act = o.activation_function ?? 'gelu_new';
   if (typeof act !== 'string' || !GELU_TANH.has(act)) {
-    throw new ConfigError(`${where}: activation_function "${String(act)}" is not supported (expected one of ${[...GELU_TANH].join(', ')})`);
+    throw new ModelConfigError(`${where}: activation_function "${String(act)}" is not supported (expected one of ${[...GELU_TANH].join(', ')})`);
   }
   const withPositions = o.n_positions === undefined && o.n_ctx !== undefined ? { ...o, n_positions: o.n_ctx } : o;
   const cfg: Gpt2Config = {
@@ -56,10 +57,10 @@ export function parseGpt2Config(raw: unknown, where: string): Gpt2Config {
     layer_norm_epsilon: typeof o.layer_norm_epsilon === 'number' && o.layer_norm_epsilon > 0 ? o.layer_norm_epsilon : 1e-5,
   };
   if (cfg.n_embd % cfg.n_head !== 0) {
-    throw new ConfigError(`${where}: n_embd (${cfg.n_embd}) is not divisible by n_head (${cfg.n_head})`);
+    throw new ModelConfigError(`${where}: n_embd (${cfg.n_embd}) is not divisible by n_head (${cfg.n_head})`);
   }
   if (o.n_inner !== undefined && o.n_inner !== null && o.n_inner !== 4 * cfg.n_embd) {
-    throw new ConfigError(`${where}: n_inner ${String(o.n_inner)} is not supported (GPT-2 uses 4 × n_embd)`);
+    throw new ModelConfigError(`${where}: n_inner ${String(o.n_inner)} is not supported (GPT-2 uses 4 × n_embd)`);
   }
   return cfg;
 }

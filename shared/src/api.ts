@@ -1,0 +1,125 @@
+/**
+ * The HTTP API's bodies, as JSON schemas (TypeBox) and the types derived from them. The gateway
+ * validates requests and documents the API (OpenAPI at /docs) with these; the worker's job results
+ * are these response shapes, so there is one definition of each.
+ */
+import { type Static, Type } from 'typebox';
+
+export const LIMITS = {
+  promptChars: 8000,
+  topK: { min: 1, max: 50, default: 5 },
+  maxNewTokens: { min: 1, max: 256, default: 32 },
+  temperature: { min: 0, max: 5, default: 0 },
+  stopStrings: 4,
+  stopChars: 64,
+} as const;
+
+/** Non-empty after trimming; the schema cannot say "not only whitespace", so the pattern does. */
+const Prompt = Type.String({
+  minLength: 1,
+  maxLength: LIMITS.promptChars,
+  pattern: '\\S',
+  description: 'Text to continue; its tokens must fit in the model context.',
+});
+const TopK = (description: string) => Type.Integer({ minimum: LIMITS.topK.min, maximum: LIMITS.topK.max, description });
+
+export const PredictRequestSchema = Type.Object(
+  { prompt: Prompt, top_k: Type.Optional(TopK('How many most likely next tokens to return (default 5).')) },
+  { additionalProperties: false },
+);
+export type PredictRequest = Static<typeof PredictRequestSchema>;
+
+export const GenerateRequestSchema = Type.Object(
+  {
+    prompt: Prompt,
+    max_new_tokens: Type.Optional(Type.Integer({ minimum: LIMITS.maxNewTokens.min, maximum: LIMITS.maxNewTokens.max, description: 'Default 32.' })),
+    temperature: Type.Optional(
+      Type.Number({ minimum: LIMITS.temperature.min, maximum: LIMITS.temperature.max, description: '0 (the default) is greedy decoding.' }),
+    ),
+    top_k: Type.Optional(TopK('Sample only among the k most likely tokens.')),
+    top_p: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Nucleus sampling threshold (default 1).' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'Makes sampling reproducible.' })),
+    stop: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: LIMITS.stopChars }), { maxItems: LIMITS.stopStrings, description: 'Stop when any of these appears.' }),
+    ),
+    stream: Type.Optional(Type.Boolean({ description: 'Answer with Server-Sent Events, one per token.' })),
+  },
+  { additionalProperties: false },
+);
+export type GenerateRequest = Static<typeof GenerateRequestSchema>;
+
+export const CompareRequestSchema = Type.Object(
+  { prompt: Prompt, top_k: Type.Optional(TopK('How many most likely next tokens to return for each model (default 5).')) },
+  { additionalProperties: false },
+);
+export type CompareRequest = Static<typeof CompareRequestSchema>;
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});
+export type ErrorBody = Static<typeof ErrorSchema>;
+
+const Ms = Type.Number({ minimum: 0 });
+export const TimingsSchema = Type.Object({
+  /** From enqueue to a worker taking the job. */
+  queue: Ms,
+  tokenize: Ms,
+  /** Model time; for generate, the sum over tokens (each is in per_token). */
+  inference: Ms,
+  per_token: Type.Optional(Type.Array(Ms)),
+  /** Measured by the gateway, from the request arriving to the answer leaving. */
+  total: Ms,
+});
+export type Timings = Static<typeof TimingsSchema>;
+
+export const TokenProbSchema = Type.Object({ token: Type.String(), token_id: Type.Integer(), prob: Type.Number() });
+export type TokenProb = Static<typeof TokenProbSchema>;
+
+export const ModelRefSchema = Type.Object({
+  sha256: Type.String(),
+  quantization: Type.String({ description: 'e.g. "int8 per-channel, dynamic per-row activations"' }),
+  synthetic: Type.Boolean({ description: 'True when the weights are random: predictions mean nothing.' }),
+});
+export type ModelRef = Static<typeof ModelRefSchema>;
+
+export const PredictionSchema = Type.Object({
+  token: Type.String(),
+  token_id: Type.Integer(),
+  top_k: Type.Array(TokenProbSchema),
+});
+export type Prediction = Static<typeof PredictionSchema>;
+
+export const PredictResponseSchema = Type.Intersect([
+  Type.Object({ prompt: Type.String() }),
+  PredictionSchema,
+  Type.Object({ timings_ms: TimingsSchema, worker: Type.String(), model: ModelRefSchema }),
+]);
+export type PredictResponse = Static<typeof PredictResponseSchema>;
+
+export const GeneratedTokenSchema = Type.Object({ index: Type.Integer(), token: Type.String(), token_id: Type.Integer() });
+export type GeneratedToken = Static<typeof GeneratedTokenSchema>;
+
+export const GenerateResponseSchema = Type.Object({
+  prompt: Type.String(),
+  text: Type.String({ description: 'The generated continuation (without the prompt).' }),
+  tokens: Type.Array(GeneratedTokenSchema),
+  finish_reason: Type.Union([Type.Literal('length'), Type.Literal('eos'), Type.Literal('stop'), Type.Literal('context')]),
+  timings_ms: TimingsSchema,
+  worker: Type.String(),
+  model: ModelRefSchema,
+});
+export type GenerateResponse = Static<typeof GenerateResponseSchema>;
+
+export const ComparedPredictionSchema = Type.Intersect([PredictionSchema, Type.Object({ inference_ms: Ms })]);
+export const CompareResponseSchema = Type.Object({
+  prompt: Type.String(),
+  int8: ComparedPredictionSchema,
+  fp32: ComparedPredictionSchema,
+  same: Type.Boolean(),
+  /** FP32 inference time ÷ INT8 inference time for this prompt. */
+  speedup: Type.Number(),
+  timings_ms: TimingsSchema,
+  worker: Type.String(),
+  model: ModelRefSchema,
+});
+export type CompareResponse = Static<typeof CompareResponseSchema>;

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Static, Type } from 'typebox';
+import { Errors } from 'typebox/value';
+
+/** The artifact's files. The manifest is written last, so its presence means the rest is complete. */
+export const ARTIFACT_FILES = {
+  int8: 'model.int8.onnx',
+  fp32: 'model.fp32.onnx',
+  manifest: 'manifest.json',
+  report: 'report.json',
+} as const;
+
+export const MANIFEST_FORMAT_VERSION = 1;
+
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const FileEntry = Type.Object({ bytes: Type.Integer({ minimum: 1 }), sha256: Sha256 }, { additionalProperties: false });
+
+export const Gpt2ConfigSchema = Type.Object(
+  {
+    n_layer: Type.Integer({ minimum: 1 }),
+    n_embd: Type.Integer({ minimum: 1 }),
+    n_head: Type.Integer({ minimum: 1 }),
+    n_positions: Type.Integer({ minimum: 1 }),
+    vocab_size: Type.Integer({ minimum: 1 }),
+    layer_norm_epsilon: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+export const QuantizationSchema = Type.Object(
+  {
+    /** int8: MatMulInteger with per-row dynamic activations; int4: MatMulNBits weight-only blocks. */
+    weights: Type.Union([Type.Literal('int8'), Type.Literal('int4')]),
+    granularity: Type.Union([Type.Literal('per-channel'), Type.Literal('per-tensor')]),
+    activations: Type.Literal('dynamic-per-row'),
+    embedding: Type.Literal('int8'),
+  },
+  { additionalProperties: false },
+);
+export type Quantization = Static<typeof QuantizationSchema>;
+
+export const ManifestSchema = Type.Object(
+  {
+    format_version: Type.Literal(MANIFEST_FORMAT_VERSION),
+    tool_version: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    source: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('hf-dir'), Type.Literal('hub'), Type.Literal('onnx')]),
+        id: Type.String({ minLength: 1 }),
+        sha256: Sha256,
+      },
+      { additionalProperties: false },
+    ),
+    synthetic: Type.Boolean(),
+    config: Gpt2ConfigSchema,
+    quantization: QuantizationSchema,
+    files: Type.Object(
+      { [ARTIFACT_FILES.int8]: FileEntry, [ARTIFACT_FILES.fp32]: FileEntry, [ARTIFACT_FILES.report]: FileEntry },
+      { additionalProperties: false },
+    ),
+    fp32_bytes: Type.Integer({ minimum: 1 }),
+    int8_bytes: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type Manifest = Static<typeof ManifestSchema>;
+export type ArtifactFile = keyof Manifest['files'];
+
+export class ArtifactError extends Error {
+  override name = 'ArtifactError';
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Reads and validates `<dir>/manifest.json`. Throws ArtifactError (with the reason) when absent or invalid. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const path = join(dir, ARTIFACT_FILES.manifest);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ArtifactError(code === 'ENOENT' ? `${path} does not exist yet (has the quantizer run?)` : `${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ArtifactError(`${path} is not valid JSON; re-run the quantizer`);
+  }
+  const errors = [...Errors(ManifestSchema, raw)];
+  if (errors.length > 0) {
+    const first = errors.slice(0, 3).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new ArtifactError(`${path} does not match manifest format ${MANIFEST_FORMAT_VERSION}: ${first}; re-run the quantizer`);
+  }
+  return raw as Manifest;
+}
+
+/**
+ * Checks one artifact file against the manifest (size, then sha256) and returns its path. A reader
+ * trusts nothing it has not checked: a truncated or replaced file is refused with the reason.
+ */
+export async function verifyArtifactFile(dir: string, manifest: Manifest, file: ArtifactFile): Promise<string> {
+  const path = join(dir, file);
+  const expected = manifest.files[file];
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    throw new ArtifactError(`${path} is missing; re-run the quantizer`);
+  }
+  if (size !== expected.bytes) throw new ArtifactError(`${path} is ${size} bytes, the manifest says ${expected.bytes} (truncated or replaced); re-run the quantizer`);
+  const actual = await sha256File(path);
+  if (actual !== expected.sha256) throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256}; re-run the quantizer`);
+  return path;
+}
