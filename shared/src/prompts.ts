@@ -1,0 +1,50 @@
+/** The old project's five demo prompts: every comparison starts with these. */
+export const LEGACY_PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence is', 'Python is a popular'] as const;
+
+/**
+ * The built-in validation set: the legacy five, then everyday English of varied length and
+ * register (questions, code, lists, dialogue, numbers), so agreement is not judged on one style.
+ */
+export const VALIDATION_PROMPTS: readonly string[] = [
+  ...LEGACY_PROMPTS,
+  'Once upon a time, there was a',
+  'The capital of France is',
+  'In the beginning God created the heaven and the',
+  'It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a',
+  'The quick brown fox jumps over the lazy',
+  'To be or not to be, that is the',
+  'def fibonacci(n):\n    if n <= 1:\n        return',
+  'SELECT name, email FROM users WHERE',
+  'import numpy as np\nimport pandas as',
+  'The weather today is sunny with a high of',
+  'My favourite food is',
+  'She opened the door and saw',
+  'The stock market fell sharply after the',
+  'Water boils at 100 degrees',
+  'The first president of the United States was George',
+  'Machine learning models are trained on',
+  'The meeting has been moved to next',
+  'Please let me know if you have any',
+  'Thank you for your email. I will',
+  'The cat sat on the',
+  '1, 2, 3, 4, 5,',
+  'Monday, Tuesday, Wednesday,',
+  'The patient was admitted to the hospital with',
+  'According to the latest report, the number of',
+  'He picked up the guitar and began to',
+  'The recipe calls for two cups of',
+  'Q: What is the largest planet in the solar system?\nA:',
+  'The train to London leaves at',
+  'In 1969, Neil Armstrong became the first person to',
+  'The company announced that it would',
+  'If you want to learn a new language, the best way is to',
+  'The old man looked out of the window and',
+  'Error: file not found. Please check the',
+  'The results of the experiment show that',
+  'Dear Sir or Madam,\n\nI am writing to',
+  'The football match ended in a',
+  'Scientists have discovered a new species of',
+  'The movie was so boring that I',
+  'Open source software is',
+  'The best way to predict the future is to',
+];
