@@ -52,6 +52,8 @@ export const ManifestSchema = Type.Object(
         kind: Type.Union([Type.Literal('hf-dir'), Type.Literal('hub'), Type.Literal('onnx')]),
         id: Type.String({ minLength: 1 }),
         sha256: Sha256,
+        /** Sizes and mtimes of the source files: lets a re-run skip re-hashing an unchanged source. */
+        stamp: Type.Optional(Type.String()),
       },
       { additionalProperties: false },
     ),

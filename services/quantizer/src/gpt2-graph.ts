@@ -1,4 +1,4 @@
-import type { onnx } from 'onnx-proto';
+import type { onnx } from './onnx/onnx-proto.js';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
 import type { FloatTensor, Gpt2Weights, LayerNormWeights, LinearWeights } from './checkpoint/gpt2-weights.js';

@@ -1,4 +1,4 @@
-import { onnx } from 'onnx-proto';
+import { onnx } from './onnx-proto.js';
 
 export type DataType = onnx.TensorProto.DataType;
 export const DT = onnx.TensorProto.DataType;

@@ -1,4 +1,4 @@
-import { onnx } from 'onnx-proto';
+import { onnx } from './onnx-proto.js';
 
 export function dimsOf(t: onnx.ITensorProto): number[] {
   return (t.dims ?? []).map((d) => Number(d));

@@ -1,4 +1,4 @@
-import { onnx } from 'onnx-proto';
+import { onnx } from '../onnx/onnx-proto.js';
 import { DT, GraphBuilder } from '../onnx/graph-builder.js';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
 import { type Granularity, type QuantizedMatrix, quantizeSymmetric, transpose } from './quantize-weights.js';

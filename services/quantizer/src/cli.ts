@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+/**
+ * The quantizer's command line:
+ *   quantize   --model <dir | file.onnx | hf:repo[@revision]> --out <dir> [options]
+ *   make-model --preset tiny|distil|small --seed N --out <dir>
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EnvReader } from '@gpt2-int8/shared/config';
+import { createProgressPrinter } from './checkpoint/progress-printer.js';
+import { makeModel } from './checkpoint/make-model.js';
+import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
+import { resolveSource } from './model-source.js';
+import { quantizeArtifact } from './quantize-artifact.js';
+
+const USAGE = `usage:
+  quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
+           [--granularity per-channel|per-tensor] [--threads N] [--report-reps N] [--force]
+           [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
+  make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
+
+Environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated or private repos).`;
+
+class UsageError extends Error {}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new UsageError(`--${name} must be a positive whole number, got "${value}"`);
+  return n;
+}
+
+async function quantizeCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      granularity: { type: 'string', default: 'per-channel' },
+      threads: { type: 'string' },
+      'report-reps': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      force: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (!values.model || !values.out) throw new UsageError('quantize needs --model and --out');
+  if (values.granularity !== 'per-channel' && values.granularity !== 'per-tensor') {
+    throw new UsageError(`--granularity must be per-channel or per-tensor, got "${values.granularity}"`);
+  }
+  const env = new EnvReader();
+  const outDir = resolve(values.out);
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const source = await resolveSource(values.model, {
+    cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : resolve(outDir, '..', '.hub-cache'),
+    endpoint: env.url('HF_ENDPOINT', 'https://huggingface.co', ['http:', 'https:']),
+    token: env.optionalString('HF_TOKEN'),
+    onProgress: createProgressPrinter(process.stderr),
+    log,
+  });
+  const result = await quantizeArtifact({
+    source,
+    outDir,
+    granularity: values.granularity,
+    threads: positiveInt('threads', values.threads, 1),
+    reportRepetitions: positiveInt('report-reps', values['report-reps'], 5),
+    force: values.force ?? false,
+    log,
+  });
+  process.stdout.write(`${JSON.stringify({ out: outDir, reused: result.reused, int8_bytes: result.manifest.int8_bytes, fp32_bytes: result.manifest.fp32_bytes })}\n`);
+}
+
+async function makeModelCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { preset: { type: 'string' }, seed: { type: 'string', default: '0' }, out: { type: 'string' } }, strict: true });
+  if (!values.preset || !values.out) throw new UsageError('make-model needs --preset and --out');
+  if (!isPresetName(values.preset)) throw new UsageError(`unknown preset "${values.preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  const seed = Number(values.seed);
+  if (!/^\d+$/.test(values.seed ?? '') || !Number.isSafeInteger(seed)) throw new UsageError(`--seed must be a non-negative whole number, got "${values.seed}"`);
+  const result = await makeModel({ outDir: resolve(values.out), preset: values.preset, seed, onProgress: createProgressPrinter(process.stderr) });
+  process.stderr.write(`wrote a synthetic ${values.preset} GPT-2 (random weights, seed ${seed}) to ${result.dir}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'quantize') return quantizeCommand(rest);
+  if (command === 'make-model') return makeModelCommand(rest);
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  throw new UsageError(command === undefined ? 'no command given' : `unknown command "${command}"`);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as Error & { code?: string };
+  // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes: a usage error too.
+  if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`error: ${e.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`error: ${e.message}\n`);
+  if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+});

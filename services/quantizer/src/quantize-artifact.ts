@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, type Quantization, readManifest } from '@gpt2-int8/shared/manifest';
+import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
+import type { Report } from '@gpt2-int8/shared/report';
+import { acquireLock } from './artifact/artifact-lock.js';
+import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
+import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
+import { buildGpt2Graph } from './gpt2-graph.js';
+import { encodeModel } from './onnx/graph-builder.js';
+import { loadOnnxSource } from './onnx-import.js';
+import { quantizeModel } from './quantize/quantize-graph.js';
+import type { Granularity } from './quantize/quantize-weights.js';
+import { buildReport, formatReport } from './validate/validation-report.js';
+import { TOOL_VERSION } from './version.js';
+
+export interface QuantizeRequest {
+  /** A Hugging Face GPT-2 directory, an .onnx file, or a directory the hub download produced. */
+  source: { kind: 'hf-dir' | 'onnx' | 'hub'; path: string; id: string };
+  outDir: string;
+  granularity: Granularity;
+  threads: number;
+  /** Timed passes over the validation prompts for the report's latency figures. */
+  reportRepetitions: number;
+  /** Rebuild even when the artifact matches the source and options. */
+  force: boolean;
+  log: (message: string) => void;
+}
+
+export interface QuantizeResult {
+  manifest: Manifest;
+  reused: boolean;
+  report?: Report;
+}
+
+/** The files that make up a source, in a fixed order: what its sha256 and stamp cover. */
+async function sourceFiles(source: QuantizeRequest['source']): Promise<string[]> {
+  if (source.kind === 'onnx') {
+    const beside = join(dirname(source.path), 'config.json');
+    return [source.path, ...((await stat(beside).then(() => true, () => false)) ? [beside] : [])];
+  }
+  const names = await readdir(source.path);
+  return names
+    .filter((n) => n === 'config.json' || n.endsWith('.safetensors') || n === 'model.safetensors.index.json')
+    .sort()
+    .map((n) => join(source.path, n));
+}
+
+async function sourceStamp(files: string[]): Promise<string> {
+  const parts = await Promise.all(files.map(async (f) => {
+    const s = await stat(f);
+    return `${basename(f)}:${s.size}:${Math.trunc(s.mtimeMs)}`;
+  }));
+  return parts.join(';');
+}
+
+async function sourceSha256(files: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const f of files) {
+    hash.update(`${basename(f)}\0`);
+    for await (const chunk of createReadStream(f)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+function quantizationOf(req: QuantizeRequest): Quantization {
+  return { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
+}
+
+/** The existing artifact when it was made from this very source with these options, else undefined. */
+async function reusable(req: QuantizeRequest, files: string[], stamp: string): Promise<Manifest | undefined> {
+  const existing = await readManifest(req.outDir).catch(() => undefined);
+  if (!existing || req.force) return undefined;
+  const same = existing.tool_version === TOOL_VERSION && existing.source.id === req.source.id
+    && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req));
+  if (!same) return undefined;
+  // Sizes are checked (cheap); the worker checks sha256 when it loads.
+  for (const [file, entry] of Object.entries(existing.files)) {
+    const size = await stat(join(req.outDir, file)).then((s) => s.size, () => -1);
+    if (size !== entry.bytes) return undefined;
+  }
+  if (existing.source.stamp === stamp) return existing;
+  // Touched but maybe not changed (a copy, a re-download): the content hash decides.
+  return existing.source.sha256 === (await sourceSha256(files)) ? existing : undefined;
+}
+
+interface BuiltModel {
+  config: Gpt2Config;
+  fp32: Uint8Array;
+  int8: Uint8Array;
+  synthetic: boolean;
+}
+
+async function buildModels(req: QuantizeRequest): Promise<BuiltModel> {
+  const options = { granularity: req.granularity };
+  if (req.source.kind === 'onnx') {
+    const src = await loadOnnxSource(req.source.path);
+    if (!src.hasKvCache) req.log(`warning: ${req.source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
+    req.log(`quantizing ${req.source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
+    const stats = quantizeModel(src.model, options);
+    req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
+    return { config: src.config, fp32: src.bytes, int8: encodeModel(src.model), synthetic: false };
+  }
+  req.log(`loading ${req.source.path}`);
+  const checkpoint = await loadHfCheckpoint(req.source.path, { source: { kind: req.source.kind, id: req.source.id } });
+  req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
+  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights);
+  const fp32 = encodeModel(graph);
+  req.log('quantizing linear layers and the embedding to INT8');
+  const stats = quantizeModel(graph, options);
+  req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
+  return { config: checkpoint.config, fp32, int8: encodeModel(graph), synthetic: checkpoint.synthetic };
+}
+
+/**
+ * The quantizer job: source → FP32 graph → INT8 graph → validation report → artifact, under a lock,
+ * and a no-op when the artifact already matches the source and options.
+ */
+export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeResult> {
+  const outDir = resolve(req.outDir);
+  await mkdir(dirname(outDir), { recursive: true });
+  const lock = await acquireLock(join(dirname(outDir), `.${basename(outDir)}.lock`), (holder) =>
+    req.log(`another quantizer is writing ${outDir} (${holder}); waiting for it`),
+  );
+  try {
+    const files = await sourceFiles(req.source);
+    const stamp = await sourceStamp(files);
+    const existing = await reusable({ ...req, outDir }, files, stamp);
+    if (existing) {
+      req.log(`${outDir} is up to date (source ${existing.source.sha256.slice(0, 12)}…, ${existing.quantization.weights} ${existing.quantization.granularity}); nothing to do`);
+      return { manifest: existing, reused: true };
+    }
+    await removeLeftovers(outDir);
+    const sha256 = await sourceSha256(files);
+    const built = await buildModels(req);
+    req.log(`validating FP32 vs INT8 on ${VALIDATION_PROMPTS.length} prompts`);
+    let lastPct = -1;
+    const report = await buildReport({
+      config: built.config,
+      fp32: built.fp32,
+      int8: built.int8,
+      prompts: VALIDATION_PROMPTS,
+      synthetic: built.synthetic,
+      repetitions: req.reportRepetitions,
+      threads: req.threads,
+      onProgress: (done, total) => {
+        const pct = Math.floor((100 * done) / total / 10) * 10;
+        if (pct !== lastPct) req.log(`  validation ${pct}%`);
+        lastPct = pct;
+      },
+    });
+    req.log(`\n${formatReport(report)}\n`);
+    const manifest = await writeArtifact(outDir, {
+      fp32: built.fp32,
+      int8: built.int8,
+      report: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`),
+      manifest: {
+        format_version: MANIFEST_FORMAT_VERSION,
+        tool_version: TOOL_VERSION,
+        source: { kind: req.source.kind, id: req.source.id, sha256, stamp },
+        synthetic: built.synthetic,
+        config: built.config,
+        quantization: quantizationOf(req),
+      },
+    });
+    req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);
+    return { manifest, reused: false, report };
+  } finally {
+    await lock.release();
+  }
+}
