@@ -51,15 +51,17 @@ async function quantizeCommand(args: string[]): Promise<void> {
   const env = new EnvReader();
   const outDir = resolve(values.out);
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const source = await resolveSource(values.model, {
+  const model = values.model;
+  const hub = {
     cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : resolve(outDir, '..', '.hub-cache'),
     endpoint: env.url('HF_ENDPOINT', 'https://huggingface.co', ['http:', 'https:']),
     token: env.optionalString('HF_TOKEN'),
     onProgress: createProgressPrinter(process.stderr),
     log,
-  });
+  };
   const result = await quantizeArtifact({
-    source,
+    // Resolved under the artifact's lock, so two quantizers never download into one cache at once.
+    source: () => resolveSource(model, hub),
     outDir,
     granularity: values.granularity,
     threads: positiveInt('threads', values.threads, 1),

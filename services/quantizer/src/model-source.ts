@@ -4,7 +4,7 @@ import { CheckpointError } from './checkpoint/checkpoint-error.js';
 import { isHubSpec } from './checkpoint/hub-checkpoint.js';
 import { downloadHubCheckpoint, type HubDownloadOptions, hubSourceId, parseHubSource } from './checkpoint/hub-download.js';
 import { isPickledFileName, pickledCheckpointMessage } from './checkpoint/pickled.js';
-import type { QuantizeRequest } from './quantize-artifact.js';
+import type { ResolvedSource } from './quantize-artifact.js';
 
 export interface SourceOptions extends HubDownloadOptions {
   log: (message: string) => void;
@@ -14,7 +14,7 @@ export interface SourceOptions extends HubDownloadOptions {
  * What `--model` names: `hf:repo[@rev]` (downloaded into the cache first), an `.onnx` export, or a
  * Hugging Face GPT-2 directory. Pickled checkpoints are refused before anything reads them.
  */
-export async function resolveSource(model: string, options: SourceOptions): Promise<QuantizeRequest['source']> {
+export async function resolveSource(model: string, options: SourceOptions): Promise<ResolvedSource> {
   if (isHubSpec(model)) {
     const hub = parseHubSource(model);
     options.log(`fetching ${hubSourceId(hub)} from ${options.endpoint ?? 'the hub'} (cache ${options.cacheDir})`);

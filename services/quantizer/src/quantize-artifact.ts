@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
@@ -9,6 +7,7 @@ import type { Report } from '@gpt2-int8/shared/report';
 import { acquireLock } from './artifact/artifact-lock.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
+import { hashFiles } from './checkpoint/source-hash.js';
 import { buildGpt2Graph } from './gpt2-graph.js';
 import { encodeModel } from './onnx/graph-builder.js';
 import { loadOnnxSource } from './onnx-import.js';
@@ -17,9 +16,16 @@ import type { Granularity } from './quantize/quantize-weights.js';
 import { buildReport, formatReport } from './validate/validation-report.js';
 import { TOOL_VERSION } from './version.js';
 
+export interface ResolvedSource {
+  kind: 'hf-dir' | 'onnx' | 'hub';
+  /** A Hugging Face GPT-2 directory, an .onnx file, or the directory a hub download produced. */
+  path: string;
+  id: string;
+}
+
 export interface QuantizeRequest {
-  /** A Hugging Face GPT-2 directory, an .onnx file, or a directory the hub download produced. */
-  source: { kind: 'hf-dir' | 'onnx' | 'hub'; path: string; id: string };
+  /** The source, or how to get it (a hub download), which then runs under the artifact's lock. */
+  source: ResolvedSource | (() => Promise<ResolvedSource>);
   outDir: string;
   granularity: Granularity;
   threads: number;
@@ -36,17 +42,20 @@ export interface QuantizeResult {
   report?: Report;
 }
 
-/** The files that make up a source, in a fixed order: what its sha256 and stamp cover. */
-async function sourceFiles(source: QuantizeRequest['source']): Promise<string[]> {
+/**
+ * The files that make up a source, in the order the checkpoint loader hashes them (config, then the
+ * single weights file, or the index and its shards): what its sha256 and stamp cover.
+ */
+async function sourceFiles(source: ResolvedSource): Promise<string[]> {
   if (source.kind === 'onnx') {
     const beside = join(dirname(source.path), 'config.json');
     return [source.path, ...((await stat(beside).then(() => true, () => false)) ? [beside] : [])];
   }
-  const names = await readdir(source.path);
-  return names
-    .filter((n) => n === 'config.json' || n.endsWith('.safetensors') || n === 'model.safetensors.index.json')
-    .sort()
-    .map((n) => join(source.path, n));
+  const names = new Set(await readdir(source.path));
+  const weights = names.has('model.safetensors')
+    ? ['model.safetensors']
+    : ['model.safetensors.index.json', ...[...names].filter((n) => n.endsWith('.safetensors')).sort()];
+  return ['config.json', ...weights].filter((n) => names.has(n)).map((n) => join(source.path, n));
 }
 
 async function sourceStamp(files: string[]): Promise<string> {
@@ -57,24 +66,15 @@ async function sourceStamp(files: string[]): Promise<string> {
   return parts.join(';');
 }
 
-async function sourceSha256(files: string[]): Promise<string> {
-  const hash = createHash('sha256');
-  for (const f of files) {
-    hash.update(`${basename(f)}\0`);
-    for await (const chunk of createReadStream(f)) hash.update(chunk as Buffer);
-  }
-  return hash.digest('hex');
-}
-
-function quantizationOf(req: QuantizeRequest): Quantization {
+function quantizationOf(req: Pick<QuantizeRequest, 'granularity'>): Quantization {
   return { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
 }
 
 /** The existing artifact when it was made from this very source with these options, else undefined. */
-async function reusable(req: QuantizeRequest, files: string[], stamp: string): Promise<Manifest | undefined> {
+async function reusable(req: QuantizeRequest, source: ResolvedSource, files: string[], stamp: string): Promise<Manifest | undefined> {
   const existing = await readManifest(req.outDir).catch(() => undefined);
   if (!existing || req.force) return undefined;
-  const same = existing.tool_version === TOOL_VERSION && existing.source.id === req.source.id
+  const same = existing.tool_version === TOOL_VERSION && existing.source.id === source.id
     && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req));
   if (!same) return undefined;
   // Sizes are checked (cheap); the worker checks sha256 when it loads.
@@ -84,7 +84,7 @@ async function reusable(req: QuantizeRequest, files: string[], stamp: string): P
   }
   if (existing.source.stamp === stamp) return existing;
   // Touched but maybe not changed (a copy, a re-download): the content hash decides.
-  return existing.source.sha256 === (await sourceSha256(files)) ? existing : undefined;
+  return existing.source.sha256 === (await hashFiles(files)) ? existing : undefined;
 }
 
 interface BuiltModel {
@@ -92,27 +92,29 @@ interface BuiltModel {
   fp32: Uint8Array;
   int8: Uint8Array;
   synthetic: boolean;
+  /** sha256 of the source files (SourceHasher framing). */
+  sha256: string;
 }
 
-async function buildModels(req: QuantizeRequest): Promise<BuiltModel> {
+async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promise<BuiltModel> {
   const options = { granularity: req.granularity };
-  if (req.source.kind === 'onnx') {
-    const src = await loadOnnxSource(req.source.path);
-    if (!src.hasKvCache) req.log(`warning: ${req.source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
-    req.log(`quantizing ${req.source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
+  if (source.kind === 'onnx') {
+    const src = await loadOnnxSource(source.path);
+    if (!src.hasKvCache) req.log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
+    req.log(`quantizing ${source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
     const stats = quantizeModel(src.model, options);
     req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-    return { config: src.config, fp32: src.bytes, int8: encodeModel(src.model), synthetic: false };
+    return { config: src.config, fp32: src.bytes, int8: encodeModel(src.model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
   }
-  req.log(`loading ${req.source.path}`);
-  const checkpoint = await loadHfCheckpoint(req.source.path, { source: { kind: req.source.kind, id: req.source.id } });
+  req.log(`loading ${source.path}`);
+  const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
   req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
   const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights);
   const fp32 = encodeModel(graph);
   req.log('quantizing linear layers and the embedding to INT8');
   const stats = quantizeModel(graph, options);
   req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-  return { config: checkpoint.config, fp32, int8: encodeModel(graph), synthetic: checkpoint.synthetic };
+  return { config: checkpoint.config, fp32, int8: encodeModel(graph), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
 }
 
 /**
@@ -126,16 +128,16 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
     req.log(`another quantizer is writing ${outDir} (${holder}); waiting for it`),
   );
   try {
-    const files = await sourceFiles(req.source);
+    const source = typeof req.source === 'function' ? await req.source() : req.source;
+    const files = await sourceFiles(source);
     const stamp = await sourceStamp(files);
-    const existing = await reusable({ ...req, outDir }, files, stamp);
+    const existing = await reusable({ ...req, outDir }, source, files, stamp);
     if (existing) {
       req.log(`${outDir} is up to date (source ${existing.source.sha256.slice(0, 12)}…, ${existing.quantization.weights} ${existing.quantization.granularity}); nothing to do`);
       return { manifest: existing, reused: true };
     }
     await removeLeftovers(outDir);
-    const sha256 = await sourceSha256(files);
-    const built = await buildModels(req);
+    const built = await buildModels(req, source);
     req.log(`validating FP32 vs INT8 on ${VALIDATION_PROMPTS.length} prompts`);
     let lastPct = -1;
     const report = await buildReport({
@@ -160,7 +162,7 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
       manifest: {
         format_version: MANIFEST_FORMAT_VERSION,
         tool_version: TOOL_VERSION,
-        source: { kind: req.source.kind, id: req.source.id, sha256, stamp },
+        source: { kind: source.kind, id: source.id, sha256: built.sha256, stamp },
         synthetic: built.synthetic,
         config: built.config,
         quantization: quantizationOf(req),

@@ -8,8 +8,6 @@
  * accepted. Anything that would change the model (a missing, extra or mis-shaped tensor) is refused
  * before the weights are read, with the tensor and the expected shape named.
  */
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseGpt2Config } from '@gpt2-int8/shared/gpt2-config';
@@ -17,6 +15,7 @@ import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { CheckpointError } from './checkpoint-error.js';
 import type { CheckpointSource, FloatTensor, Gpt2Block, Gpt2Checkpoint, LayerNormWeights, LinearWeights } from './gpt2-weights.js';
 import { isPickledFileName, pickledCheckpointMessage } from './pickled.js';
+import { SourceHasher } from './source-hash.js';
 import { isFloatDType, readSafetensorsHeader, readSafetensorsTensors } from './safetensors.js';
 import type { SafetensorsEntry, SafetensorsHeader } from './safetensors.js';
 
@@ -100,23 +99,6 @@ export function parseSafetensorsIndex(value: unknown, where: string): { files: s
   return { files: [...new Set(weightMap.values())].sort(), weightMap };
 }
 
-/**
- * Hashes files in a defined order, each framed by its name and length so that moving bytes from one
- * file to the next changes the hash. The same files give the same hash whether they came from a
- * local directory or the hub cache, so the quantizer's reuse check works across both.
- */
-class SourceHasher {
-  private readonly hash: Hash = createHash('sha256');
-  begin(name: string, bytes: number): void {
-    this.hash.update(`${name}\0${bytes}\0`);
-  }
-  update(chunk: Uint8Array): void {
-    this.hash.update(chunk);
-  }
-  hex(): string {
-    return this.hash.digest('hex');
-  }
-}
 
 interface Located {
   file: string;
