@@ -1,4 +1,5 @@
-import { decode as decodeR50k, encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base';
+import bpeRanks from 'gpt-tokenizer/bpeRanks/r50k_base';
+import { encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base';
 
 /** GPT-2's byte-level BPE (r50k_base): 50257 tokens, the last being <|endoftext|>. */
 export const EOS_TOKEN_ID = 50256;
@@ -11,13 +12,41 @@ export function encode(text: string): number[] {
   return encodeR50k(text, AS_TEXT);
 }
 
+const EOS_TEXT = '<|endoftext|>';
+const utf8 = new TextEncoder();
+/** Each token's bytes, from the encoding's own rank table (a string entry is valid UTF-8 text). */
+const TOKEN_BYTES: Uint8Array[] = bpeRanks.map((v) => (typeof v === 'string' ? utf8.encode(v) : Uint8Array.from(v)));
+TOKEN_BYTES[EOS_TOKEN_ID] = utf8.encode(EOS_TEXT);
+
+/**
+ * Decodes tokens to text; bytes that do not form a whole UTF-8 character show as U+FFFD.
+ *
+ * Stateless on purpose: gpt-tokenizer 4's own `decode` shares one streaming TextDecoder across all
+ * calls, so a token ending in part of a character leaves bytes behind that corrupt the next call,
+ * which may be another request's text.
+ */
 export function decode(tokens: readonly number[]): string {
-  return decodeR50k(tokens as number[]);
+  let length = 0;
+  for (const id of tokens) length += tokenBytes(id).length;
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const id of tokens) {
+    const b = tokenBytes(id);
+    bytes.set(b, at);
+    at += b.length;
+  }
+  return new TextDecoder('utf-8').decode(bytes);
+}
+
+function tokenBytes(id: number): Uint8Array {
+  const b = Number.isInteger(id) ? TOKEN_BYTES[id] : undefined;
+  if (b === undefined) throw new RangeError(`token id ${id} is not in the GPT-2 vocabulary (0-${GPT2_VOCAB_SIZE - 1})`);
+  return b;
 }
 
 /** The text of one token on its own; a token that is part of a multi-byte character shows as '�'. */
 export function tokenText(id: number): string {
-  return decodeR50k([id]);
+  return decode([id]);
 }
 
 /**
