@@ -1,0 +1,31 @@
+/**
+ * While a worker cannot serve its artifact, it watches the directory: when the quantizer writes a new
+ * manifest or model, the worker tries again by itself instead of needing a restart.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
+
+/** Size, mtime and inode of the manifest and both models: changes when any of them is rewritten. */
+export async function artifactFingerprint(dir: string): Promise<string> {
+  const parts = await Promise.all(
+    [ARTIFACT_FILES.manifest, ARTIFACT_FILES.int8, ARTIFACT_FILES.fp32].map(async (f) => {
+      try {
+        const s = await stat(join(dir, f));
+        return `${f}:${s.size}:${s.mtimeMs}:${s.ino}`;
+      } catch {
+        return `${f}:absent`;
+      }
+    }),
+  );
+  return parts.join('|');
+}
+
+/** Resolves when the artifact's fingerprint differs from `since`, polling every `pollMs`. */
+export async function waitForArtifactChange(dir: string, since: string, opts: { pollMs: number; signal?: AbortSignal }): Promise<void> {
+  for (;;) {
+    await sleep(opts.pollMs, undefined, opts.signal ? { signal: opts.signal } : {});
+    if ((await artifactFingerprint(dir)) !== since) return;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Generation through the KV cache: one pass over the prompt, then one token per step, each chosen
+ * greedily or sampled with a seeded generator, until EOS, a stop string, max_new_tokens, or the
+ * model's context is full.
+ */
+import type { GenerateResponse, GeneratedToken } from '@gpt2-int8/shared/api';
+import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/shared/tokenizer';
+import { Prng } from './prng.js';
+import { chooseToken, type SamplingOptions } from './sampling.js';
+import { TokenStream } from './token-stream.js';
+
+export interface GenerateParams extends SamplingOptions {
+  maxNewTokens: number;
+  seed: number;
+  stop: readonly string[];
+}
+
+export interface Generation {
+  text: string;
+  tokens: GeneratedToken[];
+  finishReason: GenerateResponse['finish_reason'];
+  /** Time to produce each generated token (model step + choice); the first includes the prompt pass. */
+  perTokenMs: number[];
+}
+
+/**
+ * Generates from `prompt` (token ids that fit the context). `onToken` receives each streamed event
+ * as soon as it is final, in order; it is not awaited, so a slow consumer does not slow the model.
+ */
+export async function generate(session: Gpt2Session, prompt: readonly number[], params: GenerateParams, onToken: (e: GeneratedToken) => void = () => {}): Promise<Generation> {
+  const { n_positions, vocab_size } = session.config;
+  const usable = Math.min(vocab_size, GPT2_VOCAB_SIZE);
+  const rng = new Prng(params.seed);
+  const stream = new TokenStream(params.stop);
+  const perTokenMs: number[] = [];
+  const emit = (events: GeneratedToken[]) => events.forEach((e) => onToken(e));
+
+  let started = performance.now();
+  let out = await session.step(leftPad([[...prompt]], EOS_TOKEN_ID), session.emptyCache(1));
+  let length = prompt.length; // positions in the cache
+  let finishReason: Generation['finishReason'] = 'length';
+  for (let i = 0; i < params.maxNewTokens; i++) {
+    const logits = (lastPositionLogits(out, vocab_size)[0] as Float32Array).subarray(0, usable);
+    const id = chooseToken(logits, params, rng);
+    perTokenMs.push(performance.now() - started);
+    if (id === EOS_TOKEN_ID) {
+      finishReason = 'eos';
+      break;
+    }
+    emit(stream.push(id));
+    if (stream.stoppedByString) {
+      finishReason = 'stop';
+      break;
+    }
+    if (i === params.maxNewTokens - 1) break;
+    // The next step would put this token at position `length`; past the context it cannot.
+    if (length >= n_positions) {
+      finishReason = 'context';
+      break;
+    }
+    started = performance.now();
+    out = await session.step({ inputIds: [[id]], attentionMask: [new Array<number>(length + 1).fill(1)] }, out.cache);
+    length++;
+  }
+  emit(stream.finish());
+  return { text: stream.text(), tokens: stream.events(), finishReason, perTokenMs };
+}

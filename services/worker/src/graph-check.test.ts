@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
+
+const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 128, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
+
+function signature(layers: number, head = 4, dim = 16, vocab = 50257) {
+  const inputs = ['input_ids', 'attention_mask', 'position_ids'];
+  const outputs = ['logits'];
+  const shapes = new Map<string, Array<number | string>>([['logits', ['batch_size', 'sequence_length', vocab]]]);
+  for (let l = 0; l < layers; l++) {
+    for (const kind of ['key', 'value']) {
+      inputs.push(`past_key_values.${l}.${kind}`);
+      outputs.push(`present.${l}.${kind}`);
+      shapes.set(`past_key_values.${l}.${kind}`, ['batch_size', head, 'past_sequence_length', dim]);
+      shapes.set(`present.${l}.${kind}`, ['batch_size', head, 'total_sequence_length', dim]);
+    }
+  }
+  return { inputNames: inputs, outputNames: outputs, shapes };
+}
+
+describe('checkGraph', () => {
+  it('accepts a graph that matches', () => {
+    expect(checkGraph(signature(2), config)).toEqual([]);
+  });
+
+  it('names missing layers', () => {
+    const problems = checkGraph(signature(1), config);
+    expect(problems.join('\n')).toMatch(/no input past_key_values\.1\.key/);
+    expect(problems.join('\n')).toMatch(/no output present\.1\.key/);
+  });
+
+  it('names extra layers', () => {
+    expect(checkGraph(signature(3), config).join('\n')).toMatch(/3 or more layers .* n_layer=2/);
+  });
+
+  it('names wrong head counts, head sizes and vocabulary', () => {
+    expect(checkGraph(signature(2, 8, 8), config).join('\n')).toMatch(/n_head 8, the manifest says 4/);
+    expect(checkGraph(signature(2, 8, 8), config).join('\n')).toMatch(/head size 8, the manifest says 16/);
+    expect(checkGraph(signature(2, 4, 16, 100), config).join('\n')).toMatch(/vocab_size 100, the manifest says 50257/);
+  });
+
+  it('names missing basic inputs', () => {
+    const s = signature(2);
+    s.inputNames = s.inputNames.filter((n) => n !== 'position_ids');
+    expect(checkGraph(s, config)).toEqual(['the graph has no input position_ids']);
+  });
+});
+
+describe('checkProbe and checkTokenizerFits', () => {
+  it('compares a probe step’s shapes with the config', () => {
+    const ok = { logitsLength: 2 * 50257, batch: 1, seq: 2, presentDims: [[1, 4, 2, 16], [1, 4, 2, 16]] };
+    expect(checkProbe(ok, config)).toEqual([]);
+    expect(checkProbe({ ...ok, logitsLength: 200 }, config).join()).toMatch(/200 logits, expected 100514/);
+    expect(checkProbe({ ...ok, presentDims: [[1, 2, 2, 32]] }, config).join()).toMatch(/\[1, 2, 2, 32\] for layer 0/);
+  });
+
+  it('refuses a vocabulary smaller than the tokenizer’s', () => {
+    expect(checkTokenizerFits(config)).toEqual([]);
+    expect(checkTokenizerFits({ ...config, vocab_size: 50304 })).toEqual([]);
+    expect(checkTokenizerFits({ ...config, vocab_size: 97 })[0]).toMatch(/97 is smaller/);
+  });
+});

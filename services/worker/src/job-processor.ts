@@ -1,0 +1,102 @@
+/**
+ * One job, start to finish: check the data, tokenize, run the engine, and shape the JobResult with
+ * its timings. Client errors become BullMQ UnrecoverableErrors carrying "CODE: message", so they are
+ * not retried and the gateway can answer with the right status.
+ */
+import { type Job, UnrecoverableError } from 'bullmq';
+import type { ModelRef } from '@gpt2-int8/shared/api';
+import { checkJobData, encodeJobError, type JobData, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
+import type { Logger } from '@gpt2-int8/shared/logger';
+import { encode } from '@gpt2-int8/shared/tokenizer';
+import { ClientError } from './client-error.js';
+import type { InferenceEngine } from './engine.js';
+
+export interface ProcessorDeps {
+  engine: InferenceEngine;
+  model: ModelRef;
+  workerId: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** The part of a BullMQ job the processor uses (so tests can pass a plain object). */
+export type JobLike = Pick<Job<unknown, JobResult>, 'id' | 'data' | 'name'> & { updateProgress(p: StreamProgress): Promise<void> };
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<JobResult> {
+  const now = deps.now ?? Date.now;
+  return async (job) => {
+    const startedAt = now();
+    const t0 = performance.now();
+    const problem = checkJobData(job.data);
+    if (problem !== undefined) {
+      deps.logger.warn({ job_id: job.id, problem }, 'invalid job data');
+      throw new UnrecoverableError(encodeJobError('INVALID_JOB', `invalid job data: ${problem}`));
+    }
+    const data = job.data as JobData;
+    const log = deps.logger.child({ request_id: data.request_id, job_id: job.id, kind: data.kind });
+    const queueMs = Math.max(0, startedAt - data.enqueued_at);
+    try {
+      const t1 = performance.now();
+      const tokens = encode(data.prompt);
+      const tokenizeMs = performance.now() - t1;
+      const common = { worker: deps.workerId, model: deps.model };
+      const timings = (inference: number, extra: { per_token?: number[] } = {}) => ({
+        queue: round(queueMs),
+        tokenize: round(tokenizeMs),
+        inference: round(inference),
+        ...(extra.per_token ? { per_token: extra.per_token.map(round) } : {}),
+        total: round(queueMs + (performance.now() - t0)),
+      });
+
+      let result: JobResult;
+      if (data.kind === 'predict') {
+        const r = await deps.engine.predict(tokens, data.top_k);
+        result = { kind: 'predict', prompt: data.prompt, ...r.prediction, timings_ms: timings(r.inferenceMs), ...common };
+        log.info({ prompt_tokens: tokens.length, token_id: r.prediction.token_id, batch: r.batch, inference_ms: round(r.inferenceMs) }, 'predicted');
+      } else if (data.kind === 'compare') {
+        const r = await deps.engine.compare(tokens, data.top_k);
+        result = {
+          kind: 'compare',
+          prompt: data.prompt,
+          int8: r.int8,
+          fp32: r.fp32,
+          same: r.same,
+          speedup: round(r.speedup),
+          timings_ms: timings(r.int8.inference_ms + r.fp32.inference_ms),
+          ...common,
+        };
+        log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), batch: r.batch }, 'compared');
+      } else {
+        // Progress updates go out in order on one connection; all are sent before the job completes.
+        const sends: Promise<void>[] = [];
+        const g = await deps.engine.generate(
+          tokens,
+          { maxNewTokens: data.max_new_tokens, temperature: data.temperature, topK: data.top_k, topP: data.top_p, seed: data.seed, stop: data.stop },
+          data.stream ? (e) => sends.push(job.updateProgress(e).catch((err: unknown) => log.warn({ err }, 'could not send a streamed token'))) : undefined,
+        );
+        await Promise.all(sends);
+        const inference = g.perTokenMs.reduce((a, b) => a + b, 0);
+        result = {
+          kind: 'generate',
+          prompt: data.prompt,
+          text: g.text,
+          tokens: g.tokens,
+          finish_reason: g.finishReason,
+          timings_ms: timings(inference, { per_token: g.perTokenMs }),
+          ...common,
+        };
+        log.info({ prompt_tokens: tokens.length, new_tokens: g.perTokenMs.length, finish_reason: g.finishReason, inference_ms: round(inference) }, 'generated');
+      }
+      return result;
+    } catch (err) {
+      if (err instanceof ClientError) {
+        log.info({ code: err.code, reason: err.message }, 'refused');
+        throw new UnrecoverableError(encodeJobError(err.code, err.message));
+      }
+      log.error({ err }, 'job failed');
+      throw err;
+    }
+  };
+}

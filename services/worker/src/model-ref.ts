@@ -1,0 +1,18 @@
+import type { ModelRef } from '@gpt2-int8/shared/api';
+import type { Manifest, Quantization } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
+
+/** A readable label of the quantization, e.g. "int8 per-channel weights, dynamic per-row activations, int8 embedding". */
+export function quantizationLabel(q: Quantization): string {
+  const activations = q.activations === 'dynamic-per-row' ? 'dynamic per-row' : q.activations;
+  return `${q.weights} ${q.granularity} weights, ${activations} activations, ${q.embedding} embedding`;
+}
+
+/** What every result says about the model that produced it. */
+export function modelRef(manifest: Manifest): ModelRef {
+  return {
+    sha256: manifest.files[ARTIFACT_FILES.int8].sha256,
+    quantization: quantizationLabel(manifest.quantization),
+    synthetic: manifest.synthetic,
+  };
+}

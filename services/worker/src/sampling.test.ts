@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { Prng } from './prng.js';
+import { argmax, chooseToken, drawFrom, nucleus, samplingDistribution, softmax, topKIds, topKProbs } from './sampling.js';
+
+// --- An independent reference: straightforward full sorts and log-sum-exp, written differently. ---
+function refSoftmax(logits: number[], t = 1): number[] {
+  const scaled = logits.map((x) => x / t);
+  const m = Math.max(...scaled);
+  const lse = m + Math.log(scaled.reduce((a, x) => a + Math.exp(x - m), 0));
+  return scaled.map((x) => Math.exp(x - lse));
+}
+function refOrder(values: number[]): number[] {
+  return values.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
+}
+/** HF-style: temperature, top-k on logits, then top-p on the renormalised rest. */
+function refDistribution(logits: number[], temperature: number, topK: number, topP: number): Map<number, number> {
+  let ids = refOrder(logits);
+  if (topK > 0) ids = ids.slice(0, topK);
+  const p = refSoftmax(ids.map((i) => logits[i] as number), temperature);
+  const kept: number[] = [];
+  let cum = 0;
+  for (let j = 0; j < ids.length; j++) {
+    kept.push(j);
+    cum += p[j] as number;
+    if (topP < 1 && cum >= topP) break;
+  }
+  const z = kept.reduce((a, j) => a + (p[j] as number), 0);
+  return new Map(kept.map((j) => [ids[j] as number, (p[j] as number) / z]));
+}
+
+function randomLogits(rng: Prng, n: number, scale: number): number[] {
+  return Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
+}
+
+describe('argmax and softmax', () => {
+  it('argmax picks the largest, the lowest id on ties, -1 when empty', () => {
+    expect(argmax([1, 5, 3])).toBe(1);
+    expect(argmax([2, 7, 7, 1])).toBe(1);
+    expect(argmax([-Infinity, -Infinity])).toBe(0);
+    expect(argmax([])).toBe(-1);
+  });
+
+  it('softmax matches log-sum-exp at several temperatures, and survives huge logits', () => {
+    const rng = new Prng(1);
+    for (const t of [0.3, 1, 2.5]) {
+      const logits = randomLogits(rng, 200, 20);
+      const got = softmax(logits, t);
+      const want = refSoftmax(logits, t);
+      want.forEach((w, i) => expect(got[i]).toBeCloseTo(w, 12));
+    }
+    const big = softmax([1000, 1000, -1000]);
+    expect([...big]).toEqual([0.5, 0.5, 0]);
+    expect(() => softmax([1, 2], 0)).toThrow(RangeError);
+  });
+});
+
+describe('top-k', () => {
+  it('returns the k largest in order, ties by lower id, like a full sort', () => {
+    const rng = new Prng(2);
+    for (let trial = 0; trial < 20; trial++) {
+      const values = randomLogits(rng, 500, 3).map((v) => Math.round(v * 4) / 4); // many ties
+      for (const k of [1, 5, 50]) expect(topKIds(values, k)).toEqual(refOrder(values).slice(0, k));
+    }
+    expect(topKIds([1, 2], 10)).toEqual([1, 0]);
+    expect(topKIds([1, 2], 0)).toEqual([]);
+  });
+
+  it('topKProbs gives the softmax probabilities of the top tokens', () => {
+    const logits = [0, Math.log(3), Math.log(6)];
+    const top = topKProbs(logits, 2);
+    expect(top.map((c) => c.id)).toEqual([2, 1]);
+    expect(top[0]?.prob).toBeCloseTo(0.6, 12);
+    expect(top[1]?.prob).toBeCloseTo(0.3, 12);
+  });
+});
+
+describe('sampling distribution', () => {
+  const cases: Array<[number, number, number]> = [
+    [1, 0, 1],
+    [0.7, 0, 0.9],
+    [1.3, 40, 1],
+    [1, 40, 0.5],
+    [0.5, 5, 0.95],
+    [1, 0, 0.01],
+  ];
+  it.each(cases)('matches the reference (temperature %s, top_k %s, top_p %s)', (temperature, topK, topP) => {
+    const rng = new Prng(3);
+    for (const scale of [0.01, 3, 15]) {
+      const logits = randomLogits(rng, 1000, scale);
+      const got = samplingDistribution(logits, { temperature, topK, topP });
+      const want = refDistribution(logits, temperature, topK, topP);
+      expect(got.map((c) => c.id).sort((a, b) => a - b)).toEqual([...want.keys()].sort((a, b) => a - b));
+      for (const c of got) expect(c.prob).toBeCloseTo(want.get(c.id) as number, 10);
+      expect(got.reduce((a, c) => a + c.prob, 0)).toBeCloseTo(1, 12);
+    }
+  });
+
+  it('nucleus keeps the smallest top set reaching p, and ties at the edge lowest id first', () => {
+    expect(nucleus(Float64Array.from([0.1, 0.5, 0.4]), 0.5)).toEqual([1]);
+    expect(nucleus(Float64Array.from([0.1, 0.5, 0.4]), 0.6)).toEqual([1, 2]);
+    expect(nucleus(Float64Array.from([0.25, 0.25, 0.25, 0.25]), 0.5)).toEqual([0, 1]);
+    expect(nucleus(Float64Array.from([0.25, 0.25, 0.25, 0.25]), 0.51)).toEqual([0, 1, 2]);
+  });
+
+  it('is a single certain token at temperature 0', () => {
+    expect(samplingDistribution([1, 9, 3], { temperature: 0, topK: 0, topP: 1 })).toEqual([{ id: 1, prob: 1 }]);
+  });
+});
+
+describe('drawing', () => {
+  it('draws by cumulative probability, the last one taking any rounding remainder', () => {
+    const d = [
+      { id: 7, prob: 0.2 },
+      { id: 3, prob: 0.8 },
+    ];
+    expect(drawFrom(d, 0)).toBe(7);
+    expect(drawFrom(d, 0.1999)).toBe(7);
+    expect(drawFrom(d, 0.2)).toBe(3);
+    expect(drawFrom([{ id: 1, prob: 0.3 }, { id: 2, prob: 0.6999999 }], 0.9999999)).toBe(2);
+    expect(() => drawFrom([], 0.5)).toThrow();
+  });
+
+  it('samples with the distribution’s frequencies', () => {
+    const logits = [Math.log(0.5), Math.log(0.3), Math.log(0.2)];
+    const rng = new Prng(11);
+    const counts = [0, 0, 0];
+    const n = 20000;
+    for (let i = 0; i < n; i++) counts[chooseToken(logits, { temperature: 1, topK: 0, topP: 1 }, rng)]!++;
+    expect((counts[0] as number) / n).toBeCloseTo(0.5, 1);
+    expect((counts[1] as number) / n).toBeCloseTo(0.3, 1);
+    expect((counts[2] as number) / n).toBeCloseTo(0.2, 1);
+  });
+
+  it('is reproducible with a seed and greedy without temperature', () => {
+    const logits = randomLogits(new Prng(5), 300, 2);
+    const opts = { temperature: 1, topK: 0, topP: 0.9 };
+    const run = (seed: number) => {
+      const rng = new Prng(seed);
+      return Array.from({ length: 30 }, () => chooseToken(logits, opts, rng));
+    };
+    expect(run(42)).toEqual(run(42));
+    expect(run(42)).not.toEqual(run(43));
+    expect(chooseToken(logits, { temperature: 0, topK: 0, topP: 1 }, new Prng(1))).toBe(argmax(logits));
+  });
+});
+
+describe('Prng', () => {
+  it('gives the same uniform sequence for a seed, within [0, 1)', () => {
+    const a = new Prng(123);
+    const b = new Prng(123);
+    const xs = Array.from({ length: 10000 }, () => a.next());
+    expect(xs.slice(0, 5)).toEqual(Array.from({ length: 5 }, () => b.next()));
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...xs)).toBeLessThan(1);
+    expect(xs.reduce((s, x) => s + x, 0) / xs.length).toBeCloseTo(0.5, 1);
+    expect(() => new Prng(-1)).toThrow(RangeError);
+    expect(new Prng(2 ** 31 - 1).next()).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Choosing tokens from logits: greedy argmax, softmax, top-k lists and sampling with temperature,
+ * top-k and top-p. Pure functions over plain arrays; probabilities are computed in float64.
+ * Ties are broken by the lower token id, so every choice is deterministic.
+ */
+import type { Prng } from './prng.js';
+
+export interface Candidate {
+  id: number;
+  prob: number;
+}
+
+/** The index of the largest logit (the lowest such index on ties); -1 for an empty array. */
+export function argmax(logits: ArrayLike<number>): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i] as number;
+    if (v > bestValue || best === -1) {
+      best = i;
+      bestValue = v;
+    }
+  }
+  return best;
+}
+
+/** softmax(logits / temperature), numerically stable (the maximum is subtracted first). */
+export function softmax(logits: ArrayLike<number>, temperature = 1): Float64Array {
+  if (!(temperature > 0)) throw new RangeError(`softmax needs a positive temperature, got ${temperature}`);
+  const out = new Float64Array(logits.length);
+  if (logits.length === 0) return out;
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] as number);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const e = Math.exp(((logits[i] as number) - max) / temperature);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / sum;
+  return out;
+}
+
+/** Orders by value descending, then id ascending. */
+function before(aId: number, aValue: number, bId: number, bValue: number): boolean {
+  return aValue > bValue || (aValue === bValue && aId < bId);
+}
+
+/**
+ * The k largest entries, best first, as ids. O(n·log k) with a small sorted buffer: k is at most a
+ * few dozen while n is the 50257-token vocabulary.
+ */
+export function topKIds(values: ArrayLike<number>, k: number): number[] {
+  const n = Math.min(Math.max(0, Math.floor(k)), values.length);
+  if (n === 0) return [];
+  const ids: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (ids.length === n) {
+      const last = ids[n - 1] as number;
+      if (!before(i, v, last, values[last] as number)) continue;
+      ids.pop();
+    }
+    // Insert keeping the order (binary search over the buffer).
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const m = ids[mid] as number;
+      if (before(m, values[m] as number, i, v)) lo = mid + 1;
+      else hi = mid;
+    }
+    ids.splice(lo, 0, i);
+  }
+  return ids;
+}
+
+/** The k most likely tokens with their probabilities under softmax(logits): what predict returns. */
+export function topKProbs(logits: ArrayLike<number>, k: number): Candidate[] {
+  const probs = softmax(logits);
+  return topKIds(probs, k).map((id) => ({ id, prob: probs[id] as number }));
+}
+
+export interface SamplingOptions {
+  /** 0 (or less) means greedy argmax; otherwise logits are divided by it before the softmax. */
+  temperature: number;
+  /** Keep only the k most likely tokens; 0 means no limit. */
+  topK: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches top_p (1 = all). */
+  topP: number;
+}
+
+/**
+ * The candidates sampling draws from, in ascending id order, renormalised to sum to 1: temperature,
+ * then top-k, then top-p (nucleus) over what top-k kept — the order Hugging Face's generate uses.
+ * Tokens tied at the nucleus boundary are kept lowest id first.
+ */
+export function samplingDistribution(logits: ArrayLike<number>, opts: SamplingOptions): Candidate[] {
+  if (!(opts.temperature > 0)) {
+    const id = argmax(logits);
+    return id < 0 ? [] : [{ id, prob: 1 }];
+  }
+  let ids: number[];
+  let probs: Float64Array;
+  if (opts.topK > 0 && opts.topK < logits.length) {
+    const top = topKIds(logits, opts.topK).sort((a, b) => a - b);
+    ids = top;
+    probs = softmax(top.map((id) => logits[id] as number), opts.temperature);
+  } else {
+    probs = softmax(logits, opts.temperature);
+    ids = Array.from({ length: probs.length }, (_, i) => i);
+  }
+  const kept = opts.topP < 1 ? nucleus(probs, opts.topP) : ids.map((_, i) => i);
+  let total = 0;
+  for (const i of kept) total += probs[i] as number;
+  return kept.map((i) => ({ id: ids[i] as number, prob: (probs[i] as number) / total }));
+}
+
+/**
+ * Indices (ascending) of the smallest set of largest probabilities whose sum reaches p.
+ * Only entries ≥ (1 − p) / n can be in it (everything smaller sums to less than 1 − p), which
+ * leaves a handful on a confident distribution; the rest is a native sort of the survivors' values.
+ */
+export function nucleus(probs: Float64Array, p: number): number[] {
+  const floor = (1 - p) / probs.length;
+  const values: number[] = [];
+  for (let i = 0; i < probs.length; i++) if ((probs[i] as number) >= floor) values.push(probs[i] as number);
+  const sorted = Float64Array.from(values).sort();
+  // Walk down from the largest until the sum reaches p: the last value taken is the cut-off.
+  let cum = 0;
+  let cut = 0;
+  let atCut = 0;
+  for (let j = sorted.length - 1; j >= 0; j--) {
+    const v = sorted[j] as number;
+    if (v !== cut) atCut = 0;
+    cut = v;
+    atCut++;
+    cum += v;
+    if (cum >= p) break;
+  }
+  const out: number[] = [];
+  for (let i = 0; i < probs.length; i++) {
+    const v = probs[i] as number;
+    if (v > cut) out.push(i);
+    else if (v === cut && atCut > 0) {
+      out.push(i);
+      atCut--;
+    }
+  }
+  return out;
+}
+
+/** Draws one id from a distribution (its probabilities summing to 1) with a uniform u in [0, 1). */
+export function drawFrom(candidates: readonly Candidate[], u: number): number {
+  if (candidates.length === 0) throw new RangeError('cannot draw from an empty distribution');
+  let cum = 0;
+  for (const c of candidates) {
+    cum += c.prob;
+    if (u < cum) return c.id;
+  }
+  // Rounding can leave the sum a hair under 1: the last candidate takes the remainder.
+  return (candidates[candidates.length - 1] as Candidate).id;
+}
+
+/** The next token: greedy when temperature is 0, otherwise drawn with the seeded generator. */
+export function chooseToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Prng): number {
+  if (!(opts.temperature > 0)) return argmax(logits);
+  return drawFrom(samplingDistribution(logits, opts), rng.next());
+}

@@ -1,0 +1,173 @@
+/**
+ * A whole worker: heartbeat from the start, the model loaded and verified (waiting for the quantizer
+ * if need be), then a BullMQ Worker taking jobs; and a graceful close that finishes what is in flight.
+ *
+ * When the artifact is wrong (sha256 mismatch, truncated file, config that does not match the graph)
+ * the worker does not serve and does not exit: it stays up with heartbeat state 'error' and the
+ * reason, so /readyz can say why, and retries by itself when the artifact files change. A restart
+ * loop would show the reason only intermittently and hammer the disk with hash checks.
+ */
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ModelRef } from '@gpt2-int8/shared/api';
+import type { JobResult } from '@gpt2-int8/shared/job';
+import type { Logger } from '@gpt2-int8/shared/logger';
+import { ARTIFACT_FILES, ArtifactError } from '@gpt2-int8/shared/manifest';
+import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { artifactFingerprint, waitForArtifactChange } from './artifact-watch.js';
+import type { WorkerConfig } from './config.js';
+import { InferenceEngine } from './engine.js';
+import { Heartbeat } from './heartbeat.js';
+import { createProcessor, type JobLike } from './job-processor.js';
+import { type LoadedModel, loadModel, ManifestWaitTimeout, waitForManifest } from './model-loader.js';
+import { modelRef } from './model-ref.js';
+
+export interface WorkerService {
+  /** Resolves once jobs are being taken; rejects when loading gives up (MODEL_WAIT_MAX_MS). */
+  readonly ready: Promise<void>;
+  readonly heartbeat: Heartbeat;
+  /** Set once serving. */
+  engine(): InferenceEngine | undefined;
+  model(): ModelRef | undefined;
+  /** Stops taking jobs, waits for the ones in flight, releases everything. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** How often to look for a fixed artifact while in error (ms). */
+  artifactPollMs?: number;
+  heartbeatIntervalMs?: number;
+}
+
+export function startWorkerService(config: WorkerConfig, logger: Logger, opts: ServiceOptions = {}): WorkerService {
+  const abort = new AbortController();
+  const hbRedis = createRedis(config.redisUrl, 'producer');
+  hbRedis.on('error', () => {}); // reported by the heartbeat, once per outage
+  const heartbeat = new Heartbeat(hbRedis, config.queueName, config.workerId, logger, opts.heartbeatIntervalMs);
+  let engine: InferenceEngine | undefined;
+  let ref: ModelRef | undefined;
+  let worker: Worker<unknown, JobResult> | undefined;
+  let workerRedis: Redis | undefined;
+  let closing: Promise<void> | undefined;
+
+  logger.info({ redis: redactRedisUrl(config.redisUrl), queue: config.queueName, model_dir: config.modelDir, threads: config.threads, max_batch: config.maxBatch }, 'worker starting');
+  heartbeat.start();
+
+  const load = async (): Promise<LoadedModel> => {
+    for (;;) {
+      try {
+        const manifest = await waitForManifest(config.modelDir, {
+          maxWaitMs: config.modelWaitMaxMs,
+          signal: abort.signal,
+          onWait: ({ delayMs, waitedMs, path }) => {
+            const reason = `waiting for the quantizer: ${path} does not exist yet`;
+            logger.info({ retry_in_ms: delayMs, waited_ms: waitedMs }, reason);
+            void heartbeat.set({ state: 'loading', reason });
+          },
+        });
+        const fingerprint = await artifactFingerprint(config.modelDir);
+        try {
+          await heartbeat.set({ state: 'loading', reason: `verifying and loading ${ARTIFACT_FILES.int8}` });
+          return await loadModel(config.modelDir, manifest, ARTIFACT_FILES.int8, { threads: config.threads });
+        } catch (err) {
+          if (abort.signal.aborted || err instanceof ManifestWaitTimeout) throw err;
+          const reason = err instanceof ArtifactError ? err.message : `could not load the model: ${(err as Error).message}`;
+          logger.error({ model_dir: config.modelDir }, `refusing to serve: ${reason}`);
+          await heartbeat.set({ state: 'error', reason });
+          await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: opts.artifactPollMs ?? 2000, signal: abort.signal });
+          logger.info('the artifact changed; trying again');
+        }
+      } catch (err) {
+        if (err instanceof ManifestWaitTimeout) await heartbeat.set({ state: 'error', reason: err.message });
+        if (abort.signal.aborted || err instanceof ManifestWaitTimeout) throw err;
+        // An invalid manifest: report it and wait for the quantizer to write another.
+        const reason = err instanceof ArtifactError ? err.message : String(err);
+        logger.error(`refusing to serve: ${reason}`);
+        await heartbeat.set({ state: 'error', reason });
+        const fingerprint = await artifactFingerprint(config.modelDir);
+        await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: opts.artifactPollMs ?? 2000, signal: abort.signal });
+        logger.info('the artifact changed; trying again');
+      }
+    }
+  };
+
+  const serve = async () => {
+    const model = await load();
+    const manifest = model.manifest;
+    ref = modelRef(manifest);
+    engine = new InferenceEngine(model.session, {
+      maxBatch: config.maxBatch,
+      batchWindowMs: config.batchWindowMs,
+      ...(config.compareFp32
+        ? {
+            loadFp32: async () => {
+              logger.info(`loading ${ARTIFACT_FILES.fp32} for the first compare`);
+              const fp32 = await loadModel(config.modelDir, manifest, ARTIFACT_FILES.fp32, { threads: config.threads });
+              logger.info({ load_ms: Math.round(fp32.loadMs) }, `${ARTIFACT_FILES.fp32} loaded`);
+              return fp32.session;
+            },
+          }
+        : {}),
+    });
+    logger.info(
+      { sha256: ref.sha256, quantization: ref.quantization, synthetic: ref.synthetic, config: manifest.config, load_ms: Math.round(model.loadMs) },
+      ref.synthetic ? 'model loaded (SYNTHETIC random weights: predictions are meaningless)' : 'model loaded',
+    );
+    if (abort.signal.aborted) return;
+    const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger });
+    workerRedis = createRedis(config.redisUrl, 'blocking');
+    workerRedis.on('error', () => {}); // the Worker's own 'error' event reports it
+    worker = new Worker<unknown, JobResult>(config.queueName, (job) => processor(job as JobLike), {
+      connection: workerRedis,
+      concurrency: config.maxBatch,
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      name: config.workerId,
+    });
+    let redisDown = false;
+    worker.on('error', (err) => {
+      if (!redisDown) logger.warn({ err: err.message }, 'queue connection error; reconnecting by itself');
+      redisDown = true;
+    });
+    workerRedis.on('ready', () => {
+      if (redisDown) logger.info('queue connection back');
+      redisDown = false;
+    });
+    worker.on('failed', (job, err) => {
+      if (job === undefined) return;
+      const data = job.data as { request_id?: string };
+      logger.debug({ request_id: data.request_id, job_id: job.id, reason: err.message, attempts: job.attemptsMade }, 'job failed');
+    });
+    await worker.waitUntilReady();
+    if (abort.signal.aborted) return;
+    await heartbeat.set({ state: 'ready', model: ref });
+    logger.info({ queue: config.queueName, concurrency: config.maxBatch }, 'ready: taking jobs');
+  };
+
+  const ready = serve();
+  ready.catch(() => {}); // the owner handles it through `ready`
+
+  return {
+    ready,
+    heartbeat,
+    engine: () => engine,
+    model: () => ref,
+    close: () => {
+      closing ??= (async () => {
+        abort.abort();
+        // Loading stops at its next await; a worker that exists is closed even if still connecting.
+        if (!worker) await ready.catch(() => {});
+        if (worker) {
+          logger.info('draining: finishing jobs in flight');
+          await worker.close();
+        }
+        await heartbeat.stop();
+        await engine?.release();
+        hbRedis.disconnect();
+        workerRedis?.disconnect();
+        logger.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}
