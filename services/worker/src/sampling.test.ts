@@ -102,6 +102,58 @@ describe('sampling distribution', () => {
     expect(nucleus(Float64Array.from([0.25, 0.25, 0.25, 0.25]), 0.51)).toEqual([0, 1, 2]);
   });
 
+  it('nucleus agrees with a full sort on random and heavily tied distributions', () => {
+    const rng = new Prng(21);
+    for (let trial = 0; trial < 200; trial++) {
+      const n = 1 + Math.floor(rng.next() * 300);
+      const raw = Array.from({ length: n }, () => (trial % 2 === 0 ? Math.floor(rng.next() * 4) + 1 : rng.next() ** 4));
+      const z = raw.reduce((a, b) => a + b, 0);
+      const probs = Float64Array.from(raw, (v) => v / z);
+      const p = [0.01, 0.3, 0.5, 0.9, 0.999][trial % 5] as number;
+      const order = refOrder([...probs]);
+      const want: number[] = [];
+      let cum = 0;
+      for (const i of order) {
+        want.push(i);
+        cum += probs[i] as number;
+        if (cum >= p) break;
+      }
+      const got = nucleus(probs, p);
+      if (trial % 2 === 1) {
+        expect(got).toEqual(want.sort((a, b) => a - b));
+        continue;
+      }
+      // Exact ties can land a sum exactly on p, where summation order decides by one rounding
+      // step: check it is a valid nucleus (the largest values, reaching p, minimal) up to 1e-12.
+      const kept = got.map((i) => probs[i] as number);
+      const smallestKept = Math.min(...kept);
+      const dropped = [...probs].filter((_, i) => !got.includes(i));
+      expect(dropped.every((v) => v <= smallestKept)).toBe(true);
+      const sum = kept.reduce((a, b) => a + b, 0);
+      expect(sum).toBeGreaterThanOrEqual(p - 1e-12);
+      expect(sum - smallestKept).toBeLessThan(p + 1e-12);
+      // Ties at the boundary are kept lowest id first.
+      const tiedDropped = got.length < probs.length ? [...probs.keys()].filter((i) => probs[i] === smallestKept && !got.includes(i)) : [];
+      const tiedKept = got.filter((i) => probs[i] === smallestKept);
+      if (tiedDropped.length > 0) expect(Math.max(...tiedKept)).toBeLessThan(Math.min(...tiedDropped));
+    }
+  });
+
+  it('chooseToken draws what drawFrom(samplingDistribution) draws', () => {
+    const rng = new Prng(4);
+    for (const opts of [
+      { temperature: 1, topK: 0, topP: 1 },
+      { temperature: 0.8, topK: 10, topP: 1 },
+      { temperature: 1.2, topK: 0, topP: 0.7 },
+    ]) {
+      const logits = randomLogits(rng, 2000, 4);
+      const a = new Prng(99);
+      const b = new Prng(99);
+      const dist = samplingDistribution(logits, opts);
+      for (let i = 0; i < 200; i++) expect(chooseToken(logits, opts, a)).toBe(drawFrom(dist, b.next()));
+    }
+  });
+
   it('is a single certain token at temperature 0', () => {
     expect(samplingDistribution([1, 9, 3], { temperature: 0, topK: 0, topP: 1 })).toEqual([{ id: 1, prob: 1 }]);
   });

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GeneratedToken } from '@gpt2-int8/shared/api';
+import { lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { readManifest } from '@gpt2-int8/shared/manifest';
+import { decode, encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
+import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
+import { ClientError } from '../src/client-error.js';
+import { InferenceEngine } from '../src/engine.js';
+import { type LoadedModel, loadModel } from '../src/model-loader.js';
+import { nextTokenLogits } from '../src/next-token-logits.js';
+import { argmax } from '../src/sampling.js';
+
+const PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence is', 'Python is a popular', 'A much longer prompt, with several more tokens than the others have'];
+
+let model: LoadedModel;
+let engine: InferenceEngine;
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+beforeAll(async () => {
+  const manifest = await readManifest(tinyArtifact());
+  model = await loadModel(tinyArtifact(), manifest, 'model.int8.onnx', { threads: 1 });
+  engine = new InferenceEngine(model.session, {
+    maxBatch: 8,
+    batchWindowMs: 2,
+    loadFp32: async () => (await loadModel(tinyArtifact(), manifest, 'model.fp32.onnx', { threads: 1 })).session,
+  });
+});
+afterAll(async () => engine.release());
+
+describe('predict', () => {
+  it('gives the greedy next token and a top-k with probabilities', async () => {
+    const r = await engine.predict(encode('The sky is'), 5);
+    expect(r.prediction.top_k).toHaveLength(5);
+    expect(r.prediction.token_id).toBe(r.prediction.top_k[0]?.token_id);
+    const probs = r.prediction.top_k.map((t) => t.prob);
+    expect([...probs].sort((a, b) => b - a)).toEqual(probs);
+    expect(probs.every((p) => p > 0 && p < 1)).toBe(true);
+    expect(r.inferenceMs).toBeGreaterThan(0);
+  });
+
+  it('batched prompts get the same answers as alone (same top-1, logits within tolerance)', async () => {
+    const tokens = PROMPTS.map((p) => encode(p));
+    const alone: Float32Array[] = [];
+    for (const t of tokens) alone.push((await nextTokenLogits(model.session, [t]))[0] as Float32Array);
+    // Through the engine, concurrently: the batcher runs them together.
+    const before = engine.batchSizes('predict').length;
+    const together = await Promise.all(tokens.map((t) => engine.predictLogits(t)));
+    expect(Math.max(...engine.batchSizes('predict').slice(before))).toBeGreaterThan(1);
+    together.forEach((r, i) => {
+      expect(argmax(r.logits)).toBe(argmax(alone[i] as Float32Array));
+      expect(maxAbsDiff(r.logits, alone[i] as Float32Array)).toBeLessThan(1e-4);
+    });
+    // And directly as one padded batch.
+    const batch = await nextTokenLogits(model.session, tokens);
+    batch.forEach((l, i) => expect(maxAbsDiff(l, alone[i] as Float32Array)).toBeLessThan(1e-4));
+  });
+
+  it('refuses a prompt longer than the context, naming both numbers', async () => {
+    const n = model.manifest.config.n_positions;
+    const tokens = Array.from({ length: n + 1 }, () => 464);
+    const err = await engine.predict(tokens, 5).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect((err as ClientError).code).toBe('PROMPT_TOO_LONG');
+    expect((err as Error).message).toBe(`the prompt is ${n + 1} tokens; the model's context is ${n} tokens`);
+    // Exactly the context is fine.
+    await expect(engine.predict(tokens.slice(1), 5)).resolves.toBeDefined();
+  });
+});
+
+describe('generate', () => {
+  const greedy = { maxNewTokens: 12, temperature: 0, topK: 0, topP: 1, seed: 0, stop: [] };
+
+  it('through the KV cache, gives the tokens that recomputing the whole prefix gives', async () => {
+    const prompt = encode('Artificial intelligence is');
+    const g = await engine.generate(prompt, greedy);
+    const ids: number[] = [];
+    let seq = [...prompt];
+    for (let i = 0; i < 12; i++) {
+      const out = await model.session.step(leftPad([seq], EOS_TOKEN_ID), model.session.emptyCache(1));
+      const id = argmax((lastPositionLogits(out, model.session.config.vocab_size)[0] as Float32Array).subarray(0, 50257));
+      if (id === EOS_TOKEN_ID) break;
+      ids.push(id);
+      seq = [...seq, id];
+    }
+    expect(g.tokens.map((t) => t.token_id)).toEqual(ids);
+    expect(g.text).toBe(decode(ids));
+    expect(g.finishReason).toBe(ids.length === 12 ? 'length' : 'eos');
+    expect(g.perTokenMs).toHaveLength(ids.length + (ids.length === 12 ? 0 : 1));
+  });
+
+  it('streams each token in order as it is produced; the pieces add up to the text', async () => {
+    const streamed: GeneratedToken[] = [];
+    const g = await engine.generate(encode('The sky is'), { ...greedy, maxNewTokens: 20 }, (e) => streamed.push(e));
+    expect(streamed).toEqual(g.tokens);
+    expect(streamed.map((e) => e.index)).toEqual(streamed.map((_, i) => i));
+    expect(streamed.map((e) => e.token).join('')).toBe(g.text);
+  });
+
+  it('samples reproducibly with a seed', async () => {
+    const sampled = { maxNewTokens: 16, temperature: 1, topK: 40, topP: 0.95, seed: 7, stop: [] };
+    const a = await engine.generate(encode('I love'), sampled);
+    const b = await engine.generate(encode('I love'), sampled);
+    const c = await engine.generate(encode('I love'), { ...sampled, seed: 8 });
+    expect(a.tokens).toEqual(b.tokens);
+    expect(c.tokens).not.toEqual(a.tokens);
+  });
+
+  it('stops at a stop string and trims it from the text', async () => {
+    const full = await engine.generate(encode('Hello world'), { ...greedy, maxNewTokens: 10 });
+    // Use a piece of what greedy decoding produces as the stop string.
+    const stop = full.text.slice(3, 6);
+    if (stop.length === 0) return; // a model that ends at once leaves nothing to stop on
+    const g = await engine.generate(encode('Hello world'), { ...greedy, maxNewTokens: 10, stop: [stop] });
+    expect(g.finishReason).toBe('stop');
+    expect(g.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
+    expect(g.tokens.map((t) => t.token).join('')).toBe(g.text);
+  });
+
+  it("stops at the model's context", async () => {
+    const n = model.manifest.config.n_positions;
+    const prompt = Array.from({ length: n - 2 }, (_, i) => 464 + (i % 50));
+    const g = await engine.generate(prompt, { ...greedy, maxNewTokens: 50 });
+    // Positions n-2 and n-1 take two generated tokens; the third is predicted from a full context.
+    if (g.finishReason !== 'eos') {
+      expect(g.finishReason).toBe('context');
+      expect(g.perTokenMs).toHaveLength(3);
+    }
+    await expect(engine.generate(Array.from({ length: n + 5 }, () => 464), greedy)).rejects.toThrow(`the prompt is ${n + 5} tokens; the model's context is ${n} tokens`);
+  });
+});
+
+describe('compare', () => {
+  it('runs FP32 and INT8 side by side', async () => {
+    const r = await engine.compare(encode('The sky is'), 5);
+    expect(engine.fp32Loaded).toBe(true);
+    expect(r.int8.top_k).toHaveLength(5);
+    expect(r.fp32.top_k).toHaveLength(5);
+    expect(r.same).toBe(r.int8.token_id === r.fp32.token_id);
+    expect(r.int8.inference_ms).toBeGreaterThan(0);
+    expect(r.fp32.inference_ms).toBeGreaterThan(0);
+    expect(r.speedup).toBeCloseTo(r.fp32.inference_ms / r.int8.inference_ms, 6);
+  });
+
+  it('is refused with COMPARE_DISABLED when switched off', async () => {
+    const off = new InferenceEngine(model.session, { maxBatch: 1, batchWindowMs: 0 });
+    await expect(off.compare(encode('x'), 5)).rejects.toMatchObject({ code: 'COMPARE_DISABLED' });
+  });
+});
