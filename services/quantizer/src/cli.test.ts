@@ -113,6 +113,16 @@ describe('quantize CLI', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('ensure quantizes MODEL_SOURCE, then finds the artifact up to date', async () => {
+    const out = join(work, 'ensure', 'current');
+    const first = await run(['ensure', '--out', out, '--report-reps', '1'], { MODEL_SOURCE: tinyCheckpoint() });
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ reused: false, synthetic: true });
+    expect(first.stderr).toContain('synthetic (random) weights');
+    const again = await run(['ensure', '--out', out], { MODEL_SOURCE: tinyCheckpoint() });
+    expect(JSON.parse(again.stdout)).toMatchObject({ reused: true });
+  });
+
   it('writes a synthetic checkpoint with make-model that the quantizer accepts', async () => {
     const ckpt = join(work, 'made');
     const made = await run(['make-model', '--preset', 'tiny', '--seed', '3', '--out', ckpt]);

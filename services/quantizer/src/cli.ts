@@ -10,16 +10,19 @@ import { EnvReader } from '@gpt2-int8/shared/config';
 import { createProgressPrinter } from './checkpoint/progress-printer.js';
 import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
+import { chooseModel } from './default-model.js';
 import { resolveSource } from './model-source.js';
 import { quantizeArtifact } from './quantize-artifact.js';
 
 const USAGE = `usage:
+  ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
+                       (a synthetic distil GPT-2 when the hub is unreachable)
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
            [--granularity per-channel|per-tensor] [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
   make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
 
-Environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated or private repos).`;
+Environment: MODEL_SOURCE (ensure), HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated or private repos).`;
 
 class UsageError extends Error {}
 
@@ -30,28 +33,26 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
   return n;
 }
 
-async function quantizeCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' },
-      out: { type: 'string' },
-      granularity: { type: 'string', default: 'per-channel' },
-      threads: { type: 'string' },
-      'report-reps': { type: 'string' },
-      'cache-dir': { type: 'string' },
-      force: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  if (!values.model || !values.out) throw new UsageError('quantize needs --model and --out');
+const QUANTIZE_OPTIONS = {
+  out: { type: 'string' },
+  granularity: { type: 'string', default: 'per-channel' },
+  threads: { type: 'string' },
+  'report-reps': { type: 'string' },
+  'cache-dir': { type: 'string' },
+  force: { type: 'boolean', default: false },
+} as const;
+
+/** `quantize`, and `ensure` (the same with the model chosen from MODEL_SOURCE and the defaults). */
+async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
+  const { values } = parseArgs({ args, options: { ...QUANTIZE_OPTIONS, ...(ensure ? {} : { model: { type: 'string' } }) }, strict: true });
+  const explicit = (values as { model?: string }).model;
+  if (!values.out || (!ensure && !explicit)) throw new UsageError(ensure ? 'ensure needs --out' : 'quantize needs --model and --out');
   if (values.granularity !== 'per-channel' && values.granularity !== 'per-tensor') {
     throw new UsageError(`--granularity must be per-channel or per-tensor, got "${values.granularity}"`);
   }
   const env = new EnvReader();
   const outDir = resolve(values.out);
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const model = values.model;
   const hub = {
     cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : resolve(outDir, '..', '.hub-cache'),
     endpoint: env.url('HF_ENDPOINT', 'https://huggingface.co', ['http:', 'https:']),
@@ -59,6 +60,14 @@ async function quantizeCommand(args: string[]): Promise<void> {
     onProgress: createProgressPrinter(process.stderr),
     log,
   };
+  const model = explicit ?? (await chooseModel({
+    modelSource: env.optionalString('MODEL_SOURCE'),
+    cacheDir: hub.cacheDir,
+    endpoint: hub.endpoint,
+    syntheticDir: resolve(outDir, '..', 'synthetic-distil'),
+    probeTimeoutMs: env.int('HUB_PROBE_TIMEOUT_MS', 5000, { min: 100 }),
+    log,
+  })).model;
   const result = await quantizeArtifact({
     // Resolved under the artifact's lock, so two quantizers never download into one cache at once.
     source: () => resolveSource(model, hub),
@@ -69,7 +78,8 @@ async function quantizeCommand(args: string[]): Promise<void> {
     force: values.force ?? false,
     log,
   });
-  process.stdout.write(`${JSON.stringify({ out: outDir, reused: result.reused, int8_bytes: result.manifest.int8_bytes, fp32_bytes: result.manifest.fp32_bytes })}\n`);
+  if (result.manifest.synthetic) log('NOTE: this artifact has synthetic (random) weights; its predictions are meaningless.');
+  process.stdout.write(`${JSON.stringify({ out: outDir, reused: result.reused, synthetic: result.manifest.synthetic, int8_bytes: result.manifest.int8_bytes, fp32_bytes: result.manifest.fp32_bytes })}\n`);
 }
 
 async function makeModelCommand(args: string[]): Promise<void> {
@@ -84,7 +94,8 @@ async function makeModelCommand(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === 'quantize') return quantizeCommand(rest);
+  if (command === 'quantize') return quantizeCommand(rest, false);
+  if (command === 'ensure') return quantizeCommand(rest, true);
   if (command === 'make-model') return makeModelCommand(rest);
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);

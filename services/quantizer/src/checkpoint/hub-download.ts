@@ -124,6 +124,11 @@ async function isCachedComplete(dir: string): Promise<boolean> {
   return intact;
 }
 
+/** Whether a hub source is already fully in the cache, so using it needs no network at all. */
+export async function isHubCached(cacheDir: string, source: HubSource): Promise<boolean> {
+  return isCachedComplete(hubCacheDir(cacheDir, source));
+}
+
 async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined)) !== undefined;
 }
