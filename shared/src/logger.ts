@@ -10,7 +10,7 @@ export function createLogger(service: string, config: Pick<CommonConfig, 'logLev
     level: config.logLevel,
     base: { service, pid: process.pid },
     ...(config.logPretty
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service' } } }
       : {}),
   });
 }
