@@ -6,12 +6,12 @@ describe('parseInferArgs', () => {
     const a = parseInferArgs(['Artificial intelligence is'], {});
     const b = parseInferArgs(['Artificial', 'intelligence', 'is'], {});
     expect(a).toEqual(b);
-    expect(a).toEqual({ help: false, args: { prompt: 'Artificial intelligence is', modelDir: 'models/current', topK: 5, threads: 1, json: false } });
+    expect(a).toEqual({ help: false, args: { prompt: 'Artificial intelligence is', modelDir: 'models/current', topK: 5, threads: 1, runs: 5, json: false } });
   });
 
   it('reads options, both --x v and --x=v, and the environment', () => {
-    const r = parseInferArgs(['--json', '--top-k', '10', '--model-dir=/art', '--threads', '2', 'Hi'], {});
-    expect(r).toEqual({ help: false, args: { prompt: 'Hi', modelDir: '/art', topK: 10, threads: 2, json: true } });
+    const r = parseInferArgs(['--json', '--top-k', '10', '--model-dir=/art', '--threads', '2', '--runs=9', 'Hi'], {});
+    expect(r).toEqual({ help: false, args: { prompt: 'Hi', modelDir: '/art', topK: 10, threads: 2, runs: 9, json: true } });
     expect(parseInferArgs(['Hi'], { MODEL_DIR: '/env', WORKER_THREADS: '3' })).toMatchObject({ args: { modelDir: '/env', threads: 3 } });
     expect(parseInferArgs(['--', '--not-an-option'], {})).toMatchObject({ args: { prompt: '--not-an-option' } });
   });
@@ -29,6 +29,7 @@ describe('parseInferArgs', () => {
     [['--top-k'], /--top-k needs a value/],
     [['--model-dir'], /--model-dir needs a directory/],
     [['--bogus', 'x'], /unknown option --bogus/],
+    [['--runs', '0', 'x'], /--runs must be a whole number from 1 to 1000/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseInferArgs(argv as string[], {})).toThrow(UsageError);
     expect(() => parseInferArgs(argv as string[], {})).toThrow(message);

@@ -6,6 +6,8 @@ export interface InferArgs {
   modelDir: string;
   topK: number;
   threads: number;
+  /** Timed runs after the first (the latency printed is their median). */
+  runs: number;
   json: boolean;
 }
 
@@ -20,6 +22,7 @@ Options:
   --model-dir DIR   artifact directory (default: $MODEL_DIR, else models/current)
   --top-k N         how many most likely tokens to list (${LIMITS.topK.min}-${LIMITS.topK.max}, default ${LIMITS.topK.default})
   --threads N       ONNX Runtime intra-op threads (default: $WORKER_THREADS, else 1)
+  --runs N          timed runs after a first warm-up run; the median is printed (default 5)
   --json            one JSON object on stdout, for scripts
   -h, --help        this help
 `;
@@ -40,6 +43,7 @@ export function parseInferArgs(argv: readonly string[], env: Record<string, stri
   let modelDir = env.MODEL_DIR?.trim() || 'models/current';
   let topK: number = LIMITS.topK.default;
   let threads = env.WORKER_THREADS?.trim() ? intOption('WORKER_THREADS', env.WORKER_THREADS.trim(), 1, 256) : 1;
+  let runs = 5;
   let json = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -61,6 +65,9 @@ export function parseInferArgs(argv: readonly string[], env: Record<string, stri
       case '--top-k':
         topK = intOption('--top-k', value(), LIMITS.topK.min, LIMITS.topK.max);
         break;
+      case '--runs':
+        runs = intOption('--runs', value(), 1, 1000);
+        break;
       case '--threads':
         threads = intOption('--threads', value(), 1, 256);
         break;
@@ -76,5 +83,5 @@ export function parseInferArgs(argv: readonly string[], env: Record<string, stri
   // `npm run infer -- Artificial intelligence is` (unquoted) means the same as the quoted prompt.
   const prompt = words.join(' ');
   if (prompt.trim() === '') throw new UsageError('give a prompt, e.g. npm run infer -- "Artificial intelligence is"');
-  return { help: false, args: { prompt, modelDir, topK, threads, json } };
+  return { help: false, args: { prompt, modelDir, topK, threads, runs, json } };
 }

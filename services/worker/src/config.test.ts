@@ -9,6 +9,7 @@ describe('readWorkerConfig', () => {
       threads: 1,
       compareFp32: true,
       maxBatch: 8,
+      maxBatchTokens: 1024,
       batchWindowMs: 2,
       lockDurationMs: 5000,
       stalledIntervalMs: 2000,

@@ -11,6 +11,8 @@ export interface WorkerConfig extends CommonConfig {
   compareFp32: boolean;
   /** Largest micro-batch, and the BullMQ concurrency (jobs a worker holds at once). */
   maxBatch: number;
+  /** Padded tokens (rows × longest prompt) per batched run; bounds the [batch, seq, vocab] logits. */
+  maxBatchTokens: number;
   /** How long a micro-batch may wait for company once the worker is under load (0: never wait). */
   batchWindowMs: number;
   /** BullMQ job lock; a dead worker's job is taken over within about lockDuration + stalledInterval. */
@@ -31,6 +33,7 @@ export function readWorkerConfig(env: Env = process.env): WorkerConfig {
     workerId: r.string('WORKER_ID', `${hostname()}-${process.pid}`),
     compareFp32: r.bool('COMPARE_FP32', true),
     maxBatch: r.int('MAX_BATCH', 8, { min: 1, max: 256 }),
+    maxBatchTokens: r.int('MAX_BATCH_TOKENS', 1024, { min: 1 }),
     batchWindowMs: r.int('BATCH_WINDOW_MS', 2, { min: 0, max: 1000 }),
     lockDurationMs: r.int('LOCK_DURATION_MS', 5000, { min: 1000, max: 600_000 }),
     stalledIntervalMs: r.int('STALLED_INTERVAL_MS', 2000, { min: 500, max: 600_000 }),

@@ -98,6 +98,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     engine = new InferenceEngine(model.session, {
       maxBatch: config.maxBatch,
       batchWindowMs: config.batchWindowMs,
+      maxBatchTokens: config.maxBatchTokens,
       ...(config.compareFp32
         ? {
             loadFp32: async () => {
