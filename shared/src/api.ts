@@ -4,6 +4,8 @@
  * are these response shapes, so there is one definition of each.
  */
 import { type Static, Type } from 'typebox';
+import { ManifestSchema } from './manifest.js';
+import { ReportSchema } from './report.js';
 
 export const LIMITS = {
   promptChars: 8000,
@@ -123,3 +125,21 @@ export const CompareResponseSchema = Type.Object({
   model: ModelRefSchema,
 });
 export type CompareResponse = Static<typeof CompareResponseSchema>;
+
+/**
+ * One streamed token (SSE `event: token`): `token` is the text it adds (the worker holds back
+ * partial characters and possible stop strings, so the tokens concatenated are the final text),
+ * `text` the whole generated text so far.
+ */
+export const StreamTokenSchema = Type.Intersect([GeneratedTokenSchema, Type.Object({ text: Type.String({ description: 'The generated text so far.' }) })]);
+export type StreamToken = Static<typeof StreamTokenSchema>;
+
+/** GET /api/model: the artifact's manifest and the validation report without its per-prompt rows. */
+export const ReportSummarySchema = Type.Omit(ReportSchema, ['rows']);
+export type ReportSummary = Static<typeof ReportSummarySchema>;
+export const ModelInfoResponseSchema = Type.Object({
+  synthetic: Type.Boolean({ description: 'True when the weights are random: predictions mean nothing.' }),
+  manifest: ManifestSchema,
+  report: Type.Union([ReportSummarySchema, Type.Null()], { description: 'null when report.json is missing or unreadable.' }),
+});
+export type ModelInfoResponse = Static<typeof ModelInfoResponseSchema>;

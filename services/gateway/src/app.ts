@@ -1,0 +1,117 @@
+/**
+ * buildApp: the gateway as a Fastify instance, with its Redis connections and queue client, ready
+ * to `listen`. main.ts wires it to the process (port, signals); tests use it directly with a real
+ * Redis and real HTTP. Closing the app closes its connections.
+ */
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastifyRateLimit from '@fastify/rate-limit';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { Logger } from '@gpt2-int8/shared/logger';
+import { createRedis } from '@gpt2-int8/shared/redis';
+import type { GatewayConfig } from './config.js';
+import { docsPlugins } from './docs.js';
+import { drainOnClose } from './drain.js';
+import { installErrorHandlers } from './errors.js';
+import { JobClient } from './job-client.js';
+import { GatewayMetrics } from './metrics.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
+import { healthRoutes } from './routes/health.js';
+import { inferenceRoutes } from './routes/inference.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { modelRoutes } from './routes/model.js';
+import { webRoutes } from './routes/web.js';
+import { securityPlugins } from './security.js';
+import { WorkerGate, readHeartbeats, summarize } from './workers.js';
+
+export interface AppDeps {
+  config: GatewayConfig;
+  /** The process logger (shared/logger); omitted in tests that want silence. */
+  logger?: Logger;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: config.bodyLimitBytes,
+    // Client ids are kept only when sane (request-id.ts); the same id is on every log line.
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    trustProxy: config.trustProxy,
+    // Defence against slow-body clients; the job wait has its own bound (REQUEST_TIMEOUT_MS).
+    requestTimeout: 30_000,
+  });
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  installErrorHandlers(app, { bodyLimitBytes: config.bodyLimitBytes });
+
+  // JSON only: Fastify's built-in text/plain parser would let a wrong content type reach the
+  // validator as a string (400); without it, anything but JSON is a 415.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  drainOnClose(app);
+
+  const log = app.log as Logger;
+  const producer = createRedis(config.redisUrl, 'producer');
+  const blocking = createRedis(config.redisUrl, 'blocking');
+  // ioredis emits 'error' on every failed reconnect; logged once per state change, not per retry.
+  let redisDown = false;
+  for (const conn of [producer, blocking]) {
+    conn.on('error', (err: Error) => {
+      if (conn === producer && !redisDown) {
+        redisDown = true;
+        log.error({ err: err.message }, 'Redis connection lost; requests get 503 until it is back');
+      }
+    });
+  }
+  producer.on('ready', () => {
+    if (redisDown) log.info('Redis connection restored');
+    redisDown = false;
+  });
+
+  const jobs = await JobClient.create(config.queueName, producer, blocking, log);
+  const workers = new WorkerGate(producer, config.queueName);
+  const metrics = new GatewayMetrics({
+    queueCounts: async () => {
+      const c = await jobs.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
+      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
+    },
+    workerStates: async () => {
+      const { ready, loading, error } = summarize(await readHeartbeats(producer, config.queueName));
+      return { ready, loading, error };
+    },
+    inFlight: () => jobs.inFlight,
+  });
+  metrics.register(app);
+
+  app.addHook('onClose', async () => {
+    await jobs.close();
+    producer.disconnect();
+    blocking.disconnect();
+  });
+
+  await securityPlugins(app, { corsOrigins: config.corsOrigins });
+  await docsPlugins(app, { version: VERSION });
+
+  await app.register(async (scope) => {
+    // The per-client limit guards the model, so it covers /api/* only (not /healthz, /metrics).
+    if (config.rateLimitPerMinute > 0) {
+      await scope.register(fastifyRateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 });
+    }
+    await scope.register(inferenceRoutes, { jobs, workers, metrics, requestTimeoutMs: config.requestTimeoutMs, queueMaxDepth: config.queueMaxDepth });
+    await scope.register(modelRoutes, { modelDir: config.modelDir });
+  });
+  await app.register(healthRoutes, { redis: producer, workers });
+  await app.register(metricsRoutes, { metrics });
+  await app.register(webRoutes, { webDir: config.webDir });
+
+  // Start reading queue events before the first request, so none of its events can be missed.
+  // Bounded: with Redis down at start-up the gateway still comes up (and answers 503) until it is back.
+  if (!(await jobs.ready(2000))) log.warn('queue events not connected yet (is Redis up?); requests get 503 until it is');
+  return app;
+}

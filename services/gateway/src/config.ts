@@ -1,0 +1,64 @@
+/**
+ * The gateway's settings: the common ones from shared (REDIS_URL, MODEL_DIR, LOG_*, QUEUE_NAME) plus
+ * its own, all from environment variables, parsed once. A bad value throws a ConfigError naming the
+ * variable; main.ts turns that into a non-zero exit.
+ */
+import { fileURLToPath } from 'node:url';
+import { ConfigError, EnvReader, readCommonConfig, type CommonConfig, type Env } from '@gpt2-int8/shared/config';
+
+export interface GatewayConfig extends CommonConfig {
+  port: number;
+  host: string;
+  /** Longest a request waits for its job (and the longest a drain waits on SIGTERM). */
+  requestTimeoutMs: number;
+  /** Jobs waiting in the queue past which new requests get 503 + Retry-After instead of queueing. */
+  queueMaxDepth: number;
+  bodyLimitBytes: number;
+  /** Origins allowed to call the API from a browser; empty means CORS is off (same origin only). */
+  corsOrigins: string[];
+  /** Requests per minute per client IP on /api/*; 0 turns the limit off (the local default). */
+  rateLimitPerMinute: number;
+  /** Trust X-Forwarded-For (behind a reverse proxy), so the rate limit sees the real client IP. */
+  trustProxy: boolean;
+  /** The built web page (index.html and its assets). */
+  webDir: string;
+}
+
+/**
+ * The web package's build output, found from this file's place in the gateway package: both
+ * src/config.ts (tests) and dist/config.js (production) sit one level below the package root.
+ */
+export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../../web/dist', import.meta.url));
+
+function origins(r: EnvReader, name: string): string[] {
+  return r.list(name).map((o) => {
+    if (o === '*') return o;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError(`${name}: ${JSON.stringify(o)} is not an origin (expected e.g. https://example.com, comma-separated, or *)`);
+    }
+    // An origin has no path: "https://a.example/" would never match the browser's Origin header.
+    if (!['http:', 'https:'].includes(u.protocol) || u.origin !== o.replace(/\/$/, '')) {
+      throw new ConfigError(`${name}: ${JSON.stringify(o)} is not an origin (scheme://host[:port], no path)`);
+    }
+    return u.origin;
+  });
+}
+
+export function readGatewayConfig(env: Env = process.env): GatewayConfig {
+  const r = new EnvReader(env);
+  return {
+    ...readCommonConfig(env),
+    port: r.int('PORT', 6006, { min: 0, max: 65535 }),
+    host: r.string('HOST', '0.0.0.0'),
+    requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 600_000 }),
+    queueMaxDepth: r.int('QUEUE_MAX_DEPTH', 256, { min: 1, max: 1_000_000 }),
+    bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
+    corsOrigins: origins(r, 'CORS_ORIGINS'),
+    rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, { min: 0, max: 1_000_000 }),
+    trustProxy: r.bool('TRUST_PROXY', false),
+    webDir: r.string('WEB_DIR', DEFAULT_WEB_DIR),
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Every error leaves the gateway as `{ error: { code, message } }`. Client mistakes get a 4xx whose
+ * message names the field and what was wrong; anything unexpected gets a 500 with a generic message
+ * and the request id, so nothing internal (stack, paths, Redis details) reaches the client — the
+ * details are in the log line carrying the same request id.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import type { ErrorBody } from '@gpt2-int8/shared/api';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    /** Seconds, sent as Retry-After (503 queue full, Redis down). */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** "/stop/1" → "stop[1]"; "" → "body". */
+function fieldName(instancePath: string): string {
+  if (instancePath === '') return 'body';
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
+}
+
+/** One schema error in words a client can act on. */
+function describe(e: FastifySchemaValidationError): string {
+  const field = fieldName(e.instancePath);
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required': {
+      const names = (p.requiredProperties as string[] | undefined) ?? [String(p.missingProperty)];
+      const fields = names.map((n) => (field === 'body' ? n : `${field}.${n}`));
+      return `${fields.join(', ')} ${fields.length > 1 ? 'are' : 'is'} required`;
+    }
+    case 'additionalProperties': {
+      const names = (p.additionalProperties as string[] | undefined) ?? [String(p.additionalProperty)];
+      return `unknown field${names.length > 1 ? 's' : ''} ${names.map((n) => JSON.stringify(n)).join(', ')}${field === 'body' ? '' : ` in ${field}`}`;
+    }
+    case 'pattern':
+      // The only pattern in the API is the prompt's "\S": not empty, not only whitespace.
+      return p.pattern === '\\S' ? `${field} must not be empty or only whitespace` : `${field} has an invalid format`;
+    case 'minLength':
+      return p.limit === 1 ? `${field} must not be empty` : `${field} must be at least ${String(p.limit)} characters`;
+    case 'maxLength':
+      return `${field} must be at most ${String(p.limit)} characters`;
+    case 'maxItems':
+      return `${field} must have at most ${String(p.limit)} items`;
+    case 'type':
+      return field === 'body' ? 'the body must be a JSON object' : `${field} must be ${article(String(p.type))}`;
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return `${field} must be ${String(p.comparison)} ${String(p.limit)}`;
+    default:
+      return `${field} ${e.message ?? 'is invalid'}`;
+  }
+}
+
+function article(type: string): string {
+  return { integer: 'an integer', array: 'an array', object: 'an object', boolean: 'true or false', string: 'a string', number: 'a number' }[type] ?? type;
+}
+
+/**
+ * TypeBox reports an unknown field twice (a "schema is false" error on the field and an
+ * additionalProperties error on the object); keep the readable one and drop duplicates.
+ */
+export function validationMessage(errors: FastifySchemaValidationError[]): string {
+  const useful = errors.filter((e) => !(e.keyword === 'boolean' && (e.message ?? '').includes('schema is false')));
+  const lines = [...new Set((useful.length > 0 ? useful : errors).map(describe))];
+  return lines.slice(0, 5).join('; ');
+}
+
+/** Fastify's own client errors (body parsing, content type, size) under stable codes of ours. */
+const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; code: string; message: (limit: number) => string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'BODY_TOO_LARGE', message: (limit) => `The request body is larger than the limit of ${limit} bytes` },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: () => 'The request body must be JSON with the header content-type: application/json',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: () => 'The request body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: () => 'The request body is empty; send a JSON object' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_REQUEST', message: () => 'The request body size did not match Content-Length' },
+};
+
+export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitBytes: number }): void {
+  app.setErrorHandler((err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ApiError) {
+      if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
+      if (err.statusCode >= 500) request.log.warn({ code: err.code }, err.message);
+      return reply.code(err.statusCode).send(errorBody(err.code, err.message));
+    }
+    if (err.validation) {
+      return reply.code(400).send(errorBody('VALIDATION_ERROR', validationMessage(err.validation)));
+    }
+    const known = err.code === undefined ? undefined : FASTIFY_CLIENT_ERRORS[err.code];
+    if (known) return reply.code(known.status).send(errorBody(known.code, known.message(opts.bodyLimitBytes)));
+    // JSON prototype poisoning (secure-json-parse) and similar parser refusals.
+    if (err instanceof SyntaxError) return reply.code(400).send(errorBody('INVALID_JSON', 'The request body is not valid JSON'));
+    const status = err.statusCode ?? 500;
+    if (status === 429) {
+      return reply.code(429).send(errorBody('RATE_LIMITED', `Too many requests from this client; ${err.message}`));
+    }
+    if (status >= 400 && status < 500) {
+      // Other client errors Fastify raises carry fixed, non-internal messages.
+      return reply.code(status).send(errorBody('BAD_REQUEST', err.message));
+    }
+    request.log.error({ err }, 'unexpected error');
+    return reply.code(500).send(errorBody('INTERNAL', `Internal error; quote request id ${request.id} when reporting it`));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody('NOT_FOUND', `No route for ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}`));
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * Request/reply over the BullMQ queue: add a job, wait (bounded) for its result, relay its
+ * progress (streamed tokens). See /work/shared/QUEUE-NOTES.md for why it is built this way:
+ *
+ * - One QueueEvents listener dispatches completed/failed/progress to the waiting request by job id,
+ *   registered *before* the job is added, so no event can arrive before someone listens. (BullMQ's
+ *   job.waitUntilFinished registers after `add` and re-checks; it also awaits Redis inside a Promise
+ *   executor, where a Redis error becomes an unhandled rejection that would kill the process.)
+ * - Every wait is bounded by the request timeout; when it runs out, the job's state is read once
+ *   directly (a completion event can be lost) before answering 504.
+ * - Completed jobs are kept a short while (age/count), never removed at once: removal races the
+ *   waiter reading the result.
+ * - The producer connection fails commands at once while Redis is down (shared/redis.ts), and a
+ *   request checks the connection before enqueueing, so Redis down is a fast 503, not a hang.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { decodeJobError, type JobData, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
+import type { Logger } from '@gpt2-int8/shared/logger';
+import { ApiError } from './errors.js';
+
+/** Thrown when the client went away; the route answers nothing. */
+export class ClientGoneError extends Error {
+  override name = 'ClientGoneError';
+}
+
+export const JOB_OPTIONS: JobsOptions = {
+  // A worker that dies mid-job: the stalled job is retried once by another worker.
+  attempts: 2,
+  backoff: { type: 'fixed', delay: 50 },
+  // Long enough for the waiter's direct read after a lost event; bounded so Redis does not grow.
+  removeOnComplete: { age: 60, count: 1000 },
+  removeOnFail: { age: 300 },
+};
+
+export interface RunOptions {
+  timeoutMs: number;
+  /** Aborted when the client disconnects: a job still waiting is removed. */
+  signal?: AbortSignal;
+  onProgress?: (progress: StreamProgress) => void;
+}
+
+type Outcome = { result: JobResult } | { failedReason: string } | { error: Error } | { timeout: true } | { aborted: true };
+
+interface Pending {
+  settle: (outcome: Outcome) => void;
+  onProgress?: ((progress: StreamProgress) => void) | undefined;
+}
+
+const QUEUE_UNAVAILABLE = () => new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
+
+export class JobClient {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    readonly queue: Queue,
+    readonly events: QueueEvents,
+    private readonly producer: Redis,
+    private readonly log: Logger,
+  ) {
+    events.on('completed', ({ jobId, returnvalue }) => this.pending.get(jobId)?.settle({ result: returnvalue as unknown as JobResult }));
+    events.on('failed', ({ jobId, failedReason }) => this.pending.get(jobId)?.settle({ failedReason }));
+    events.on('progress', ({ jobId, data }) => {
+      const p = this.pending.get(jobId);
+      if (p?.onProgress && data !== null && typeof data === 'object') p.onProgress(data as StreamProgress);
+    });
+    events.on('error', (err) => this.log.warn({ err: err.message }, 'queue events connection error'));
+    // Waiting out the timeout for a result that cannot arrive helps nobody: when the connection to
+    // Redis drops, every request in flight gets a 503 at once.
+    producer.on('close', () => {
+      for (const p of this.pending.values()) p.settle({ error: QUEUE_UNAVAILABLE() });
+    });
+  }
+
+  static async create(queueName: string, producer: Redis, blocking: Redis, log: Logger): Promise<JobClient> {
+    const queue = new Queue(queueName, { connection: producer });
+    queue.on('error', (err) => log.warn({ err: err.message }, 'queue connection error'));
+    const events = new QueueEvents(queueName, { connection: blocking });
+    const client = new JobClient(queue, events, producer, log);
+    return client;
+  }
+
+  /** Resolves once the event stream is being read (events from now on are seen). */
+  async ready(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.events.waitUntilReady().then(() => true, () => false), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get connected(): boolean {
+    return this.producer.status === 'ready';
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Jobs not yet taken by a worker. */
+  async depth(): Promise<number> {
+    const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+
+  /** Enqueues a job and waits for its result. Throws ApiError (mapped for HTTP) or ClientGoneError. */
+  async run(data: JobData, opts: RunOptions, maxDepth: number): Promise<JobResult> {
+    if (!this.connected) throw QUEUE_UNAVAILABLE();
+    let depth: number;
+    try {
+      depth = await this.depth();
+    } catch {
+      throw QUEUE_UNAVAILABLE();
+    }
+    if (depth >= maxDepth) throw new ApiError(503, 'QUEUE_FULL', `The service is busy (${depth} requests waiting); try again shortly`, 1);
+    if (opts.signal?.aborted) throw new ClientGoneError('client disconnected');
+
+    const jobId = randomUUID();
+    let settle!: Pending['settle'];
+    const outcome = new Promise<Outcome>((resolve) => {
+      settle = resolve;
+    });
+    this.pending.set(jobId, { settle, onProgress: opts.onProgress });
+    const timer = setTimeout(() => settle({ timeout: true }), opts.timeoutMs);
+    const onAbort = () => settle({ aborted: true });
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      try {
+        await this.queue.add(data.kind, data, { ...JOB_OPTIONS, jobId });
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, jobId }, 'could not enqueue');
+        throw QUEUE_UNAVAILABLE();
+      }
+      const o = await outcome;
+      if ('result' in o) return o.result;
+      if ('failedReason' in o) throw this.failure(o.failedReason, jobId);
+      if ('error' in o) throw o.error;
+      if ('aborted' in o) {
+        await this.removeIfWaiting(jobId);
+        throw new ClientGoneError('client disconnected');
+      }
+      return await this.afterTimeout(jobId, opts.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.pending.delete(jobId);
+    }
+  }
+
+  /** The one direct look at the job when no event came in time: lost events happen. */
+  private async afterTimeout(jobId: string, timeoutMs: number): Promise<JobResult> {
+    try {
+      const job = await this.queue.getJob(jobId);
+      const state = job ? await job.getState() : 'unknown';
+      if (job && state === 'completed') return job.returnvalue as JobResult;
+      if (job && state === 'failed') throw this.failure(job.failedReason, jobId);
+      // Nobody will read its answer now: don't spend a worker on it.
+      await this.removeIfWaiting(jobId);
+      this.log.warn({ jobId, state }, 'job timed out');
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      this.log.warn({ jobId, err: (err as Error).message }, 'could not read job state after timeout');
+    }
+    throw new ApiError(504, 'TIMEOUT', `No answer within ${timeoutMs} ms; the service may be overloaded, try again`);
+  }
+
+  /** Removes a job unless a worker holds it (an active job cannot be taken back; its result is dropped). */
+  async removeIfWaiting(jobId: string): Promise<boolean> {
+    try {
+      return (await this.queue.remove(jobId)) === 1;
+    } catch (err) {
+      this.log.debug({ jobId, err: (err as Error).message }, 'could not remove job');
+      return false;
+    }
+  }
+
+  /** A failed job as an HTTP error: the worker's client errors keep their status; the rest are 502. */
+  private failure(failedReason: string | undefined, jobId: string): ApiError {
+    const client = decodeJobError(failedReason);
+    if (client) return new ApiError(client.status, client.code, client.message);
+    // The worker's reason may carry paths or internals: it goes to the log, not to the client.
+    this.log.error({ jobId, failedReason }, 'job failed');
+    return new ApiError(502, 'WORKER_FAILED', 'The model worker failed to process this request; try again');
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.pending.values()) p.settle({ error: new ApiError(503, 'SHUTTING_DOWN', 'The gateway is shutting down; try again', 1) });
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Prometheus metrics (GET /metrics). One registry per app instance, not prom-client's global one,
+ * so tests can build several apps in one process. Queue depth and live workers are read from Redis
+ * when scraped, so they are never stale; a scrape while Redis is down still answers (those gauges
+ * are simply absent) rather than failing the whole page.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Timings } from '@gpt2-int8/shared/api';
+import type { JobKind } from '@gpt2-int8/shared/job';
+
+export interface MetricsSources {
+  queueCounts(): Promise<{ waiting: number; active: number }>;
+  workerStates(): Promise<{ ready: number; loading: number; error: number }>;
+  inFlight(): number;
+}
+
+interface Snapshot {
+  counts: { waiting: number; active: number };
+  states: { ready: number; loading: number; error: number };
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'method' | 'route' | 'status'>;
+  private readonly latency: Histogram<'method' | 'route' | 'status'>;
+  private readonly stages: Histogram<'kind' | 'stage'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
+    this.requests = new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames: ['method', 'route', 'status'], registers });
+    this.latency = new Histogram({
+      name: 'gateway_http_request_duration_seconds',
+      help: 'Time from a request arriving to its answer leaving, by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.stages = new Histogram({
+      name: 'gateway_job_stage_seconds',
+      help: 'Per-stage timings reported in job results (queue wait, tokenize, inference) and the gateway total',
+      labelNames: ['kind', 'stage'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'gateway_requests_waiting_for_jobs',
+      help: 'Requests of this gateway waiting for a job result',
+      registers,
+      collect() {
+        this.set(sources.inFlight());
+      },
+    });
+    // A registry collects its metrics concurrently; the Redis-backed gauges share one read per scrape.
+    let inflight: Promise<Snapshot | undefined> | undefined;
+    const snapshot = () =>
+      (inflight ??= Promise.all([sources.queueCounts(), sources.workerStates()])
+        .then(([counts, states]) => ({ counts, states }))
+        .catch(() => undefined)
+        .finally(() => {
+          inflight = undefined;
+        }));
+    // When Redis is unreachable the gauges are left empty (absent), and gateway_redis_up says 0.
+    new Gauge({
+      name: 'gateway_redis_up',
+      help: '1 when this scrape could read the queue and worker heartbeats from Redis',
+      registers,
+      async collect() {
+        this.set((await snapshot()) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'gateway_queue_depth',
+      help: 'Jobs waiting in the queue for a worker',
+      registers,
+      async collect() {
+        const s = await snapshot();
+        if (s) this.set(s.counts.waiting);
+        else this.reset();
+      },
+    });
+    new Gauge({
+      name: 'gateway_queue_active',
+      help: 'Jobs being processed by workers',
+      registers,
+      async collect() {
+        const s = await snapshot();
+        if (s) this.set(s.counts.active);
+        else this.reset();
+      },
+    });
+    new Gauge({
+      name: 'gateway_workers',
+      help: 'Live workers (by heartbeat), by state',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const s = await snapshot();
+        this.reset();
+        if (s) for (const [state, n] of Object.entries(s.states)) this.set({ state }, n);
+      },
+    });
+  }
+
+  observeRequest(request: FastifyRequest, statusCode: number, seconds: number): void {
+    // The route pattern, never the raw URL: unmatched paths must not create new label values.
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route, status: String(statusCode) };
+    this.requests.inc(labels);
+    this.latency.observe(labels, seconds);
+  }
+
+  observeResult(kind: JobKind, timings: Timings): void {
+    for (const stage of ['queue', 'tokenize', 'inference', 'total'] as const) {
+      const ms = timings[stage];
+      if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) this.stages.observe({ kind, stage }, ms / 1000);
+    }
+  }
+
+  /** Counts every answered request, including streamed ones (hijacked replies) which call this themselves. */
+  register(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+      this.observeRequest(request, reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * GET /healthz: the process is alive (for restarts). GET /readyz: it can serve — Redis answers and
+ * at least one worker reports a loaded model; otherwise 503 with the reason (for load balancers and
+ * for the operator: a worker's own error, e.g. a sha256 mismatch, is shown here).
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { Redis } from 'ioredis';
+import { errorBody } from '../errors.js';
+import type { WorkerGate } from '../workers.js';
+
+const Workers = Type.Object({ ready: Type.Integer(), loading: Type.Integer(), error: Type.Integer() });
+const ReadySchema = Type.Object({ status: Type.Literal('ready'), workers: Workers });
+const NotReadySchema = Type.Object({
+  status: Type.Literal('not_ready'),
+  redis: Type.Boolean(),
+  workers: Type.Optional(Workers),
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});
+
+async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      redis.ping().then((r) => r === 'PONG'),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function healthRoutes(app: FastifyInstance, deps: { redis: Redis; workers: WorkerGate }): Promise<void> {
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({
+    status: 'ok' as const,
+  }));
+
+  app.get(
+    '/readyz',
+    { schema: { tags: ['operations'], summary: 'Redis reachable and at least one worker ready', response: { 200: ReadySchema, 503: NotReadySchema } } },
+    async (_request, reply) => {
+      if (!(await pingWithin(deps.redis, 1000))) {
+        return reply.code(503).send({ status: 'not_ready', redis: false, ...errorBody('REDIS_UNREACHABLE', 'Redis is not reachable') });
+      }
+      let summary;
+      try {
+        summary = await deps.workers.summary();
+      } catch {
+        return reply.code(503).send({ status: 'not_ready', redis: false, ...errorBody('REDIS_UNREACHABLE', 'Redis is not reachable') });
+      }
+      const workers = { ready: summary.ready, loading: summary.loading, error: summary.error };
+      if (summary.ready === 0) {
+        return reply.code(503).send({ status: 'not_ready', redis: true, workers, ...errorBody('NO_WORKER', summary.reason ?? 'no worker is ready') });
+      }
+      return { status: 'ready' as const, workers };
+    },
+  );
+}

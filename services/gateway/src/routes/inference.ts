@@ -1,0 +1,196 @@
+/**
+ * POST /api/predict, /api/generate (JSON or Server-Sent Events), /api/compare: validate (the
+ * TypeBox schemas from shared, which also document the API at /docs), enqueue, wait, answer.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import {
+  CompareRequestSchema,
+  CompareResponseSchema,
+  ErrorSchema,
+  GenerateRequestSchema,
+  GenerateResponseSchema,
+  PredictRequestSchema,
+  PredictResponseSchema,
+  StreamTokenSchema,
+  type StreamToken,
+  type CompareResponse,
+  type GenerateResponse,
+  type PredictResponse,
+} from '@gpt2-int8/shared/api';
+import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/shared/job';
+import { ApiError, errorBody } from '../errors.js';
+import { ClientGoneError, type JobClient } from '../job-client.js';
+import { compareJob, generateJob, predictJob } from '../job-data.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { SseStream } from '../sse.js';
+import type { WorkerGate } from '../workers.js';
+
+export interface InferenceDeps {
+  jobs: JobClient;
+  workers: WorkerGate;
+  metrics: GatewayMetrics;
+  requestTimeoutMs: number;
+  queueMaxDepth: number;
+}
+
+const ERRORS = { '4xx': ErrorSchema, '5xx': ErrorSchema };
+
+/** Aborts when the client's connection closes before we answered. */
+function disconnectSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableEnded) controller.abort();
+  });
+  return controller.signal;
+}
+
+export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  /** The checks that answer 503 at once, before anything is enqueued. */
+  async function admit(): Promise<void> {
+    if (!deps.jobs.connected) throw new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
+    let gate;
+    try {
+      gate = await deps.workers.check();
+    } catch {
+      throw new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
+    }
+    if (!gate.ok) {
+      const { loading, error } = gate.summary;
+      const detail = loading + error === 0 ? 'no worker is running' : `${loading} loading, ${error} unable to serve — see /readyz`;
+      throw new ApiError(503, 'NO_WORKER', `No model worker is ready yet (${detail})`, 2);
+    }
+  }
+
+  async function execute<K extends JobData['kind']>(
+    data: JobData & { kind: K },
+    reply: FastifyReply,
+    signal: AbortSignal,
+    onProgress?: (p: StreamProgress) => void,
+  ): Promise<Extract<JobResult, { kind: K }>> {
+    await admit();
+    const result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal, onProgress }, deps.queueMaxDepth);
+    if (result === null || typeof result !== 'object' || result.kind !== data.kind) {
+      throw new ApiError(502, 'WORKER_FAILED', 'The model worker returned an unexpected result; try again');
+    }
+    const typed = result as Extract<JobResult, { kind: K }>;
+    // The client's view of the whole wait: measured here, not by the worker.
+    typed.timings_ms = { ...typed.timings_ms, total: reply.elapsedTime };
+    deps.metrics.observeResult(data.kind, typed.timings_ms);
+    return typed;
+  }
+
+  /** The API response: the job result without its routing field. */
+  function body<T extends { kind: string }>(result: T): Omit<T, 'kind'> {
+    const { kind: _kind, ...rest } = result;
+    return rest;
+  }
+
+  api.post(
+    '/api/predict',
+    {
+      schema: {
+        tags: ['inference'],
+        summary: 'The most likely next token and the top-k candidates (INT8 model)',
+        body: PredictRequestSchema,
+        response: { 200: PredictResponseSchema, ...ERRORS },
+      },
+    },
+    async (request, reply): Promise<PredictResponse> => body(await execute(predictJob(request.body, request.id), reply, disconnectSignal(reply))),
+  );
+
+  api.post(
+    '/api/compare',
+    {
+      schema: {
+        tags: ['inference'],
+        summary: 'The same prompt through the FP32 and the INT8 models, side by side',
+        body: CompareRequestSchema,
+        response: { 200: CompareResponseSchema, ...ERRORS },
+      },
+    },
+    async (request, reply): Promise<CompareResponse> => body(await execute(compareJob(request.body, request.id), reply, disconnectSignal(reply))),
+  );
+
+  api.post(
+    '/api/generate',
+    {
+      schema: {
+        tags: ['inference'],
+        summary: 'Generate a continuation; with stream:true, Server-Sent Events (token…, then done or error)',
+        description:
+          'With `stream: true` the answer is `text/event-stream`: one `event: token` per token (data: {index, token, token_id, text}), ' +
+          'then `event: done` (data: the JSON response below), or `event: error` (data: the error body) if it fails after streaming began. ' +
+          'A failure before the first token is answered as a plain JSON error with its HTTP status.',
+        body: GenerateRequestSchema,
+        response: {
+          200: {
+            description: 'The generation (JSON), or its event stream (stream: true)',
+            content: {
+              'application/json': { schema: GenerateResponseSchema },
+              'text/event-stream': { schema: StreamTokenSchema },
+            },
+          },
+          ...ERRORS,
+        },
+      },
+    },
+    async (request, reply) => {
+      const data = generateJob(request.body, request.id);
+      if (!data.stream) return body(await execute(data, reply, disconnectSignal(reply))) satisfies GenerateResponse;
+      await streamGenerate(request, reply, data);
+      return reply;
+    },
+  );
+
+  async function streamGenerate(request: FastifyRequest, reply: FastifyReply, data: ReturnType<typeof generateJob>): Promise<void> {
+    // Fastify's headers so far (request id, security headers) go out with the stream's.
+    const sse = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
+    reply.hijack();
+    const signal = disconnectSignal(reply);
+    let text = '';
+    let next = 0;
+    const emit = (t: StreamProgress) => {
+      // In order, each index once: a job retried after a worker died starts again at 0 (same
+      // seed, same tokens), and those repeats are dropped.
+      if (t.index !== next) return;
+      next += 1;
+      text += t.token;
+      sse.send('token', { index: t.index, token: t.token, token_id: t.token_id, text } satisfies StreamToken);
+    };
+    try {
+      const result = await execute(data, reply, signal, emit);
+      // Tokens whose progress events never arrived (or a worker that does not publish them).
+      for (const t of result.tokens.slice(next)) emit(t);
+      sse.send('done', body(result));
+    } catch (err) {
+      if (err instanceof ClientGoneError) {
+        request.log.info('client disconnected during a streamed generation');
+        // No 'finish' on the response, so Fastify's onResponse hook won't count it: count it here
+        // under nginx's "client closed request" status.
+        deps.metrics.observeRequest(request, 499, reply.elapsedTime / 1000);
+      } else {
+        const apiError =
+          err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', `Internal error; quote request id ${request.id} when reporting it`);
+        if (!(err instanceof ApiError)) request.log.error({ err }, 'unexpected error while streaming');
+        if (sse.started) {
+          sse.send('error', errorBody(apiError.code, apiError.message));
+        } else if (sse.writable) {
+          reply.raw.writeHead(apiError.statusCode, {
+            ...(reply.getHeaders() as OutgoingHttpHeaders),
+            'content-type': 'application/json; charset=utf-8',
+            ...(apiError.retryAfter !== undefined ? { 'retry-after': String(apiError.retryAfter) } : {}),
+          });
+          reply.raw.write(JSON.stringify(errorBody(apiError.code, apiError.message)));
+        }
+      }
+    } finally {
+      // Ending the response fires Fastify's onResponse hook (metrics, the request log line) even
+      // though the reply was hijacked.
+      sse.end();
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Security headers (helmet), CORS (off unless CORS_ORIGINS lists origins) — the body size limit
+ * is Fastify's bodyLimit (app.ts) and the per-client rate limit is applied to /api/* (app.ts).
+ */
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
+import type { FastifyInstance } from 'fastify';
+
+export async function securityPlugins(app: FastifyInstance, opts: { corsOrigins: string[] }): Promise<void> {
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'connect-src': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        // The gateway is often reached over plain HTTP on a LAN address: upgrading the page's own
+        // requests to https there would break it.
+        'upgrade-insecure-requests': null,
+      },
+    },
+    // Same reason: HSTS over plain HTTP is ignored at best; behind TLS the proxy should set it.
+    strictTransportSecurity: false,
+    crossOriginEmbedderPolicy: false,
+  });
+  if (opts.corsOrigins.length > 0) {
+    await app.register(fastifyCors, {
+      origin: opts.corsOrigins.includes('*') ? '*' : opts.corsOrigins,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['content-type', 'x-request-id'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+      maxAge: 600,
+    });
+  }
+}
