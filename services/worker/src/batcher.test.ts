@@ -19,7 +19,7 @@ describe('Batcher', () => {
     const b = new Batcher({ maxBatch: 8, windowMs: 500, run });
     const started = performance.now();
     expect(await b.submit(4)).toBe(40);
-    expect(performance.now() - started).toBeLessThan(100);
+    expect(performance.now() - started).toBeLessThan(250);
     expect(batches).toEqual([[4]]);
   });
 
@@ -28,7 +28,7 @@ describe('Batcher', () => {
     const b = new Batcher({ maxBatch: 8, windowMs: 500, run });
     const started = performance.now();
     for (let i = 0; i < 5; i++) expect(await b.submit(i)).toBe(i * 10);
-    expect(performance.now() - started).toBeLessThan(250);
+    expect(performance.now() - started).toBeLessThan(400); // five windows would be 2500 ms
     expect(batches).toEqual([[0], [1], [2], [3], [4]]);
   });
 
@@ -61,22 +61,24 @@ describe('Batcher', () => {
 
   it('under load, waits up to the window for company, and no longer', async () => {
     const { batches, run } = fakeRun();
-    const b = new Batcher({ maxBatch: 8, windowMs: 40, run });
+    // A long window, so that "waited for it" and "did not" stay far apart on a busy machine.
+    const b = new Batcher({ maxBatch: 8, windowMs: 300, run });
     await Promise.all([b.submit(1), b.submit(2)]); // load: the last batch had company
     const started = performance.now();
     const a = b.submit(3);
-    await sleep(10);
+    await sleep(20);
     const c = b.submit(4);
     await Promise.all([a, c]);
     const waited = performance.now() - started;
     expect(batches).toEqual([[1, 2], [3, 4]]);
-    expect(waited).toBeGreaterThanOrEqual(35);
-    expect(waited).toBeLessThan(400);
+    expect(waited).toBeGreaterThanOrEqual(290);
+    expect(waited).toBeLessThan(2000);
     // Load has passed (that batch had company, so one more windowed batch), then lone items run at once.
     await b.submit(5);
     const t = performance.now();
     await b.submit(6);
-    expect(performance.now() - t).toBeLessThan(30);
+    expect(performance.now() - t).toBeLessThan(200);
+    expect(batches.slice(2)).toEqual([[5], [6]]);
   });
 
   it('does not wait for the window when the batch is full', async () => {

@@ -8,12 +8,14 @@ import type { Redis } from 'ioredis';
 import { HEARTBEAT_TTL_SECONDS, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
 
+const REPORT_AFTER_FAILURES = 3;
+
 export type HeartbeatState = Pick<WorkerHeartbeat, 'state' | 'reason' | 'model'>;
 
 export class Heartbeat {
   private current: HeartbeatState = { state: 'loading' };
   private timer: NodeJS.Timeout | undefined;
-  private failing = false;
+  private failures = 0;
   readonly key: string;
 
   constructor(
@@ -62,12 +64,11 @@ export class Heartbeat {
   private async beat(): Promise<void> {
     try {
       await this.redis.set(this.key, JSON.stringify(this.body()), 'EX', HEARTBEAT_TTL_SECONDS);
-      if (this.failing) this.logger.info('heartbeat: Redis reachable again');
-      this.failing = false;
+      if (this.failures >= REPORT_AFTER_FAILURES) this.logger.info('heartbeat: Redis reachable again');
+      this.failures = 0;
     } catch (err) {
-      // Log once per outage, not every second.
-      if (!this.failing) this.logger.warn({ err: (err as Error).message }, 'heartbeat: cannot reach Redis; retrying every second');
-      this.failing = true;
+      // Once per outage, and not for the moment it takes to connect at start-up.
+      if (++this.failures === REPORT_AFTER_FAILURES) this.logger.warn({ err: (err as Error).message }, 'heartbeat: cannot reach Redis; retrying every second');
     }
   }
 }
