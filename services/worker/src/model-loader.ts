@@ -85,7 +85,7 @@ export async function readVerified(dir: string, manifest: Manifest, file: Artifa
   }
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== expected.sha256) {
-    throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256}; refusing to serve it (re-run the quantizer)`);
+    throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256} (replaced or corrupted); re-run the quantizer`);
   }
   return bytes;
 }

@@ -71,8 +71,8 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
           return await loadModel(config.modelDir, manifest, ARTIFACT_FILES.int8, { threads: config.threads });
         } catch (err) {
           if (abort.signal.aborted || err instanceof ManifestWaitTimeout) throw err;
-          const reason = err instanceof ArtifactError ? err.message : `could not load the model: ${(err as Error).message}`;
-          logger.error({ model_dir: config.modelDir }, `refusing to serve: ${reason}`);
+          const reason = `refusing to serve: ${err instanceof ArtifactError ? err.message : `could not load the model: ${(err as Error).message}`}`;
+          logger.error({ model_dir: config.modelDir }, reason);
           await heartbeat.set({ state: 'error', reason });
           await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: opts.artifactPollMs ?? 2000, signal: abort.signal });
           logger.info('the artifact changed; trying again');
@@ -81,8 +81,8 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
         if (err instanceof ManifestWaitTimeout) await heartbeat.set({ state: 'error', reason: err.message });
         if (abort.signal.aborted || err instanceof ManifestWaitTimeout) throw err;
         // An invalid manifest: report it and wait for the quantizer to write another.
-        const reason = err instanceof ArtifactError ? err.message : String(err);
-        logger.error(`refusing to serve: ${reason}`);
+        const reason = `refusing to serve: ${err instanceof ArtifactError ? err.message : String(err)}`;
+        logger.error({ model_dir: config.modelDir }, reason);
         await heartbeat.set({ state: 'error', reason });
         const fingerprint = await artifactFingerprint(config.modelDir);
         await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: opts.artifactPollMs ?? 2000, signal: abort.signal });

@@ -71,7 +71,7 @@ describe('verifying and loading', () => {
     const dir = fresh();
     corrupt(dir, 'model.int8.onnx');
     const manifest = await readManifest(dir);
-    await expect(readVerified(dir, manifest, 'model.int8.onnx')).rejects.toThrow(/has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}; refusing to serve/);
+    await expect(readVerified(dir, manifest, 'model.int8.onnx')).rejects.toThrow(/has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64} \(replaced or corrupted\); re-run the quantizer/);
     await expect(loadModel(dir, manifest, 'model.int8.onnx', { threads: 1 })).rejects.toThrow(ArtifactError);
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors } from 'typebox/value';
@@ -12,7 +12,7 @@ import { type PrivateRedis, startRedis } from '../../../test/support/redis-serve
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { readWorkerConfig } from '../src/config.js';
 import { startWorkerService, type WorkerService } from '../src/worker-service.js';
-import { copyArtifact, corrupt, tempDir } from './artifact-copy.js';
+import { copyArtifact, corrupt, editManifest, tempDir } from './artifact-copy.js';
 import { captureLogger, compareJob, generateJob, predictJob, QueueClient, until } from './queue-client.js';
 
 type Predict = Extract<JobResult, { kind: 'predict' }>;
@@ -187,7 +187,7 @@ describe('a worker whose artifact is wrong', () => {
         const h = await client.heartbeat('bad-sha');
         return h?.state === 'error' ? h : undefined;
       });
-      expect(hb.reason).toMatch(/model\.int8\.onnx has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}; refusing to serve/);
+      expect(hb.reason).toMatch(/^refusing to serve: .*model\.int8\.onnx has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64} \(replaced or corrupted\); re-run the quantizer$/);
       expect(logs.lines().some((l) => l.level === 50 && String(l.msg).includes('refusing to serve'))).toBe(true);
       // It takes no jobs meanwhile.
       const job = await client.add(predictJob('The sky is'));
@@ -199,6 +199,31 @@ describe('a worker whose artifact is wrong', () => {
       const r = (await job.waitUntilFinished(client.events, 30_000)) as Predict;
       expect(r.worker).toBe('bad-sha');
       expect((await client.heartbeat('bad-sha'))?.state).toBe('ready');
+    } finally {
+      await service.close();
+      await client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['a model config that does not match the graph', (dir: string) => editManifest(dir, (m) => void (m.config.n_layer = 4)), /does not match its manifest: the graph has no input past_key_values\.2\.key/],
+    ['a manifest that is not valid', (dir: string) => writeFileSync(join(dir, 'manifest.json'), '{"format_version": 1}'), /does not match manifest format 1/],
+    ['a truncated model', (dir: string) => truncateSync(join(dir, 'model.int8.onnx'), 4096), /is 4096 bytes, the manifest says \d+ \(truncated or replaced\)/],
+  ])('refuses %s, saying why', async (_what, damage, reason) => {
+    const dir = copyArtifact();
+    damage(dir);
+    const id = `bad-${randomUUID().slice(0, 6)}`;
+    const service = startWorkerService(config({ QUEUE_NAME: `q-${randomUUID().slice(0, 8)}`, WORKER_ID: id, MODEL_DIR: dir }), captureLogger().logger);
+    const client = new QueueClient(redis.url, 'unused');
+    try {
+      const hb = await until('the error heartbeat', async () => {
+        const raw = await client.redis.get(workerHeartbeatKey(service.heartbeat.key.split(':workers:')[0] as string, id));
+        const h = raw === null ? undefined : (JSON.parse(raw) as { state: string; reason?: string });
+        return h?.state === 'error' ? h : undefined;
+      });
+      expect(hb.reason).toMatch(/^refusing to serve: /);
+      expect(hb.reason).toMatch(reason);
     } finally {
       await service.close();
       await client.close();
