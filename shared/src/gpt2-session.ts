@@ -50,6 +50,8 @@ export class Gpt2Session {
       interOpNumThreads: 1,
       graphOptimizationLevel: settings.optimization ?? 'all',
       executionMode: 'sequential',
+      // Errors only: ONNX Runtime's warnings here (unused constants it removes) say nothing actionable.
+      logSeverityLevel: 3,
     };
     const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
     return new Gpt2Session(session, config);

@@ -42,6 +42,14 @@ export const QuantizationSchema = Type.Object(
 );
 export type Quantization = Static<typeof QuantizationSchema>;
 
+export const GraphSchema = Type.Object(
+  {
+    /** 'fused': ONNX Runtime's MultiHeadAttention; 'standard': plain ONNX operators. */
+    attention: Type.Union([Type.Literal('fused'), Type.Literal('standard')]),
+  },
+  { additionalProperties: false },
+);
+
 export const ManifestSchema = Type.Object(
   {
     format_version: Type.Literal(MANIFEST_FORMAT_VERSION),
@@ -60,6 +68,7 @@ export const ManifestSchema = Type.Object(
     synthetic: Type.Boolean(),
     config: Gpt2ConfigSchema,
     quantization: QuantizationSchema,
+    graph: GraphSchema,
     files: Type.Object(
       { [ARTIFACT_FILES.int8]: FileEntry, [ARTIFACT_FILES.fp32]: FileEntry, [ARTIFACT_FILES.report]: FileEntry },
       { additionalProperties: false },

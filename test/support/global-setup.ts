@@ -26,6 +26,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
     source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
     outDir: artifact,
     granularity: 'per-channel',
+    attention: 'fused',
     threads: 1,
     reportRepetitions: 1,
     force: false,

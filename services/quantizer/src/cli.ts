@@ -18,7 +18,8 @@ const USAGE = `usage:
   ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
                        (a synthetic distil GPT-2 when the hub is unreachable)
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
-           [--granularity per-channel|per-tensor] [--threads N] [--report-reps N] [--force]
+           [--granularity per-channel|per-tensor] [--attention fused|standard]
+           [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
   make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
 
@@ -36,6 +37,7 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 const QUANTIZE_OPTIONS = {
   out: { type: 'string' },
   granularity: { type: 'string', default: 'per-channel' },
+  attention: { type: 'string', default: 'fused' },
   threads: { type: 'string' },
   'report-reps': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -49,6 +51,9 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   if (!values.out || (!ensure && !explicit)) throw new UsageError(ensure ? 'ensure needs --out' : 'quantize needs --model and --out');
   if (values.granularity !== 'per-channel' && values.granularity !== 'per-tensor') {
     throw new UsageError(`--granularity must be per-channel or per-tensor, got "${values.granularity}"`);
+  }
+  if (values.attention !== 'fused' && values.attention !== 'standard') {
+    throw new UsageError(`--attention must be fused or standard, got "${values.attention}"`);
   }
   const env = new EnvReader();
   const outDir = resolve(values.out);
@@ -73,6 +78,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     source: () => resolveSource(model, hub),
     outDir,
     granularity: values.granularity,
+    attention: values.attention,
     threads: positiveInt('threads', values.threads, 1),
     reportRepetitions: positiveInt('report-reps', values['report-reps'], 5),
     force: values.force ?? false,

@@ -15,11 +15,12 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe.each([
-  ['tied head', false],
-  ['separate lm_head', true],
-])('FP32 graph vs reference forward pass (%s)', (_name, untied) => {
+  ['tied head, standard attention', false, 'standard'],
+  ['separate lm_head, standard attention', true, 'standard'],
+  ['tied head, fused attention', false, 'fused'],
+] as const)('FP32 graph vs reference forward pass (%s)', (_name, untied, attention) => {
   const weights = randomWeights(config, 7, { untiedHead: untied, std: 0.2 });
-  const model = encodeModel(buildGpt2Graph(config, weights));
+  const model = encodeModel(buildGpt2Graph(config, weights, { attention }));
   const tokens = [5, 17, 3, 96, 42, 0, 11];
 
   it('matches on a whole-prompt pass', async () => {

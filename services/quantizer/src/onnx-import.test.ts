@@ -89,6 +89,7 @@ describe('ONNX import', () => {
       source: { kind: 'onnx', path: file, id: file },
       outDir: out,
       granularity: 'per-channel',
+      attention: 'fused',
       threads: 1,
       reportRepetitions: 1,
       force: false,

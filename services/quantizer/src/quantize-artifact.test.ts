@@ -17,6 +17,7 @@ function request(outDir: string, extra: Partial<QuantizeRequest> = {}): Quantize
     source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
     outDir,
     granularity: 'per-channel',
+    attention: 'fused',
     threads: 1,
     reportRepetitions: 1,
     force: false,

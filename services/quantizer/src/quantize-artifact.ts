@@ -8,7 +8,7 @@ import { acquireLock } from './artifact/artifact-lock.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { hashFiles } from './checkpoint/source-hash.js';
-import { buildGpt2Graph } from './gpt2-graph.js';
+import { type AttentionKind, buildGpt2Graph } from './gpt2-graph.js';
 import { encodeModel } from './onnx/graph-builder.js';
 import { loadOnnxSource } from './onnx-import.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
@@ -28,6 +28,8 @@ export interface QuantizeRequest {
   source: ResolvedSource | (() => Promise<ResolvedSource>);
   outDir: string;
   granularity: Granularity;
+  /** How attention is expressed in graphs built from checkpoints (imported ONNX graphs keep theirs). */
+  attention: AttentionKind;
   threads: number;
   /** Timed passes over the validation prompts for the report's latency figures. */
   reportRepetitions: number;
@@ -75,7 +77,8 @@ async function reusable(req: QuantizeRequest, source: ResolvedSource, files: str
   const existing = await readManifest(req.outDir).catch(() => undefined);
   if (!existing || req.force) return undefined;
   const same = existing.tool_version === TOOL_VERSION && existing.source.id === source.id
-    && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req));
+    && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req))
+    && existing.graph.attention === (source.kind === 'onnx' ? 'standard' : req.attention);
   if (!same) return undefined;
   // Sizes are checked (cheap); the worker checks sha256 when it loads.
   for (const [file, entry] of Object.entries(existing.files)) {
@@ -109,7 +112,7 @@ async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promis
   req.log(`loading ${source.path}`);
   const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
   req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
-  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights);
+  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention });
   const fp32 = encodeModel(graph);
   req.log('quantizing linear layers and the embedding to INT8');
   const stats = quantizeModel(graph, options);
@@ -166,6 +169,7 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
         synthetic: built.synthetic,
         config: built.config,
         quantization: quantizationOf(req),
+        graph: { attention: source.kind === 'onnx' ? 'standard' : req.attention },
       },
     });
     req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);

@@ -8,10 +8,11 @@ import { quantizeModel } from './quantize-graph.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
 const weights = randomWeights(config, 11);
-const fp32 = encodeModel(buildGpt2Graph(config, weights));
+const graphs = { fused: encodeModel(buildGpt2Graph(config, weights)), standard: encodeModel(buildGpt2Graph(config, weights, { attention: 'standard' })) };
+const fp32 = graphs.fused;
 
-function quantized(granularity: 'per-channel' | 'per-tensor' = 'per-channel') {
-  const model = decodeModel(fp32);
+function quantized(granularity: 'per-channel' | 'per-tensor' = 'per-channel', attention: keyof typeof graphs = 'fused') {
+  const model = decodeModel(graphs[attention]);
   const stats = quantizeModel(model, { granularity });
   return { bytes: encodeModel(model), model, stats };
 }
@@ -56,8 +57,8 @@ describe('quantizeModel', () => {
     }
   });
 
-  it('answers a prompt the same alone and inside a batch of 8 different prompts', async () => {
-    const q = await Gpt2Session.load(quantized().bytes, config);
+  it.each(['fused', 'standard'] as const)('answers a prompt the same alone and inside a batch of 8 different prompts (%s attention)', async (attention) => {
+    const q = await Gpt2Session.load(quantized('per-channel', attention).bytes, config);
     const batched = lastPositionLogits(await q.step(leftPad(prompts, 0), q.emptyCache(prompts.length)), config.vocab_size);
     for (const [i, p] of prompts.entries()) {
       const alone = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
@@ -67,8 +68,8 @@ describe('quantizeModel', () => {
     }
   });
 
-  it('answers the same through the KV cache as in one pass', async () => {
-    const q = await Gpt2Session.load(quantized().bytes, config);
+  it.each(['fused', 'standard'] as const)('answers the same through the KV cache as in one pass (%s attention)', async (attention) => {
+    const q = await Gpt2Session.load(quantized('per-channel', attention).bytes, config);
     for (const p of prompts) {
       const whole = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
       let cache = q.emptyCache(1);
