@@ -115,18 +115,21 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
     const tokens: GenerateResponse['tokens'] = [];
     const perToken: number[] = [];
     for (let i = 0; i < n; i++) {
+      // The pause stands in for the model's time on this token, and is reported as such.
+      const started = performance.now();
       if (opts.tokenDelayMs) await sleep(opts.tokenDelayMs);
       const t = { index: i, token: FAKE_TOKENS[i] as string, token_id: 2000 + i };
       tokens.push(t);
-      perToken.push(2);
+      perToken.push(Math.max(2, performance.now() - started));
       if (data.stream) await job.updateProgress(t);
     }
+    const inference = perToken.reduce((a, b) => a + b, 0);
     return {
       ...common,
       text: tokens.map((t) => t.token).join(''),
       tokens,
       finish_reason: n < data.max_new_tokens ? 'eos' : 'length',
-      timings_ms: { queue, tokenize: 0.2, inference: 2 * n, per_token: perToken, total: 2 * n + 1 },
+      timings_ms: { queue, tokenize: 0.2, inference, per_token: perToken, total: inference + 1 },
     };
   }
 

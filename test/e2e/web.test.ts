@@ -1,0 +1,208 @@
+/**
+ * The web page in a real headless Chromium (Debian's /usr/bin/chromium through playwright-core;
+ * never a browser download), against the real gateway, a private redis-server and the fake worker:
+ * predict, streamed generate (tokens appear one by one), compare, errors, language switch, keyboard,
+ * a phone-width screen, and the screenshot the README shows (docs/screenshot.png).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../../services/gateway/test/helpers.js';
+import { FAKE_TOKENS, startFakeWorker, writeFakeArtifact, type FakeWorker } from '../support/fake-worker.js';
+import { startRedis, type PrivateRedis } from '../support/redis-server.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`web.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium); CI installs it.`);
+
+describe.skipIf(!haveChromium)('the web page in Chromium', () => {
+  let redis: PrivateRedis;
+  let worker: FakeWorker;
+  let gw: TestGateway;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    // The page under test is the built one (web/dist), as the gateway serves it in production.
+    const build = spawnSync('npx', ['tsc', '-b', 'web'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`building the page failed:\n${build.stdout}${build.stderr}`);
+    spawnSync(process.execPath, ['web/scripts/copy-static.mjs'], { cwd: ROOT });
+    redis = await startRedis();
+    // Slow enough that streamed tokens visibly arrive one at a time.
+    worker = await startFakeWorker({ redisUrl: redis.url, queueName: 'web', tokenDelayMs: 120, id: 'worker-a1' });
+    gw = await startGateway({ REDIS_URL: redis.url, QUEUE_NAME: 'web', MODEL_DIR: writeFakeArtifact({ synthetic: true }) });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+    mkdirSync(`${ROOT}test-results`, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await gw?.close();
+    await worker?.close();
+    await redis?.dispose();
+  });
+
+  async function open(opts: { locale?: string; width?: number; height?: number } = {}): Promise<Page> {
+    const context = await browser.newContext({ locale: opts.locale ?? 'en-US', viewport: { width: opts.width ?? 1100, height: opts.height ?? 900 } });
+    const page = await context.newPage();
+    // CSP violations and script errors show up here; the page must have none.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of (4|5)\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    await page.goto(gw.url);
+    await page.getByTestId('card-size').waitFor();
+    return page;
+  }
+
+  it('shows the model card, the synthetic-weights banner and the workers status', async () => {
+    const page = await open();
+    expect(await page.locator('#synthetic-banner').isVisible()).toBe(true);
+    expect(await page.locator('#synthetic-banner').textContent()).toMatch(/synthetic \(random\)/);
+    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 126 MB (2.80× smaller)');
+    expect(await page.getByTestId('card-agreement').textContent()).toBe('96.9%');
+    expect(await page.getByTestId('card-speedup').textContent()).toMatch(/^2\.30×/);
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
+    expect(await page.locator('#status').textContent()).toBe('1 worker(s) ready');
+    // Keyboard: the prompt has focus first, and Tab reaches the Next token button.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('prompt');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('predict');
+    await page.context().close();
+  });
+
+  it('predicts the next token on Enter, with top-k bars, timings and the worker, then the README screenshot', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('The sky is');
+    await page.locator('#prompt').press('Enter');
+    await page.getByTestId('predict-result').waitFor();
+    expect(await page.getByTestId('next-token').textContent()).toBe(' blue');
+    expect(await page.locator('.predict .bars li').count()).toBe(10);
+    expect(await page.locator('.predict .bars li.chosen .token').textContent()).toBe('␣blue');
+    expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'Network & gateway', 'Total']);
+    expect(await page.getByTestId('worker').textContent()).toBe('Answered by worker worker-a1');
+    expect(await page.locator('#result').getAttribute('aria-live')).toBe('polite');
+    await page.screenshot({ path: `${ROOT}docs/screenshot.png`, fullPage: true });
+    await page.screenshot({ path: `${ROOT}test-results/web-predict.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it('streams a generation into the page token by token', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('Once upon a time');
+    await page.locator('#settings summary').click();
+    await page.locator('#max-tokens').fill('8');
+    await page.locator('#seed').fill('42');
+    // Record how many tokens are on the page at each DOM change: incremental arrival shows as
+    // many distinct counts, a buffered answer as one jump from 0 to 8.
+    await page.evaluate(() => {
+      const seen: number[] = [];
+      (window as unknown as { seen: number[] }).seen = seen;
+      new MutationObserver(() => {
+        const n = document.querySelectorAll('[data-testid="generated"] .tok').length;
+        if (seen.at(-1) !== n) seen.push(n);
+      }).observe(document.getElementById('result')!, { childList: true, subtree: true });
+    });
+    await page.locator('#generate').click();
+    await page.locator('#stop').waitFor({ state: 'visible' });
+    await page.waitForFunction(() => /stopped by/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
+    expect(seen.filter((n) => n > 0 && n < 8).length).toBeGreaterThanOrEqual(3);
+    expect(await page.getByTestId('generated').textContent()).toBe(FAKE_TOKENS.slice(0, 8).join(''));
+    expect(await page.getByTestId('gen-status').textContent()).toBe('8 token(s), stopped by: length limit');
+    expect(await page.locator('#stop').isHidden()).toBe(true);
+    expect(worker.jobs.find((j) => j.prompt === 'Once upon a time')).toMatchObject({ kind: 'generate', max_new_tokens: 8, seed: 42, stream: true });
+    await page.screenshot({ path: `${ROOT}test-results/web-generate.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it('compares FP32 and INT8 side by side', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('Compare this');
+    await page.locator('#compare').click();
+    await page.getByTestId('compare-result').waitFor();
+    expect(await page.getByTestId('compare-fp32').locator('h4').textContent()).toBe('FP32');
+    expect(await page.getByTestId('compare-int8').locator('h4').textContent()).toBe('INT8');
+    expect(await page.getByTestId('compare-fp32').textContent()).toMatch(/Inference 7\.40 ms/);
+    expect(await page.getByTestId('compare-int8').textContent()).toMatch(/Inference 3\.10 ms/);
+    expect(await page.getByTestId('speedup').textContent()).toBe('INT8 is 2.39× faster on this prompt');
+    await page.screenshot({ path: `${ROOT}test-results/web-compare.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it("shows the API's errors clearly", async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('   ');
+    await page.locator('#prompt').press('Enter');
+    await page.locator('#error').waitFor({ state: 'visible' });
+    expect(await page.locator('#error strong').textContent()).toBe('The request is invalid');
+    expect(await page.getByTestId('error-detail').textContent()).toMatch(/prompt must not be empty or only whitespace/);
+    expect(await page.locator('#error').getAttribute('role')).toBe('alert');
+
+    await page.locator('#prompt').fill('TOO_LONG prompt');
+    await page.locator('#generate').click();
+    await page.waitForFunction(() => /too long/.test(document.querySelector('#error strong')?.textContent ?? ''));
+    expect(await page.getByTestId('error-detail').textContent()).toMatch(/1024/);
+    // Nothing was generated, so no half-finished generation is left on screen.
+    expect(await page.getByTestId('generate-result').count()).toBe(0);
+    await page.screenshot({ path: `${ROOT}test-results/web-error.png`, fullPage: true });
+
+    // A good request clears the error.
+    await page.locator('#prompt').fill('Fine again');
+    await page.locator('#prompt').press('Enter');
+    await page.getByTestId('predict-result').waitFor();
+    expect(await page.locator('#error').isHidden()).toBe(true);
+    await page.context().close();
+  });
+
+  it('switches between English and Chinese, and starts in Chinese for a Chinese browser', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('The sky is');
+    await page.locator('#prompt').press('Enter');
+    await page.getByTestId('predict-result').waitFor();
+    await page.locator('#lang').click();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
+    expect(await page.locator('#predict').textContent()).toBe('下一个词');
+    expect(await page.locator('#lang').textContent()).toBe('English');
+    expect(await page.locator('.timing-list dt').first().textContent()).toBe('排队');
+    expect(await page.getByTestId('worker').textContent()).toBe('由工作进程 worker-a1 回答');
+    expect(await page.locator('#synthetic-banner').textContent()).toMatch(/合成/);
+    await page.screenshot({ path: `${ROOT}test-results/web-zh.png`, fullPage: true });
+    await page.locator('#lang').click();
+    expect(await page.locator('#predict').textContent()).toBe('Next token');
+    await page.context().close();
+
+    const zh = await open({ locale: 'zh-CN' });
+    expect(await zh.locator('#predict').textContent()).toBe('下一个词');
+    expect(await zh.locator('#generate').textContent()).toBe('生成');
+    await zh.context().close();
+  });
+
+  it('fits a 375px-wide phone screen without sideways scrolling', async () => {
+    const page = await open({ width: 375, height: 812 });
+    await page.locator('#prompt').fill('The sky is');
+    await page.locator('#compare').click();
+    await page.getByTestId('compare-result').waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await page.screenshot({ path: `${ROOT}test-results/web-375.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it('serves the API docs (Swagger UI renders under its CSP)', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${gw.url}/docs`);
+    await page.getByText('/api/predict').first().waitFor();
+    await context.close();
+  });
+
+  it('logged no script errors or CSP violations', () => {
+    expect(problems).toEqual([]);
+  });
+});

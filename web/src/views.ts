@@ -1,0 +1,180 @@
+/**
+ * The result views and the model card, built from API responses. Each returns a fresh element, so
+ * switching language re-renders the last result from its data.
+ */
+import type { CompareResponse, GenerateResponse, ModelInfoResponse, PredictResponse, StreamToken } from './api.js';
+import { bytes, h, ms, percent, showToken } from './dom.js';
+import { t, type Key } from './i18n.js';
+
+type TokenProb = PredictResponse['top_k'][number];
+type Timings = PredictResponse['timings_ms'];
+
+/** Top-k as labelled bars; the bar is decoration, the percentage is the text read aloud. */
+export function topKBars(items: TokenProb[], chosenId?: number): HTMLElement {
+  const max = Math.max(...items.map((i) => i.prob), 1e-9);
+  return h(
+    'ol',
+    { class: 'bars' },
+    ...items.map((item) => {
+      const bar = h('span', { class: 'bar', 'aria-hidden': 'true' });
+      bar.style.width = `${Math.max(1, (item.prob / max) * 100)}%`;
+      return h(
+        'li',
+        { class: item.token_id === chosenId ? 'chosen' : undefined },
+        h('span', { class: 'token', title: `id ${item.token_id}` }, showToken(item.token)),
+        h('span', { class: 'track' }, bar),
+        h('span', { class: 'prob' }, percent(item.prob)),
+      );
+    }),
+  );
+}
+
+/** The timing breakdown: the worker's stages, and what the gateway and network added on top. */
+export function timingsView(timings: Timings, extra?: string): HTMLElement {
+  const other = Math.max(0, timings.total - timings.queue - timings.tokenize - timings.inference);
+  const rows: Array<[Key, number]> = [
+    ['timings.queue', timings.queue],
+    ['timings.tokenize', timings.tokenize],
+    ['timings.inference', timings.inference],
+    ['timings.other', other],
+  ];
+  const stack = h('div', { class: 'stack', 'aria-hidden': 'true' });
+  for (const [key, value] of rows) {
+    const seg = h('span', { class: `seg seg-${key.split('.')[1] ?? ''}`, title: `${t(key)} ${ms(value)}` });
+    seg.style.flexGrow = String(Math.max(value, 0.001));
+    stack.append(seg);
+  }
+  return h(
+    'div',
+    { class: 'timings' },
+    h('h3', {}, t('timings.title')),
+    stack,
+    h(
+      'dl',
+      { class: 'timing-list' },
+      // A div per label/value pair (allowed in <dl>) keeps each pair together when the grid wraps.
+      ...rows.map(([key, value]) => h('div', {}, h('dt', { class: `key-${key.split('.')[1] ?? ''}` }, t(key)), h('dd', {}, ms(value)))),
+      h('div', { class: 'total' }, h('dt', {}, t('timings.total')), h('dd', {}, ms(timings.total))),
+    ),
+    extra ? h('p', { class: 'muted' }, extra) : null,
+  );
+}
+
+function workerLine(worker: string): HTMLElement {
+  return h('p', { class: 'worker muted', 'data-testid': 'worker' }, t('result.worker', { worker }));
+}
+
+export function predictView(r: PredictResponse): HTMLElement {
+  return h(
+    'div',
+    { class: 'result predict', 'data-testid': 'predict-result' },
+    h(
+      'p',
+      { class: 'continuation' },
+      h('span', { class: 'prompt-echo' }, r.prompt),
+      h('mark', { class: 'next', 'data-testid': 'next-token' }, r.token),
+    ),
+    h('p', { class: 'label' }, t('result.nextToken'), ': ', h('code', {}, showToken(r.token))),
+    h('h3', {}, t('result.topK', { k: r.top_k.length })),
+    topKBars(r.top_k, r.token_id),
+    timingsView(r.timings_ms),
+    workerLine(r.worker),
+  );
+}
+
+/** A generation in progress: tokens are appended as they arrive, then finish() adds the rest. */
+export class GenerateView {
+  readonly el: HTMLElement;
+  private readonly text: HTMLElement;
+  private readonly status: HTMLElement;
+  private count = 0;
+
+  constructor(prompt: string) {
+    this.text = h('span', { class: 'generated', 'data-testid': 'generated' });
+    // Announce progress politely, not every token: the status line is the live region here.
+    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, t('result.generating', { n: 0 }));
+    this.el = h(
+      'div',
+      { class: 'result generate', 'data-testid': 'generate-result' },
+      h('h3', {}, t('result.generated')),
+      h('p', { class: 'continuation', 'aria-live': 'off' }, h('span', { class: 'prompt-echo' }, prompt), this.text),
+      this.status,
+    );
+  }
+
+  get tokens(): number {
+    return this.count;
+  }
+
+  add(token: StreamToken): void {
+    this.count += 1;
+    const span = h('span', { class: 'tok', title: `#${token.index} · id ${token.token_id}` }, token.token);
+    this.text.append(span);
+    this.status.textContent = t('result.generating', { n: this.count });
+  }
+
+  stopped(): void {
+    this.status.textContent = t('result.stopped', { n: this.count });
+  }
+
+  finish(r: GenerateResponse): void {
+    // The final text is authoritative (it is what the worker returned).
+    this.text.textContent = r.text;
+    this.count = r.tokens.length;
+    this.status.textContent = t('result.finished', { n: r.tokens.length, reason: t(`finish.${r.finish_reason}` as Key) });
+    const seconds = r.timings_ms.inference / 1000;
+    const rate = seconds > 0 ? (r.tokens.length / seconds).toFixed(1) : '–';
+    this.el.append(timingsView(r.timings_ms, t('result.tokensPerSecond', { rate })), workerLine(r.worker));
+  }
+
+  static done(r: GenerateResponse): HTMLElement {
+    const v = new GenerateView(r.prompt);
+    v.finish(r);
+    return v.el;
+  }
+}
+
+export function compareView(r: CompareResponse): HTMLElement {
+  const side = (name: 'compare.fp32' | 'compare.int8', p: CompareResponse['int8']) =>
+    h(
+      'div',
+      { class: 'side', 'data-testid': name === 'compare.fp32' ? 'compare-fp32' : 'compare-int8' },
+      h('h4', {}, t(name)),
+      h('p', { class: 'big' }, h('code', {}, showToken(p.token))),
+      h('p', { class: 'muted' }, t('compare.latency', { ms: ms(p.inference_ms) })),
+      topKBars(p.top_k, p.token_id),
+    );
+  const speed = r.speedup >= 1 ? t('compare.speedup', { x: r.speedup.toFixed(2) }) : t('compare.slower', { x: (1 / r.speedup).toFixed(2) });
+  return h(
+    'div',
+    { class: 'result compare', 'data-testid': 'compare-result' },
+    h('h3', {}, t('compare.title')),
+    h('p', { class: `verdict ${r.same ? 'same' : 'different'}` }, r.same ? t('compare.same') : t('compare.different'), ' · ', h('strong', { 'data-testid': 'speedup' }, speed)),
+    h('div', { class: 'sides' }, side('compare.fp32', r.fp32), side('compare.int8', r.int8)),
+    timingsView(r.timings_ms),
+    workerLine(r.worker),
+  );
+}
+
+export function modelCard(info: ModelInfoResponse | undefined): HTMLElement {
+  if (!info) return h('p', { class: 'muted' }, t('card.none'));
+  const m = info.manifest;
+  const r = info.report;
+  const row = (key: Key, value: string, testid?: string) => [h('dt', {}, t(key)), h('dd', { 'data-testid': testid }, value)];
+  const ratio = r?.bytes.ratio ?? m.fp32_bytes / m.int8_bytes;
+  return h(
+    'dl',
+    { class: 'card' },
+    ...row('card.source', m.source.id),
+    ...row('card.architecture', t('card.architectureValue', { layers: m.config.n_layer, embd: m.config.n_embd, heads: m.config.n_head, ctx: m.config.n_positions })),
+    ...row('card.quantization', `${m.quantization.weights} ${m.quantization.granularity}, ${m.quantization.activations} activations, ${m.quantization.embedding} embedding`),
+    ...row('card.size', t('card.sizeValue', { fp32: bytes(m.fp32_bytes), int8: bytes(m.int8_bytes), ratio: ratio.toFixed(2) }), 'card-size'),
+    ...(r
+      ? [
+          ...row('card.agreement', percent(r.top1_agreement), 'card-agreement'),
+          ...row('card.overlap', percent(r.top5_overlap)),
+          ...row('card.speedup', t('card.speedupValue', { speedup: r.latency_ms.speedup.toFixed(2), fp32: ms(r.latency_ms.fp32), int8: ms(r.latency_ms.int8) }), 'card-speedup'),
+        ]
+      : [h('dt', {}, ''), h('dd', { class: 'muted' }, t('card.noReport'))]),
+  );
+}
