@@ -1,0 +1,58 @@
+/**
+ * The models a benchmark runs on, built through the quantizer's own command line into the bench
+ * cache (bench/.cache): a synthetic checkpoint per preset, then its artifact. Both steps are skipped
+ * when their output is already there, so only the first run pays for them; `rebuild` re-quantizes
+ * (e.g. after the quantizer changed without a version bump).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { QUANTIZER_CLI, ROOT } from './paths.js';
+
+export interface EnsureOptions {
+  cacheDir: string;
+  rebuild?: boolean;
+  /** Called with a short line when something is actually built (not when reused). */
+  log?: (line: string) => void;
+}
+
+export function runQuantizer(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [QUANTIZER_CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`quantizer ${args[0]} failed (exit ${code}):\n${err.slice(-2000)}`));
+    });
+  });
+}
+
+/** Quantizes `model` (an HF directory) into `outDir` unless an up-to-date artifact is there. */
+export async function ensureQuantized(model: string, outDir: string, opts: EnsureOptions): Promise<string> {
+  const args = ['quantize', '--model', model, '--out', outDir, '--report-reps', '1', ...(opts.rebuild ? ['--force'] : [])];
+  const out = await runQuantizer(args);
+  const summary = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { reused?: boolean };
+  if (summary.reused === false) opts.log?.(`quantized ${model} → ${outDir}`);
+  return outDir;
+}
+
+/** The artifact of a seeded synthetic checkpoint of `preset`: random weights, true shapes. */
+export async function ensureSyntheticArtifact(preset: string, seed: number, opts: EnsureOptions): Promise<string> {
+  const base = join(opts.cacheDir, `synthetic-${preset}-seed${seed}`);
+  const checkpoint = join(base, 'checkpoint');
+  if (!existsSync(join(checkpoint, 'config.json'))) {
+    opts.log?.(`building a synthetic ${preset} checkpoint (first run only)`);
+    await runQuantizer(['make-model', '--preset', preset, '--seed', String(seed), '--out', checkpoint]);
+  }
+  return ensureQuantized(checkpoint, join(base, 'artifact'), opts);
+}
+
+/** The artifact of the trained student-tiny checkpoint, or undefined when it is absent. */
+export async function ensureStudentArtifact(studentDir: string, opts: EnsureOptions): Promise<string | undefined> {
+  if (!existsSync(join(studentDir, 'config.json'))) return undefined;
+  return ensureQuantized(studentDir, join(opts.cacheDir, 'student-tiny', 'artifact'), opts);
+}

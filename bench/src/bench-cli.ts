@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+/**
+ * npm run bench -- [--only model|service] [--quick] [--name NAME] ...
+ * Model-level and service-level benchmarks; writes bench/results/<name>.json and <name>.md and
+ * prints the summary with issue 5's targets (measured figure, PASS/FAIL). Progress goes to stderr.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readManifest } from '@gpt2-int8/shared/manifest';
+import { ensureSyntheticArtifact } from './artifacts.js';
+import { benchMarkdown, type BenchResult } from './bench-report.js';
+import { intList, oneOfList, positiveInt, positiveNumber, runMain, UsageError } from './cli-args.js';
+import { loadAverage, machineInfo } from './machine.js';
+import { type ModelBenchResult, type ModelBenchSettings, runModelBench } from './model-bench.js';
+import { DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR } from './paths.js';
+import { type BenchRedis, startRedis } from './processes.js';
+import { type PlannedStep, Progress } from './progress.js';
+import { groupEstimateS, measureWorkerRss, planGroups, runServiceBench, type ServiceBenchResult, type ServiceSettings, type WorkerRss } from './service-bench.js';
+import { round } from './summary.js';
+import { evaluateTargets } from './targets.js';
+
+const PRESETS = ['tiny', 'distil', 'small'] as const;
+type Preset = (typeof PRESETS)[number];
+const SECTIONS = ['model', 'service'] as const;
+
+const USAGE = `usage: npm run bench -- [options]
+  --only model|service     run one section (default: both)
+  --quick                  fewer repetitions and 3 s load runs (a few minutes instead of ~10)
+  --name NAME              results go to <out-dir>/NAME.json and NAME.md (default: bench-<date> / quick-<date>)
+  --out-dir DIR            default bench/results
+  --cache-dir DIR          where the synthetic models are built and kept (default bench/.cache)
+  --rebuild                re-quantize the cached artifacts (after the quantizer changed)
+  model level:
+  --presets LIST           comma-separated, of tiny, distil, small (default distil,small)
+  --rss-preset P           the artifact a real worker's RSS is measured on (default small, else the last preset)
+  --reps N                 timed next-token runs per model and prompt length (default 20; quick 5)
+  service level:
+  --service-preset P       the artifact the workers serve (default distil)
+  --workers LIST           worker counts (default 1,2,4)
+  --concurrency LIST       autocannon connections (default 1,8,32)
+  --duration S             seconds per load run (default 10; quick 3)
+  --rounds N               rounds over all configurations (default 2; quick 1)
+  --batch-workers N        worker count of the MAX_BATCH=8 vs 1 comparison (default 1)
+  --batch-window-ms MS     BATCH_WINDOW_MS for the workers (default: the worker's own default)`;
+
+function stamp(d: Date): string {
+  return d.toISOString().slice(0, 19).replace(/:/g, '-');
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      only: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      name: { type: 'string' },
+      'out-dir': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      rebuild: { type: 'boolean', default: false },
+      presets: { type: 'string' },
+      'rss-preset': { type: 'string' },
+      reps: { type: 'string' },
+      'service-preset': { type: 'string' },
+      workers: { type: 'string' },
+      concurrency: { type: 'string' },
+      duration: { type: 'string' },
+      rounds: { type: 'string' },
+      'batch-workers': { type: 'string' },
+      'batch-window-ms': { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const quick = values.quick ?? false;
+  const sections = oneOfList('only', values.only, SECTIONS, [...SECTIONS]);
+  const presets = oneOfList<Preset>('presets', values.presets, PRESETS, ['distil', 'small']);
+  const [servicePreset] = oneOfList<Preset>('service-preset', values['service-preset'], PRESETS, ['distil']);
+  const [rssPreset] = oneOfList<Preset>('rss-preset', values['rss-preset'], PRESETS, [presets.includes('small') ? 'small' : (presets[presets.length - 1] as Preset)]);
+  const seed = positiveInt('seed', values.seed, 1);
+  const started = new Date();
+  const name = values.name ?? `${quick ? 'quick' : 'bench'}-${stamp(started)}`;
+  if (!/^[\w.-]{1,100}$/.test(name)) throw new UsageError(`--name may use letters, digits, . _ - only, got "${name}"`);
+  const outDir = resolve(values['out-dir'] ?? DEFAULT_RESULTS_DIR);
+  const cacheDir = resolve(values['cache-dir'] ?? DEFAULT_CACHE_DIR);
+  const batchWindow = values['batch-window-ms'];
+  if (batchWindow !== undefined && !/^\d+$/.test(batchWindow)) throw new UsageError(`--batch-window-ms must be a whole number, got "${batchWindow}"`);
+
+  const modelSettings: ModelBenchSettings = {
+    latencyReps: positiveInt('reps', values.reps, quick ? 5 : 20),
+    warmups: quick ? 1 : 3,
+    generationReps: quick ? 2 : 5,
+    loadReps: quick ? 1 : 3,
+    promptTokens: [8, 128],
+    generationContext: 128,
+    generationTokens: 16,
+    threads: 1,
+  };
+  const workers = intList('workers', values.workers, [1, 2, 4]);
+  const serviceSettings: ServiceSettings = {
+    workers,
+    concurrency: intList('concurrency', values.concurrency, [1, 8, 32]),
+    durationS: positiveNumber('duration', values.duration, quick ? 3 : 10),
+    warmupS: quick ? 1 : 2,
+    rounds: positiveInt('rounds', values.rounds, quick ? 1 : 2),
+    maxBatch: 8,
+    batchWindowMs: batchWindow === undefined ? undefined : Number(batchWindow),
+    batchWorkers: positiveInt('batch-workers', values['batch-workers'], 1),
+    batchConcurrency: 32,
+  };
+  serviceSettings.batchConcurrency = Math.max(...serviceSettings.concurrency);
+
+  const runModel = sections.includes('model');
+  const runService = sections.includes('service');
+  const needed = new Set<Preset>([...(runModel ? presets : []), ...(runModel ? [rssPreset as Preset] : []), ...(runService ? [servicePreset as Preset] : [])]);
+  const scale: Record<Preset, number> = { tiny: 0.1, distil: 1, small: 2 };
+  const artifactDir = (p: Preset) => join(cacheDir, `synthetic-${p}-seed${seed}`, 'artifact');
+  const cached = (p: Preset) => existsSync(join(artifactDir(p), 'manifest.json')) && !values.rebuild;
+
+  const steps: PlannedStep[] = [];
+  for (const p of needed) steps.push({ id: `build-${p}`, label: `model cache: ${p}`, estimateS: cached(p) ? 1 : 3 + 15 * scale[p] });
+  const repScale = modelSettings.latencyReps / 20;
+  if (runModel) for (const p of presets) steps.push({ id: `model-${p}`, label: `model level: ${p}`, estimateS: 2 + scale[p] * (8 + 14 * repScale + (quick ? 3 : 8)) });
+  if (runModel) steps.push({ id: 'worker-rss', label: `worker RSS: ${rssPreset}`, estimateS: 4 + 4 * scale[rssPreset as Preset] });
+  const plans = runService ? planGroups(serviceSettings) : [];
+  const loadS = 1 + 1.5 * scale[servicePreset as Preset];
+  for (let r = 0; r < serviceSettings.rounds; r++) {
+    const order = r % 2 === 0 ? plans : [...plans].reverse();
+    for (const g of order) {
+      steps.push({ id: `service-${g.id}-r${r + 1}`, label: `service: ${g.workers} worker(s), MAX_BATCH=${g.maxBatch}, round ${r + 1}/${serviceSettings.rounds}`, estimateS: groupEstimateS(g, serviceSettings, loadS) });
+    }
+  }
+
+  const machine = machineInfo();
+  const progress = new Progress(process.stderr);
+  progress.log(`bench ${name}: ${machine.cpu}, ${machine.cores} cores, load ${machine.load.join(' / ')}`);
+  if (machine.load[0] !== undefined && machine.load[0] > machine.cores * 0.5) {
+    progress.log(`NOTE: the machine is busy (1-minute load ${machine.load[0]} on ${machine.cores} cores): figures will be noisier; ratios are measured interleaved to limit the damage.`);
+  }
+  progress.plan(steps);
+
+  const artifacts = new Map<Preset, string>();
+  for (const p of needed) {
+    await progress.step(`build-${p}`, async (say) => {
+      artifacts.set(p, await ensureSyntheticArtifact(p, seed, { cacheDir, rebuild: values.rebuild, log: (l) => say(l) }));
+    });
+  }
+
+  const models: ModelBenchResult[] = [];
+  let workerRss: WorkerRss | null = null;
+  let service: ServiceBenchResult | null = null;
+  let redis: BenchRedis | undefined;
+  try {
+    if (runModel) {
+      for (const p of presets) {
+        await progress.step(`model-${p}`, async (say) => {
+          const m = await runModelBench(p, artifacts.get(p) as string, modelSettings, say);
+          models.push(m);
+          const l = (n: number) => m.latency.find((x) => x.prompt_tokens === n)?.ratio.toFixed(3) ?? 'n/a';
+          progress.log(`  ${p}: INT8/FP32 latency ${l(8)} (8 tokens), ${l(128)} (128 tokens); KV cache/recompute ${m.generation.ratio.toFixed(3)}; size ratio ${m.sizes.ratio.toFixed(3)}`);
+        });
+      }
+      redis = await startRedis();
+      await progress.step('worker-rss', async (say) => {
+        const dir = artifacts.get(rssPreset as Preset) as string;
+        const manifest = await readManifest(dir);
+        workerRss = await measureWorkerRss(rssPreset as string, dir, manifest.int8_bytes, (redis as BenchRedis).url, say);
+        progress.log(`  worker RSS (${rssPreset}): ${(workerRss.rss_bytes / 1e6).toFixed(0)} MB (limit ${(workerRss.limit_bytes / 1e6).toFixed(0)} MB)`);
+      });
+    }
+    if (runService) {
+      redis ??= await startRedis();
+      const r = redis;
+      service = await runServiceBench(servicePreset as string, artifacts.get(servicePreset as Preset) as string, r.url, serviceSettings, (id, fn) => progress.step(id, fn));
+    }
+  } finally {
+    await redis?.stop();
+  }
+  progress.finish();
+
+  const notes: string[] = [];
+  if (!presets.includes('small') && runModel) notes.push(`The model targets are specified on the small preset, which was not run; they are judged here on ${presets[presets.length - 1]}.`);
+  if (machine.load[0] !== undefined && machine.load[0] > machine.cores * 0.5) notes.push(`The machine was busy when the bench started (1-minute load ${machine.load[0]} on ${machine.cores} cores).`);
+  const targetPreset = presets.includes('small') ? 'small' : presets[presets.length - 1];
+  const targets = evaluateTargets({ models, targetPreset: runModel ? targetPreset : undefined, workerRss, service });
+  const finished = new Date();
+  const result: BenchResult = {
+    kind: 'bench',
+    name,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_s: round((finished.getTime() - started.getTime()) / 1000, 1),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    options: { quick, sections, presets, rss_preset: rssPreset, service_preset: servicePreset, seed, model: modelSettings, service: runService ? serviceSettings : null },
+    machine,
+    load_after: loadAverage(),
+    model: models,
+    worker_rss: workerRss,
+    service,
+    targets,
+    notes,
+  };
+  await mkdir(outDir, { recursive: true });
+  const md = benchMarkdown(result);
+  await writeAtomic(join(outDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  await writeAtomic(join(outDir, `${name}.md`), md);
+  process.stdout.write(md);
+  process.stderr.write(`\nwrote ${join(outDir, `${name}.json`)} and ${name}.md\n`);
+}
+
+runMain(main, USAGE);

@@ -1,0 +1,169 @@
+/** The bench's result file (JSON) and its Markdown summary. */
+import type { MachineInfo } from './machine.js';
+import { machineMarkdown } from './machine.js';
+import { fixed, mb, table } from './markdown.js';
+import type { ModelBenchResult } from './model-bench.js';
+import { clock } from './progress.js';
+import type { ServiceBenchResult, WorkerRss } from './service-bench.js';
+import { withSpread } from './summary.js';
+import type { TargetRow } from './targets.js';
+
+export interface BenchResult {
+  kind: 'bench';
+  name: string;
+  started_at: string;
+  finished_at: string;
+  duration_s: number;
+  command: string;
+  options: Record<string, unknown>;
+  machine: MachineInfo;
+  load_after: number[];
+  model: ModelBenchResult[];
+  worker_rss: WorkerRss | null;
+  service: ServiceBenchResult | null;
+  targets: TargetRow[];
+  notes: string[];
+}
+
+function modelSection(models: ModelBenchResult[], rss: WorkerRss | null): string {
+  if (models.length === 0 && !rss) return '';
+  const out = ['## Model level (1 intra-op thread)', ''];
+  if (models.some((m) => m.artifact.synthetic)) out.push('Synthetic (random) weights with the true shapes: fine for speed and size, meaningless for predictions.', '');
+  out.push(
+    '### Next-token latency (one forward pass of the prompt, no cache)',
+    '',
+    'ms: median (p10–p90); INT8/FP32 = ratio of medians, [p10–p90 of the per-pair ratios].',
+    '',
+    table(
+      ['preset', 'prompt tokens', 'FP32 ms', 'INT8 ms', 'INT8 / FP32'],
+      models.flatMap((m) => m.latency.map((l) => [m.preset, String(l.prompt_tokens), withSpread(l.fp32_ms), withSpread(l.int8_ms), `${fixed(l.ratio, 3)} [${fixed(l.pair_ratio_p10, 2)}–${fixed(l.pair_ratio_p90, 2)}]`])),
+      ['l', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    '### Generation with and without the KV cache (INT8, greedy)',
+    '',
+    table(
+      ['preset', 'prompt → context', 'with cache ms/token', 'tokens/s', 'recompute ms/token', 'tokens/s', 'cache / recompute', 'prefill ms', 'same tokens'],
+      models.map((m) => {
+        const g = m.generation;
+        return [
+          m.preset,
+          `${g.prompt_tokens} + ${g.new_tokens} → ${g.context}`,
+          withSpread(g.cached_ms_per_token),
+          fixed(g.cached_tokens_per_s, 1),
+          withSpread(g.recompute_ms_per_token),
+          fixed(g.recompute_tokens_per_s, 1),
+          fixed(g.ratio, 3),
+          fixed(g.prefill_ms.median),
+          g.identical_tokens ? 'yes' : 'no',
+        ];
+      }),
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ),
+    '',
+    '### Artifact sizes and session load time',
+    '',
+    table(
+      ['preset', 'FP32', 'INT8', 'INT8 / FP32', 'load FP32 ms', 'load INT8 ms'],
+      models.map((m) => [m.preset, mb(m.sizes.fp32_bytes), mb(m.sizes.int8_bytes), fixed(m.sizes.ratio, 3), withSpread(m.load_ms.fp32, 0), withSpread(m.load_ms.int8, 0)]),
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+  if (rss) {
+    out.push(
+      '### Worker memory',
+      '',
+      `A real worker process (\`services/worker/dist/main.js\`, MAX_BATCH=8, COMPARE_FP32=false) on the ${rss.preset} INT8 artifact (${mb(rss.int8_bytes)}; target ≤ ${mb(rss.limit_bytes)}), VmRSS from /proc:`,
+      '',
+      table(
+        ['after', 'VmRSS', 'peak (VmHWM)'],
+        [
+          [`loading and ${rss.short_predicts} short predicts`, `**${mb(rss.rss_bytes)}**`, ''],
+          [`${rss.long_predicts} more: ~120-token prompts, alone and in batches of 8`, mb(rss.rss_after_long_bytes), mb(rss.peak_rss_bytes)],
+        ],
+        ['l', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+function serviceSection(s: ServiceBenchResult | null): string {
+  if (!s) return '';
+  const st = s.settings;
+  const out = [
+    '## Service level (gateway → Redis/BullMQ → workers)',
+    '',
+    `${s.preset} INT8 artifact, 1 thread per worker, autocannon on the same machine (it shares the 2 cores), POST /api/predict cycling the five legacy prompts; ` +
+      `${st.durationS} s per run after a ${st.warmupS} s warm-up, ${st.rounds} round(s) with the configurations alternating (order reversed every other round). ` +
+      'Throughput: median over rounds (min–max); latency: client-side, all rounds pooled; inference and queue: the medians of the responses\' timings_ms.',
+    '',
+    table(
+      ['workers', 'MAX_BATCH', 'concurrency', 'req/s', 'p50 ms', 'p99 ms', 'inference p50 ms', 'queue p50 ms', 'ok', 'failed'],
+      s.groups.flatMap((g) =>
+        g.runs.map((r) => [
+          String(g.workers),
+          String(g.maxBatch),
+          String(r.concurrency),
+          `${fixed(r.throughput_rps.median, 1)} (${fixed(r.throughput_rps.min, 1)}–${fixed(r.throughput_rps.max, 1)})`,
+          fixed(r.latency_ms.p50),
+          fixed(r.latency_ms.p99),
+          fixed(r.timings_ms.inference),
+          fixed(r.timings_ms.queue),
+          String(r.ok),
+          String(r.failed),
+        ]),
+      ),
+      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  ];
+  if (s.queue_hop) {
+    const h = s.queue_hop;
+    out.push(
+      `- Queue hop (${h.group}, concurrency 1): end-to-end p50 ${fixed(h.e2e_p50_ms)} ms − worker inference p50 ${fixed(h.inference_p50_ms)} ms = **${fixed(h.hop_ms)} ms** ` +
+        `(gateway-measured total p50 ${fixed(h.gateway_total_p50_ms)} ms; BullMQ queue wait p50 ${fixed(h.queue_p50_ms)} ms, whole ms; tokenize p50 ${fixed(h.tokenize_p50_ms, 3)} ms).`,
+    );
+  }
+  if (s.scaling) out.push(`- Scaling at concurrency ${s.scaling.concurrency}: 2 workers ${fixed(s.scaling.two_workers_rps, 1)} req/s ÷ 1 worker ${fixed(s.scaling.one_worker_rps, 1)} req/s = **${fixed(s.scaling.ratio)}**.`);
+  if (s.batching) {
+    const b = s.batching;
+    out.push(
+      `- Micro-batching at concurrency ${b.concurrency}, ${b.workers} worker(s): MAX_BATCH=${st.maxBatch} ${fixed(b.batched_rps, 1)} req/s ÷ MAX_BATCH=1 ${fixed(b.unbatched_rps, 1)} req/s = **${fixed(b.gain)}×**` +
+        (b.batched_c1_p50_ms !== undefined && b.unbatched_c1_p50_ms !== undefined ? `; a lone request (concurrency 1) p50 ${fixed(b.batched_c1_p50_ms)} ms with batching vs ${fixed(b.unbatched_c1_p50_ms)} ms without.` : '.'),
+    );
+  }
+  const rss = s.groups.flatMap((g) => g.worker_rss_bytes);
+  if (rss.length) out.push(`- Worker VmRSS during these runs: ${mb(Math.min(...rss))}–${mb(Math.max(...rss))}.`);
+  out.push('');
+  return out.join('\n');
+}
+
+export function targetsTable(rows: TargetRow[]): string {
+  return table(
+    ['what', 'target', 'measured', 'result', 'measured on', 'anchor'],
+    rows.map((r) => [r.what, r.target, r.shown, r.pass === null ? '—' : r.pass ? '**PASS**' : '**FAIL**', r.source, r.anchor]),
+  );
+}
+
+export function benchMarkdown(r: BenchResult): string {
+  const out = [
+    `# Benchmark ${r.name}`,
+    '',
+    `\`${r.command}\` — started ${r.started_at}, took ${clock(r.duration_s)}.`,
+    '',
+    machineMarkdown(r.machine),
+    `- load average at the end: ${r.load_after.join(' / ')}`,
+    '',
+    ...r.notes.map((n) => `> **Note:** ${n}\n`),
+    modelSection(r.model, r.worker_rss),
+    serviceSection(r.service),
+    '## Targets (issue 5 §3)',
+    '',
+    targetsTable(r.targets),
+    '',
+  ];
+  return out.join('\n');
+}

@@ -1,0 +1,42 @@
+/** An artifact's two models loaded side by side, and the one forward pass everything here times. */
+import { join } from 'node:path';
+import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { ARTIFACT_FILES, type Manifest, readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
+import { EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
+
+export interface ModelPair {
+  dir: string;
+  manifest: Manifest;
+  fp32: Gpt2Session;
+  int8: Gpt2Session;
+}
+
+export function artifactPaths(dir: string): { fp32: string; int8: string } {
+  return { fp32: join(dir, ARTIFACT_FILES.fp32), int8: join(dir, ARTIFACT_FILES.int8) };
+}
+
+/** Reads and checks the manifest (sizes and sha256 of both graphs), then loads both sessions. */
+export async function loadModelPair(dir: string, threads: number): Promise<ModelPair> {
+  const manifest = await readManifest(dir);
+  const fp32Path = await verifyArtifactFile(dir, manifest, ARTIFACT_FILES.fp32);
+  const int8Path = await verifyArtifactFile(dir, manifest, ARTIFACT_FILES.int8);
+  const fp32 = await Gpt2Session.load(fp32Path, manifest.config, { threads });
+  const int8 = await Gpt2Session.load(int8Path, manifest.config, { threads });
+  return { dir, manifest, fp32, int8 };
+}
+
+export async function releasePair(pair: ModelPair): Promise<void> {
+  await pair.fp32.release();
+  await pair.int8.release();
+}
+
+/** One prompt, no cache: the logits of every position, [seq × vocab]. */
+export async function allLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
+  return (await session.step(leftPad([[...tokens]], EOS_TOKEN_ID), session.emptyCache(1))).logits;
+}
+
+/** One prompt, no cache: the next-token logits (what a predict request computes). */
+export async function nextTokenLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
+  const out = await session.step(leftPad([[...tokens]], EOS_TOKEN_ID), session.emptyCache(1));
+  return lastPositionLogits(out, session.config.vocab_size)[0] as Float32Array;
+}

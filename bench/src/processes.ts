@@ -1,0 +1,213 @@
+/**
+ * The real services as plain processes for the service-level bench: a private redis-server on a
+ * free loopback port, the gateway and N workers (the built dist/ programs). Every process started
+ * here is registered so that an interrupted bench still stops them all.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GATEWAY_MAIN, ROOT, WORKER_MAIN } from './paths.js';
+
+const running = new Set<ChildProcess>();
+let hooked = false;
+
+/** Kills whatever is still running when the bench exits or is interrupted. */
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const c of running) c.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const c of running) c.kill('SIGKILL');
+      process.stderr.write(`\n${signal}: stopped the services; exiting\n`);
+      process.exit(130);
+    });
+  }
+}
+
+interface Managed {
+  child: ChildProcess;
+  name: string;
+  /** The last few KB of its output, for error messages. */
+  tail: () => string;
+  exited: Promise<number | null>;
+}
+
+function manage(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): Managed {
+  hookExit();
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let tail = '';
+  const keep = (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    });
+    child.on('error', (err) => {
+      running.delete(child);
+      tail += `\n${err.message}`;
+      resolve(-1);
+    });
+  });
+  return { child, name, tail: () => tail, exited };
+}
+
+async function stopManaged(m: Managed, graceMs = 10_000): Promise<void> {
+  if (m.child.exitCode !== null || m.child.signalCode !== null) return;
+  m.child.kill('SIGTERM');
+  const timer = setTimeout(() => m.child.kill('SIGKILL'), graceMs);
+  await m.exited;
+  clearTimeout(timer);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchRedis {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A private redis-server (no persistence) on a free loopback port. */
+export async function startRedis(): Promise<BenchRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-bench-redis-'));
+  const m = manage('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], process.env);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start within 10 s: ${m.tail().slice(-500)}`)), 10_000);
+    const check = (d: Buffer) => {
+      if (d.toString().includes('Ready to accept connections') || m.tail().includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    m.child.stdout?.on('data', check);
+    void m.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start redis-server (exit ${code}; is it installed? apt-get install redis-server): ${m.tail().slice(-500)}`));
+    });
+  });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      await stopManaged(m);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface GroupOptions {
+  redisUrl: string;
+  modelDir: string;
+  workers: number;
+  maxBatch: number;
+  batchWindowMs?: number;
+  queueName: string;
+  readyTimeoutMs?: number;
+}
+
+export interface ServiceGroup {
+  url: string;
+  workerPids: number[];
+  stop(): Promise<void>;
+}
+
+function baseEnv(opts: GroupOptions): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    NODE_ENV: 'production',
+    REDIS_URL: opts.redisUrl,
+    MODEL_DIR: opts.modelDir,
+    QUEUE_NAME: opts.queueName,
+    LOG_LEVEL: 'warn',
+    LOG_PRETTY: 'false',
+  };
+}
+
+/** Waits until /readyz says `workers` workers are ready; fails early if a process exits. */
+async function waitReady(url: string, workers: number, procs: Managed[], timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last = '';
+  while (performance.now() < deadline) {
+    const dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+    if (dead) throw new Error(`${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}) before the services were ready:\n${dead.tail().slice(-1500)}`);
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { workers?: { ready: number } };
+      last = JSON.stringify(body);
+      if (res.status === 200 && (body.workers?.ready ?? 0) >= workers) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the services were not ready within ${timeoutMs / 1000} s (last /readyz: ${last})`);
+}
+
+/** A gateway and `workers` worker processes on one queue, ready to serve. */
+export async function startGroup(opts: GroupOptions): Promise<ServiceGroup> {
+  const port = await freePort();
+  const env = baseEnv(opts);
+  const procs: Managed[] = [];
+  const stop = async () => {
+    // Workers first (they drain), then the gateway.
+    await Promise.all(procs.filter((p) => p.name !== 'gateway').map((p) => stopManaged(p)));
+    await Promise.all(procs.filter((p) => p.name === 'gateway').map((p) => stopManaged(p)));
+  };
+  try {
+    procs.push(
+      manage('gateway', process.execPath, [GATEWAY_MAIN], {
+        ...env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        RATE_LIMIT_PER_MINUTE: '0',
+        REQUEST_TIMEOUT_MS: '30000',
+        QUEUE_MAX_DEPTH: '1024',
+      }),
+    );
+    for (let w = 0; w < opts.workers; w++) {
+      procs.push(
+        manage(`worker-${w + 1}`, process.execPath, [WORKER_MAIN], {
+          ...env,
+          WORKER_ID: `${opts.queueName}-w${w + 1}`,
+          WORKER_THREADS: '1',
+          MAX_BATCH: String(opts.maxBatch),
+          ...(opts.batchWindowMs !== undefined ? { BATCH_WINDOW_MS: String(opts.batchWindowMs) } : {}),
+          COMPARE_FP32: 'false',
+        }),
+      );
+    }
+    const url = `http://127.0.0.1:${port}`;
+    await waitReady(url, opts.workers, procs, opts.readyTimeoutMs ?? 180_000);
+    return { url, workerPids: procs.filter((p) => p.name !== 'gateway').map((p) => p.child.pid as number), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Resident and peak resident memory of a process, from /proc/<pid>/status (bytes). */
+export function processMemory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}

@@ -1,0 +1,230 @@
+/**
+ * Service-level figures through the real gateway, workers and Redis: throughput and latency at each
+ * concurrency for each worker count, the queue hop (end-to-end p50 − the worker's inference p50 at
+ * concurrency 1), scaling from 1 to 2 workers, and the micro-batching gain at high concurrency
+ * (MAX_BATCH=8 against MAX_BATCH=1, same worker count). Configurations alternate within each round
+ * (and the order reverses every other round) so drift on a shared machine hits them all alike.
+ */
+import { randomUUID } from 'node:crypto';
+import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
+import { percentile } from '@gpt2-int8/shared/stats';
+import { decode } from '@gpt2-int8/shared/tokenizer';
+import { type LoadRun, predictSequential, predictTogether, type RawRun, runLoad } from './load.js';
+import { proseTokens } from './model-bench.js';
+import { processMemory, startGroup } from './processes.js';
+import { round } from './summary.js';
+
+export interface ServiceSettings {
+  workers: number[];
+  concurrency: number[];
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  /** MAX_BATCH of the main runs (the worker's default, 8). */
+  maxBatch: number;
+  batchWindowMs?: number;
+  /** The micro-batching comparison: this many workers at this concurrency, MAX_BATCH=maxBatch vs 1. */
+  batchWorkers: number;
+  batchConcurrency: number;
+}
+
+export interface GroupPlan {
+  id: string;
+  workers: number;
+  maxBatch: number;
+  concurrency: number[];
+}
+
+export interface CombinedRun {
+  concurrency: number;
+  rounds: LoadRun[];
+  /** Median over rounds, with the lowest and highest round. */
+  throughput_rps: { median: number; min: number; max: number };
+  /** Percentiles of all rounds' responses pooled. */
+  latency_ms: { p50: number; p90: number; p99: number };
+  timings_ms: { queue: number; tokenize: number; inference: number; total: number };
+  ok: number;
+  failed: number;
+}
+
+export interface GroupResult extends GroupPlan {
+  runs: CombinedRun[];
+  /** VmRSS of each worker at the end of each round (bytes). */
+  worker_rss_bytes: number[];
+}
+
+export interface ServiceBenchResult {
+  preset: string;
+  model_dir: string;
+  settings: ServiceSettings;
+  prompts: readonly string[];
+  groups: GroupResult[];
+  queue_hop: { group: string; e2e_p50_ms: number; inference_p50_ms: number; hop_ms: number; gateway_total_p50_ms: number; queue_p50_ms: number; tokenize_p50_ms: number } | null;
+  scaling: { concurrency: number; one_worker_rps: number; two_workers_rps: number; ratio: number } | null;
+  batching: { workers: number; concurrency: number; batched_rps: number; unbatched_rps: number; gain: number; batched_c1_p50_ms?: number; unbatched_c1_p50_ms?: number } | null;
+}
+
+export function planGroups(s: ServiceSettings): GroupPlan[] {
+  const groups: GroupPlan[] = s.workers.map((w) => ({ id: `${w}w-batch${s.maxBatch}`, workers: w, maxBatch: s.maxBatch, concurrency: [...s.concurrency] }));
+  if (s.maxBatch !== 1) {
+    const conc = [...new Set([1, s.batchConcurrency])];
+    groups.push({ id: `${s.batchWorkers}w-batch1`, workers: s.batchWorkers, maxBatch: 1, concurrency: conc });
+  }
+  const main = groups.find((g) => g.workers === s.batchWorkers && g.maxBatch === s.maxBatch);
+  if (main && !main.concurrency.includes(s.batchConcurrency)) main.concurrency.push(s.batchConcurrency);
+  return groups;
+}
+
+/** Seconds one round of a group is expected to take (for the progress estimate). */
+export function groupEstimateS(g: GroupPlan, s: ServiceSettings, loadS: number): number {
+  return 2 + loadS * (1 + 0.6 * (g.workers - 1)) + s.warmupS + 1 + g.concurrency.length * (s.durationS + 0.5) + 1;
+}
+
+function combine(concurrency: number, runs: RawRun[]): CombinedRun {
+  const all = (k: 'latencies' | 'inference' | 'queue' | 'tokenize' | 'total') => runs.flatMap((r) => r[k]);
+  const lat = all('latencies');
+  const tps = runs.map((r) => r.throughput_rps).sort((a, b) => a - b);
+  const p = (xs: number[], q: number) => round(percentile(xs, q), 3);
+  return {
+    concurrency,
+    rounds: runs.map(({ latencies: _l, inference: _i, queue: _q, tokenize: _t, total: _x, ...run }) => run),
+    throughput_rps: { median: round(percentile(tps, 50), 2), min: tps[0] ?? Number.NaN, max: tps[tps.length - 1] ?? Number.NaN },
+    latency_ms: { p50: p(lat, 50), p90: p(lat, 90), p99: p(lat, 99) },
+    timings_ms: { queue: p(all('queue'), 50), tokenize: p(all('tokenize'), 50), inference: p(all('inference'), 50), total: p(all('total'), 50) },
+    ok: runs.reduce((a, r) => a + r.ok, 0),
+    failed: runs.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts, 0),
+  };
+}
+
+export async function runServiceBench(
+  preset: string,
+  modelDir: string,
+  redisUrl: string,
+  s: ServiceSettings,
+  step: (id: string, fn: (say: (d: string) => void) => Promise<void>) => Promise<void>,
+): Promise<ServiceBenchResult> {
+  const prompts = LEGACY_PROMPTS;
+  const plans = planGroups(s);
+  const raw = new Map<string, Map<number, RawRun[]>>(plans.map((g) => [g.id, new Map(g.concurrency.map((c) => [c, []]))]));
+  const rss = new Map<string, number[]>(plans.map((g) => [g.id, []]));
+  for (let r = 0; r < s.rounds; r++) {
+    const order = r % 2 === 0 ? plans : [...plans].reverse();
+    for (const g of order) {
+      await step(`service-${g.id}-r${r + 1}`, async (say) => {
+        say(`starting gateway + ${g.workers} worker(s), MAX_BATCH=${g.maxBatch}`);
+        const group = await startGroup({ redisUrl, modelDir, workers: g.workers, maxBatch: g.maxBatch, batchWindowMs: s.batchWindowMs, queueName: `bench-${g.id}-${randomUUID().slice(0, 8)}` });
+        try {
+          say('warm-up');
+          await predictSequential(group.url, prompts, 10);
+          await runLoad(group.url, prompts, Math.max(...g.concurrency), s.warmupS);
+          for (const c of g.concurrency) {
+            say(`concurrency ${c} for ${s.durationS} s`);
+            raw.get(g.id)?.get(c)?.push(await runLoad(group.url, prompts, c, s.durationS));
+          }
+          for (const pid of group.workerPids) rss.get(g.id)?.push(processMemory(pid).rss);
+        } finally {
+          await group.stop();
+        }
+      });
+    }
+  }
+  const groups: GroupResult[] = plans.map((g) => ({
+    ...g,
+    runs: g.concurrency.map((c) => combine(c, raw.get(g.id)?.get(c) ?? [])),
+    worker_rss_bytes: rss.get(g.id) ?? [],
+  }));
+  const find = (workers: number, maxBatch: number) => groups.find((g) => g.workers === workers && g.maxBatch === maxBatch);
+  const run = (g: GroupResult | undefined, c: number) => g?.runs.find((x) => x.concurrency === c);
+
+  const hopGroup = find(1, s.maxBatch) ?? groups[0];
+  const c1 = run(hopGroup, 1);
+  const queue_hop =
+    hopGroup && c1
+      ? {
+          group: hopGroup.id,
+          e2e_p50_ms: c1.latency_ms.p50,
+          inference_p50_ms: c1.timings_ms.inference,
+          hop_ms: round(c1.latency_ms.p50 - c1.timings_ms.inference, 3),
+          gateway_total_p50_ms: c1.timings_ms.total,
+          queue_p50_ms: c1.timings_ms.queue,
+          tokenize_p50_ms: c1.timings_ms.tokenize,
+        }
+      : null;
+
+  const top = Math.max(...s.concurrency);
+  const one = run(find(1, s.maxBatch), top);
+  const two = run(find(2, s.maxBatch), top);
+  const scaling = one && two ? { concurrency: top, one_worker_rps: one.throughput_rps.median, two_workers_rps: two.throughput_rps.median, ratio: round(two.throughput_rps.median / one.throughput_rps.median, 3) } : null;
+
+  const batched = find(s.batchWorkers, s.maxBatch);
+  const unbatched = find(s.batchWorkers, 1);
+  const b = run(batched, s.batchConcurrency);
+  const u = run(unbatched, s.batchConcurrency);
+  const batching =
+    b && u && s.maxBatch !== 1
+      ? {
+          workers: s.batchWorkers,
+          concurrency: s.batchConcurrency,
+          batched_rps: b.throughput_rps.median,
+          unbatched_rps: u.throughput_rps.median,
+          gain: round(b.throughput_rps.median / u.throughput_rps.median, 3),
+          batched_c1_p50_ms: run(batched, 1)?.latency_ms.p50,
+          unbatched_c1_p50_ms: run(unbatched, 1)?.latency_ms.p50,
+        }
+      : null;
+
+  return { preset, model_dir: modelDir, settings: s, prompts, groups, queue_hop, scaling, batching };
+}
+
+export interface WorkerRss {
+  preset: string;
+  model_dir: string;
+  /** VmRSS after loading and a few short predicts: the figure the target is judged on. */
+  rss_bytes: number;
+  short_predicts: number;
+  /** VmRSS and peak (VmHWM) after further long (~120-token) and batched predicts. */
+  rss_after_long_bytes: number;
+  peak_rss_bytes: number;
+  long_predicts: number;
+  int8_bytes: number;
+  /** The target: INT8 artifact bytes + 150 MB (10^6 bytes). */
+  limit_bytes: number;
+}
+
+/**
+ * A real worker process on `modelDir`: loaded, then a few short predicts, and its RSS read from
+ * /proc (the target's figure); then long and batched predicts, and its RSS and peak again — the
+ * [batch, seq, vocab] logits of long prompts make the second figure much larger.
+ */
+export async function measureWorkerRss(preset: string, modelDir: string, int8Bytes: number, redisUrl: string, say: (d: string) => void): Promise<WorkerRss> {
+  say('starting gateway + 1 worker');
+  const group = await startGroup({ redisUrl, modelDir, workers: 1, maxBatch: 8, queueName: `bench-rss-${randomUUID().slice(0, 8)}` });
+  try {
+    const pid = group.workerPids[0] as number;
+    const settle = () => new Promise((r) => setTimeout(r, 300));
+    say('a few short predicts');
+    await predictSequential(group.url, LEGACY_PROMPTS, 10);
+    await settle();
+    const short = processMemory(pid);
+    say('long and batched predicts');
+    const long = decode(proseTokens(120));
+    await predictSequential(group.url, [long], 3);
+    await predictTogether(group.url, [...LEGACY_PROMPTS, long], 8);
+    await predictTogether(group.url, [long], 8);
+    await settle();
+    const after = processMemory(pid);
+    return {
+      preset,
+      model_dir: modelDir,
+      rss_bytes: short.rss,
+      short_predicts: 10,
+      rss_after_long_bytes: after.rss,
+      peak_rss_bytes: after.hwm,
+      long_predicts: 19,
+      int8_bytes: int8Bytes,
+      limit_bytes: int8Bytes + 150e6,
+    };
+  } finally {
+    await group.stop();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Issue 5 §3's targets, each with the figure the bench measured and PASS/FAIL. Met (or not) in the
+ * benchmark's report; never asserted in unit tests.
+ */
+import type { ModelBenchResult } from './model-bench.js';
+import type { ServiceBenchResult, WorkerRss } from './service-bench.js';
+
+export interface TargetRow {
+  id: string;
+  what: string;
+  target: string;
+  /** The measured figure, null when its section did not run. */
+  measured: number | null;
+  /** The measured figure as shown (with unit and context). */
+  shown: string;
+  pass: boolean | null;
+  anchor: string;
+  /** Where the figure comes from (preset, configuration). */
+  source: string;
+}
+
+export interface TargetInputs {
+  models: ModelBenchResult[];
+  /** The preset the model targets are judged on (small, unless it was not run). */
+  targetPreset: string | undefined;
+  workerRss: WorkerRss | null;
+  service: ServiceBenchResult | null;
+}
+
+interface Def {
+  id: string;
+  what: string;
+  target: string;
+  anchor: string;
+  atMost?: number;
+  atLeast?: number;
+}
+
+const DEFS: Def[] = [
+  { id: 'latency_ratio_8', what: 'INT8 / FP32 next-token latency, small preset, 8-token prompt, 1 thread', target: '≤ 0.40', atMost: 0.4, anchor: "ONNX Runtime's GPT-2 notebook: 0.47; old project: 0.55–0.85" },
+  { id: 'latency_ratio_128', what: 'same at 128 tokens', target: '≤ 0.45', atMost: 0.45, anchor: 'MS/HF blog, VNNI: 0.44' },
+  { id: 'size_ratio', what: 'INT8 artifact / FP32 artifact bytes', target: '≤ 0.27', atMost: 0.27, anchor: 'ONNX Runtime INT8: 0.25; old project: 0.58' },
+  { id: 'kv_cache_ratio', what: 'per-token cost with KV cache / recomputing the prefix, 128 context', target: '≤ 0.15', atMost: 0.15, anchor: '—' },
+  { id: 'queue_hop_ms', what: 'queue hop (end-to-end p50 − inference p50), concurrency 1', target: '≤ 2 ms', atMost: 2, anchor: "BullMQ's request/reply reported ~10 ms" },
+  { id: 'scaling_2w_1w', what: 'throughput 2 workers / 1 worker on a 2-core machine', target: '≥ 1.8', atLeast: 1.8, anchor: 'ideal 2.0' },
+  { id: 'batching_gain', what: 'micro-batching throughput gain at concurrency 32', target: '≥ 1.5×', atLeast: 1.5, anchor: 'Triton-style dynamic batching' },
+  { id: 'worker_rss', what: 'worker RSS, small preset INT8', target: '≤ artifact bytes + 150 MB', anchor: '—' },
+];
+
+export const TARGET_IDS = DEFS.map((d) => d.id);
+
+function judge(d: Def, x: number): boolean {
+  if (d.atMost !== undefined) return x <= d.atMost;
+  if (d.atLeast !== undefined) return x >= d.atLeast;
+  return false;
+}
+
+export function evaluateTargets(inp: TargetInputs): TargetRow[] {
+  const model = inp.models.find((m) => m.preset === inp.targetPreset);
+  const lat = (n: number) => model?.latency.find((l) => l.prompt_tokens === n);
+  const presetNote = (p: string | undefined) => (p && p !== 'small' ? ` (${p} preset: small was not run)` : '');
+  const figures: Record<string, { x: number; shown: string; source: string; pass?: boolean } | undefined> = {};
+  for (const n of [8, 128]) {
+    const l = lat(n);
+    if (l && model) {
+      figures[`latency_ratio_${n}`] = {
+        x: l.ratio,
+        shown: `${l.ratio.toFixed(3)} (${l.int8_ms.median.toFixed(2)} / ${l.fp32_ms.median.toFixed(2)} ms)`,
+        source: `${model.preset}, ${n}-token prompt, medians of ${l.int8_ms.n} interleaved runs${presetNote(model.preset)}`,
+      };
+    }
+  }
+  if (model) {
+    figures.size_ratio = {
+      x: model.sizes.ratio,
+      shown: `${model.sizes.ratio.toFixed(3)} (${(model.sizes.int8_bytes / 1e6).toFixed(1)} / ${(model.sizes.fp32_bytes / 1e6).toFixed(1)} MB)`,
+      source: `${model.preset} artifact${presetNote(model.preset)}`,
+    };
+    const g = model.generation;
+    figures.kv_cache_ratio = {
+      x: g.ratio,
+      shown: `${g.ratio.toFixed(3)} (${g.cached_ms_per_token.median.toFixed(2)} / ${g.recompute_ms_per_token.median.toFixed(2)} ms per token)`,
+      source: `${model.preset} INT8, ${g.prompt_tokens}-token prompt + ${g.new_tokens} tokens → ${g.context} context${presetNote(model.preset)}`,
+    };
+  }
+  const svc = inp.service;
+  if (svc?.queue_hop) {
+    const h = svc.queue_hop;
+    figures.queue_hop_ms = { x: h.hop_ms, shown: `${h.hop_ms.toFixed(2)} ms (${h.e2e_p50_ms.toFixed(2)} − ${h.inference_p50_ms.toFixed(2)})`, source: `${svc.preset} INT8, ${h.group}, concurrency 1` };
+  }
+  if (svc?.scaling) {
+    const s = svc.scaling;
+    figures.scaling_2w_1w = { x: s.ratio, shown: `${s.ratio.toFixed(2)} (${s.two_workers_rps.toFixed(1)} / ${s.one_worker_rps.toFixed(1)} req/s)`, source: `${svc.preset} INT8, concurrency ${s.concurrency}, MAX_BATCH=${svc.settings.maxBatch}` };
+  }
+  if (svc?.batching) {
+    const b = svc.batching;
+    figures.batching_gain = { x: b.gain, shown: `${b.gain.toFixed(2)}× (${b.batched_rps.toFixed(1)} / ${b.unbatched_rps.toFixed(1)} req/s)`, source: `${svc.preset} INT8, ${b.workers} worker(s), concurrency ${b.concurrency}, MAX_BATCH=${svc.settings.maxBatch} vs 1` };
+  }
+  if (inp.workerRss) {
+    const w = inp.workerRss;
+    figures.worker_rss = {
+      x: w.rss_bytes / 1e6,
+      shown: `${(w.rss_bytes / 1e6).toFixed(0)} MB vs limit ${(w.limit_bytes / 1e6).toFixed(0)} MB (after long/batched prompts: ${(w.rss_after_long_bytes / 1e6).toFixed(0)} MB)`,
+      source: `${w.preset} INT8 worker after ${w.short_predicts} short predicts${presetNote(w.preset)}`,
+      pass: w.rss_bytes <= w.limit_bytes,
+    };
+  }
+  return DEFS.map((d) => {
+    const f = figures[d.id];
+    return {
+      id: d.id,
+      what: d.what,
+      target: d.target,
+      anchor: d.anchor,
+      measured: f ? f.x : null,
+      shown: f ? f.shown : 'not measured',
+      pass: f ? (f.pass ?? judge(d, f.x)) : null,
+      source: f ? f.source : 'section not run',
+    };
+  });
+}
