@@ -39,6 +39,15 @@ import {
 const TINI = existsSync('/usr/bin/tini') ? '/usr/bin/tini' : undefined;
 if (!TINI) process.stderr.write('NOTE: /usr/bin/tini is not installed here; the entrypoint test runs the images\' CMD without their init.\n');
 
+/**
+ * Where each image's /app is. By default this checkout; DEPLOY_APP_DIRS="Dockerfile.worker=DIR,
+ * Dockerfile.gateway=DIR" points at runtime trees assembled as the Dockerfiles' final stages are
+ * (production-only node_modules, the copied dist), to run the same test against those.
+ */
+const APP_DIRS: Record<string, string> = Object.fromEntries(
+  (process.env.DEPLOY_APP_DIRS ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]),
+);
+
 const PASSWORD = 'deploy-test-password';
 /** What the operator sets on the host (or in .env) for compose. */
 const HOST_VARS: Env = { MODEL_SOURCE: '/checkpoints', REDIS_PASSWORD: PASSWORD };
@@ -62,7 +71,9 @@ interface Launch {
 /** The process compose would start for a service, rewritten for this machine. */
 function launchFor(compose: ComposeFile, name: string, machine: Machine): Launch {
   const service = compose.services[name] as ComposeService;
-  const image = finalStage(parseDockerfile(service.build?.dockerfile as string));
+  const dockerfile = service.build?.dockerfile as string;
+  const image = finalStage(parseDockerfile(dockerfile));
+  const appRoot = APP_DIRS[dockerfile] ?? ROOT;
   const appDir = service.working_dir ?? workdir(image);
   expect(appDir).toBe('/app');
 
@@ -71,7 +82,7 @@ function launchFor(compose: ComposeFile, name: string, machine: Machine): Launch
     if (host === undefined) throw new Error(`${name}: no stand-in for the mount ${v.source}:${v.target}`);
     return { target: v.target, host };
   });
-  mounts.push({ target: appDir as string, host: ROOT });
+  mounts.push({ target: appDir as string, host: appRoot });
   mounts.sort((a, b) => b.target.length - a.target.length);
   const path = (value: string) => {
     const m = mounts.find((mt) => value === mt.target || value.startsWith(`${mt.target}/`));
