@@ -1,0 +1,121 @@
+/**
+ * The bench's two commands as a user runs them (the built bench/dist programs), on tiny models so
+ * they finish in seconds: the outputs must be well-formed — files written, every table and every
+ * target row present with a number. No timing is asserted: targets are met in the benchmark itself.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEGACY_PROMPTS, VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
+import type { BenchResult } from '../../bench/src/bench-report.js';
+import type { CompareResult } from '../../bench/src/compare.js';
+import { TARGET_IDS } from '../../bench/src/targets.js';
+import { tinyArtifact } from '../support/tiny-artifact.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, script), ...args], { cwd: ROOT, env: { ...process.env, LOG_PRETTY: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let dir: string;
+beforeAll(() => {
+  execFileSync('npx', ['tsc', '-b', 'bench', 'services/quantizer', 'services/worker', 'services/gateway'], { cwd: ROOT, stdio: 'pipe' });
+  dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-bench-test-'));
+}, 180_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+
+describe('npm run compare', () => {
+  it('prints the five legacy prompts, the validation set, sizes and agreement, and writes the same as JSON', async () => {
+    const json = join(dir, 'compare.json');
+    const r = await run('bench/dist/compare-cli.js', ['--model-dir', tinyArtifact(), '--reps', '1', '--json', json]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const heading of ["## The old project's five prompts", '## Validation prompts', '## Sizes', '## Agreement']) expect(r.stdout).toContain(heading);
+    expect(r.stdout).toContain('| prompt | FP32 next token | INT8 next token | same? | FP32 ms | INT8 ms | speedup |');
+    for (const p of LEGACY_PROMPTS) expect(r.stdout).toContain(JSON.stringify(p));
+    expect(r.stdout).toMatch(/synthetic \(random\) weights/);
+
+    const result = JSON.parse(readFileSync(json, 'utf8')) as CompareResult;
+    expect(result.legacy.rows.map((x) => x.prompt)).toEqual([...LEGACY_PROMPTS]);
+    expect(result.prompt_set.rows.length + result.prompt_set.skipped.length).toBe(VALIDATION_PROMPTS.length);
+    for (const row of [...result.legacy.rows, ...result.prompt_set.rows]) {
+      expect(finite(row.fp32_ms.median) && finite(row.int8_ms.median) && finite(row.speedup)).toBe(true);
+      expect(typeof row.same).toBe('boolean');
+    }
+    expect(result.sizes.int8_bytes).toBeLessThan(result.sizes.fp32_bytes);
+    expect(result.sample_text.positions).toBeGreaterThan(200);
+    for (const a of [result.legacy.agreement, result.prompt_set.agreement, result.sample_text]) {
+      expect(a.top1_agreement).toBeGreaterThanOrEqual(0);
+      expect(a.top1_agreement).toBeLessThanOrEqual(1);
+      expect(finite(a.top5_overlap) && finite(a.mean_kl)).toBe(true);
+    }
+  });
+
+  it('takes the larger prompt set from a file, one prompt per line', async () => {
+    const file = join(dir, 'prompts.txt');
+    writeFileSync(file, 'The cat sat on the\n\nOnce upon a time\n');
+    const r = await run('bench/dist/compare-cli.js', ['--model-dir', tinyArtifact(), '--reps', '1', '--prompts', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`## Prompts from ${file} (2)`);
+    expect(r.stdout).toContain('"Once upon a time"');
+  });
+
+  it('refuses a bad option with the usage', async () => {
+    const r = await run('bench/dist/compare-cli.js', ['--reps', 'many']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--reps must be a positive whole number');
+    expect(r.stderr).toContain('usage: npm run compare');
+  });
+});
+
+describe('npm run bench', () => {
+  it('--quick on tiny models runs both sections and writes results with every target row measured', async () => {
+    const out = join(dir, 'results');
+    const args = ['--quick', '--presets', 'tiny', '--service-preset', 'tiny', '--duration', '1', '--workers', '1,2', '--concurrency', '1,32'];
+    const r = await run('bench/dist/bench-cli.js', [...args, '--cache-dir', join(dir, 'cache'), '--out-dir', out, '--name', 'smoke']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(out, 'smoke.json'))).toBe(true);
+    expect(existsSync(join(out, 'smoke.md'))).toBe(true);
+    // The progress display: elapsed time and an estimate of what remains.
+    expect(r.stderr).toMatch(/\[\d\d:\d\d elapsed · ~\d\d:\d\d left · \d+\/\d+\]/);
+
+    const result = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchResult;
+    expect(result.model.map((m) => m.preset)).toEqual(['tiny']);
+    const m = result.model[0];
+    expect(m?.latency.map((l) => l.prompt_tokens)).toEqual([8, 128]);
+    expect(finite(m?.generation.cached_tokens_per_s) && finite(m?.generation.recompute_tokens_per_s)).toBe(true);
+    expect(finite(m?.load_ms.fp32.median) && finite(m?.load_ms.int8.median)).toBe(true);
+    expect(result.worker_rss?.rss_bytes).toBeGreaterThan(0);
+    const groups = result.service?.groups.map((g) => `${g.workers}w/${g.maxBatch}`);
+    expect(groups).toEqual(['1w/8', '2w/8', '1w/1']);
+    for (const g of result.service?.groups ?? []) {
+      for (const run of g.runs) {
+        expect(run.ok).toBeGreaterThan(0);
+        expect(finite(run.throughput_rps.median) && finite(run.latency_ms.p50) && finite(run.latency_ms.p99)).toBe(true);
+      }
+    }
+
+    expect(result.targets.map((t) => t.id)).toEqual(TARGET_IDS);
+    for (const t of result.targets) {
+      expect(finite(t.measured), t.id).toBe(true);
+      expect(typeof t.pass, t.id).toBe('boolean');
+    }
+    const md = readFileSync(join(out, 'smoke.md'), 'utf8');
+    expect(r.stdout).toBe(md);
+    expect(md).toContain('## Targets (issue 5 §3)');
+    for (const t of result.targets) expect(md).toMatch(new RegExp(`\\| ${t.what.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\|[^\\n]*\\*\\*(PASS|FAIL)\\*\\*`));
+  }, 240_000);
+});
