@@ -162,7 +162,7 @@ export function writeFakeArtifact(opts: { synthetic?: boolean } = {}): string {
     format_version: 1,
     tool_version: '0.1.0',
     created_at: '2026-11-25T12:00:00.000Z',
-    source: { kind: 'hf-dir', id: synthetic ? 'synthetic:distilgpt2' : 'hf:distilgpt2', sha256: 'c'.repeat(64) },
+    source: { kind: 'hf-dir', id: synthetic ? '/srv/private/checkpoints/distilgpt2-synthetic' : '/srv/private/checkpoints/distilgpt2', sha256: 'c'.repeat(64) },
     synthetic,
     config: { n_layer: 6, n_embd: 768, n_head: 12, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5 },
     quantization: { weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8' },

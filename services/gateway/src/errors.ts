@@ -20,6 +20,11 @@ export class ApiError extends Error {
   }
 }
 
+/** The client disconnected while its request waited: nobody is left to answer. */
+export class ClientGoneError extends Error {
+  override name = 'ClientGoneError';
+}
+
 export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
@@ -102,6 +107,12 @@ export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitByte
       if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
       if (err.statusCode >= 500) request.log.warn({ code: err.code }, err.message);
       return reply.code(err.statusCode).send(errorBody(err.code, err.message));
+    }
+    if (err instanceof ClientGoneError) {
+      // Not an error of ours; the socket is gone, so this answer goes nowhere. 499 is nginx's
+      // "client closed request", which is what the metrics and the log line record.
+      request.log.info('client disconnected before the answer; its job was dropped');
+      return reply.code(499).send(errorBody('CLIENT_CLOSED', 'The client closed the request'));
     }
     if (err.validation) {
       return reply.code(400).send(errorBody('VALIDATION_ERROR', validationMessage(err.validation)));

@@ -18,12 +18,8 @@ import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { decodeJobError, type JobData, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
-import { ApiError } from './errors.js';
+import { ApiError, ClientGoneError } from './errors.js';
 
-/** Thrown when the client went away; the route answers nothing. */
-export class ClientGoneError extends Error {
-  override name = 'ClientGoneError';
-}
 
 export const JOB_OPTIONS: JobsOptions = {
   // A worker that dies mid-job: the stalled job is retried once by another worker.

@@ -4,7 +4,7 @@
  * gateway reads only these two JSON files, never the model itself.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Errors } from 'typebox/value';
 import type { ModelInfoResponse, ReportSummary } from '@gpt2-int8/shared/api';
 import type { FastifyBaseLogger } from 'fastify';
@@ -39,5 +39,8 @@ export async function readModelInfo(dir: string, log: FastifyBaseLogger): Promis
     log.warn({ reason: err.message }, 'no usable model artifact');
     throw new ApiError(503, 'NO_MODEL', 'No model artifact is available yet (the quantizer has not finished, or its output is invalid)', 5);
   }
-  return { synthetic: manifest.synthetic, manifest, report: await readReport(dir, log) };
+  // A local source is recorded as a path on the quantizer's machine; the public card shows only its
+  // name, so the server's directory layout stays private.
+  const source = manifest.source.kind === 'hub' ? manifest.source : { ...manifest.source, id: basename(manifest.source.id) };
+  return { synthetic: manifest.synthetic, manifest: { ...manifest, source }, report: await readReport(dir, log) };
 }

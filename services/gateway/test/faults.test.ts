@@ -89,6 +89,13 @@ describe('a full queue and clients that leave', () => {
     for (const c of controllers) c.abort();
     for (const r of await Promise.all(waiting)) expect(r).toBeInstanceOf(Error);
     await eventually(async () => (await counts('full')).waiting === 0, 'the abandoned jobs to be removed');
+    // Counted once each as 499 (client closed request), never as a server error.
+    await eventually(
+      async () => /gateway_http_requests_total\{method="POST",route="\/api\/predict",status="499"\} 2\n/.test(await (await fetch(`${gw.url}/metrics`)).text()),
+      'two 499s in the metrics',
+      3000,
+    );
+    expect(await (await fetch(`${gw.url}/metrics`)).text()).not.toMatch(/status="500"/);
   });
 
   it('a client that leaves a streamed generate has its waiting job removed', async () => {

@@ -20,8 +20,8 @@ import {
   type PredictResponse,
 } from '@gpt2-int8/shared/api';
 import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/shared/job';
-import { ApiError, errorBody } from '../errors.js';
-import { ClientGoneError, type JobClient } from '../job-client.js';
+import { ApiError, ClientGoneError, errorBody } from '../errors.js';
+import type { JobClient } from '../job-client.js';
 import { compareJob, generateJob, predictJob } from '../job-data.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { SseStream } from '../sse.js';
@@ -67,12 +67,20 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
 
   async function execute<K extends JobData['kind']>(
     data: JobData & { kind: K },
+    request: FastifyRequest,
     reply: FastifyReply,
-    signal: AbortSignal,
     onProgress?: (p: StreamProgress) => void,
   ): Promise<Extract<JobResult, { kind: K }>> {
     await admit();
-    const result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal, onProgress }, deps.queueMaxDepth);
+    let result: JobResult;
+    try {
+      result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal: disconnectSignal(reply), onProgress }, deps.queueMaxDepth);
+    } catch (err) {
+      // The response never finishes, so Fastify's onResponse hook won't count it: count it here,
+      // under nginx's "client closed request" status.
+      if (err instanceof ClientGoneError) deps.metrics.observeRequest(request, 499, reply.elapsedTime / 1000);
+      throw err;
+    }
     if (result === null || typeof result !== 'object' || result.kind !== data.kind) {
       throw new ApiError(502, 'WORKER_FAILED', 'The model worker returned an unexpected result; try again');
     }
@@ -99,7 +107,7 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
         response: { 200: PredictResponseSchema, ...ERRORS },
       },
     },
-    async (request, reply): Promise<PredictResponse> => body(await execute(predictJob(request.body, request.id), reply, disconnectSignal(reply))),
+    async (request, reply): Promise<PredictResponse> => body(await execute(predictJob(request.body, request.id), request, reply)),
   );
 
   api.post(
@@ -112,7 +120,7 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
         response: { 200: CompareResponseSchema, ...ERRORS },
       },
     },
-    async (request, reply): Promise<CompareResponse> => body(await execute(compareJob(request.body, request.id), reply, disconnectSignal(reply))),
+    async (request, reply): Promise<CompareResponse> => body(await execute(compareJob(request.body, request.id), request, reply)),
   );
 
   api.post(
@@ -140,7 +148,7 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
     },
     async (request, reply) => {
       const data = generateJob(request.body, request.id);
-      if (!data.stream) return body(await execute(data, reply, disconnectSignal(reply))) satisfies GenerateResponse;
+      if (!data.stream) return body(await execute(data, request, reply)) satisfies GenerateResponse;
       await streamGenerate(request, reply, data);
       return reply;
     },
@@ -150,7 +158,6 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
     // Fastify's headers so far (request id, security headers) go out with the stream's.
     const sse = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
     reply.hijack();
-    const signal = disconnectSignal(reply);
     let text = '';
     let next = 0;
     const emit = (t: StreamProgress) => {
@@ -162,16 +169,13 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
       sse.send('token', { index: t.index, token: t.token, token_id: t.token_id, text } satisfies StreamToken);
     };
     try {
-      const result = await execute(data, reply, signal, emit);
+      const result = await execute(data, request, reply, emit);
       // Tokens whose progress events never arrived (or a worker that does not publish them).
       for (const t of result.tokens.slice(next)) emit(t);
       sse.send('done', body(result));
     } catch (err) {
       if (err instanceof ClientGoneError) {
         request.log.info('client disconnected during a streamed generation');
-        // No 'finish' on the response, so Fastify's onResponse hook won't count it: count it here
-        // under nginx's "client closed request" status.
-        deps.metrics.observeRequest(request, 499, reply.elapsedTime / 1000);
       } else {
         const apiError =
           err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', `Internal error; quote request id ${request.id} when reporting it`);
