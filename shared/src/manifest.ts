@@ -30,16 +30,29 @@ export const Gpt2ConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const QuantizationSchema = Type.Object(
-  {
-    /** int8: MatMulInteger with per-row dynamic activations; int4: MatMulNBits weight-only blocks. */
-    weights: Type.Union([Type.Literal('int8'), Type.Literal('int4')]),
-    granularity: Type.Union([Type.Literal('per-channel'), Type.Literal('per-tensor')]),
-    activations: Type.Literal('dynamic-per-row'),
-    embedding: Type.Literal('int8'),
-  },
-  { additionalProperties: false },
-);
+export const QuantizationSchema = Type.Union([
+  /** MatMulInteger: int8 weights per output channel (or per tensor), activations per row at run time. */
+  Type.Object(
+    {
+      weights: Type.Literal('int8'),
+      granularity: Type.Union([Type.Literal('per-channel'), Type.Literal('per-tensor')]),
+      activations: Type.Literal('dynamic-per-row'),
+      embedding: Type.Literal('int8'),
+    },
+    { additionalProperties: false },
+  ),
+  /** MatMulNBits: 4-bit weight-only blocks, activations per block at run time (int8 compute). */
+  Type.Object(
+    {
+      weights: Type.Literal('int4'),
+      granularity: Type.Literal('per-block'),
+      block_size: Type.Integer({ minimum: 16 }),
+      activations: Type.Literal('dynamic-per-block'),
+      embedding: Type.Literal('int4'),
+    },
+    { additionalProperties: false },
+  ),
+]);
 export type Quantization = Static<typeof QuantizationSchema>;
 
 export const GraphSchema = Type.Object(

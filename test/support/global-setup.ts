@@ -25,7 +25,9 @@ export default async function setup(project: TestProject): Promise<() => void> {
   await quantizeArtifact({
     source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
     outDir: artifact,
+    weights: 'int8',
     granularity: 'per-channel',
+    blockSize: 32,
     attention: 'fused',
     threads: 1,
     reportRepetitions: 1,

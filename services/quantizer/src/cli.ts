@@ -18,7 +18,8 @@ const USAGE = `usage:
   ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
                        (a synthetic distil GPT-2 when the hub is unreachable)
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
-           [--granularity per-channel|per-tensor] [--attention fused|standard]
+           [--weights int8|int4] [--granularity per-channel|per-tensor] [--block-size 64 (int4)]
+           [--attention fused|standard]
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
   make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
@@ -36,6 +37,8 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 
 const QUANTIZE_OPTIONS = {
   out: { type: 'string' },
+  weights: { type: 'string', default: 'int8' },
+  'block-size': { type: 'string' },
   granularity: { type: 'string', default: 'per-channel' },
   attention: { type: 'string', default: 'fused' },
   threads: { type: 'string' },
@@ -52,6 +55,9 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   if (values.granularity !== 'per-channel' && values.granularity !== 'per-tensor') {
     throw new UsageError(`--granularity must be per-channel or per-tensor, got "${values.granularity}"`);
   }
+  if (values.weights !== 'int8' && values.weights !== 'int4') throw new UsageError(`--weights must be int8 or int4, got "${values.weights}"`);
+  const blockSize = positiveInt('block-size', values['block-size'], 64);
+  if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);
   if (values.attention !== 'fused' && values.attention !== 'standard') {
     throw new UsageError(`--attention must be fused or standard, got "${values.attention}"`);
   }
@@ -77,7 +83,9 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     // Resolved under the artifact's lock, so two quantizers never download into one cache at once.
     source: () => resolveSource(model, hub),
     outDir,
+    weights: values.weights,
     granularity: values.granularity,
+    blockSize,
     attention: values.attention,
     threads: positiveInt('threads', values.threads, 1),
     reportRepetitions: positiveInt('report-reps', values['report-reps'], 5),

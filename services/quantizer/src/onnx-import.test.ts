@@ -50,7 +50,7 @@ describe('ONNX import', () => {
   it('quantizes MatMul, Transpose-fed MatMul and Gemm(transB, alpha, bias) with constant weights, and leaves the rest', async () => {
     const model = torchStyleModel();
     const fp32 = encodeModel(model);
-    const stats = quantizeModel(model, { granularity: 'per-channel' });
+    const stats = quantizeModel(model, { weights: 'int8', granularity: 'per-channel' });
     expect(stats.linear).toBe(3);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
     expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(3);
@@ -88,7 +88,9 @@ describe('ONNX import', () => {
     const result = await quantizeArtifact({
       source: { kind: 'onnx', path: file, id: file },
       outDir: out,
+      weights: 'int8',
       granularity: 'per-channel',
+      blockSize: 32,
       attention: 'fused',
       threads: 1,
       reportRepetitions: 1,

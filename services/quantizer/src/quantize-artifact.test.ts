@@ -16,7 +16,9 @@ function request(outDir: string, extra: Partial<QuantizeRequest> = {}): Quantize
   return {
     source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
     outDir,
+    weights: 'int8',
     granularity: 'per-channel',
+    blockSize: 32,
     attention: 'fused',
     threads: 1,
     reportRepetitions: 1,

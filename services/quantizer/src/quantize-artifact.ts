@@ -11,7 +11,7 @@ import { hashFiles } from './checkpoint/source-hash.js';
 import { type AttentionKind, buildGpt2Graph } from './gpt2-graph.js';
 import { encodeModel } from './onnx/graph-builder.js';
 import { loadOnnxSource } from './onnx-import.js';
-import { quantizeModel } from './quantize/quantize-graph.js';
+import { quantizeModel, type QuantizeOptions } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';
 import { buildReport, formatReport } from './validate/validation-report.js';
 import { TOOL_VERSION } from './version.js';
@@ -27,7 +27,10 @@ export interface QuantizeRequest {
   /** The source, or how to get it (a hub download), which then runs under the artifact's lock. */
   source: ResolvedSource | (() => Promise<ResolvedSource>);
   outDir: string;
+  /** int8 (the default), or 4-bit weight-only blocks of `blockSize`. */
+  weights: 'int8' | 'int4';
   granularity: Granularity;
+  blockSize: number;
   /** How attention is expressed in graphs built from checkpoints (imported ONNX graphs keep theirs). */
   attention: AttentionKind;
   threads: number;
@@ -68,8 +71,14 @@ async function sourceStamp(files: string[]): Promise<string> {
   return parts.join(';');
 }
 
-function quantizationOf(req: Pick<QuantizeRequest, 'granularity'>): Quantization {
-  return { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
+function quantizationOf(req: Pick<QuantizeRequest, 'weights' | 'granularity' | 'blockSize'>): Quantization {
+  return req.weights === 'int4'
+    ? { weights: 'int4', granularity: 'per-block', block_size: req.blockSize, activations: 'dynamic-per-block', embedding: 'int4' }
+    : { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
+}
+
+function quantizeOptions(req: QuantizeRequest): QuantizeOptions {
+  return req.weights === 'int4' ? { weights: 'int4', blockSize: req.blockSize } : { weights: 'int8', granularity: req.granularity };
 }
 
 /** The existing artifact when it was made from this very source with these options, else undefined. */
@@ -100,7 +109,7 @@ interface BuiltModel {
 }
 
 async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promise<BuiltModel> {
-  const options = { granularity: req.granularity };
+  const options = quantizeOptions(req);
   if (source.kind === 'onnx') {
     const src = await loadOnnxSource(source.path);
     if (!src.hasKvCache) req.log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
@@ -114,7 +123,7 @@ async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promis
   req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
   const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention });
   const fp32 = encodeModel(graph);
-  req.log('quantizing linear layers and the embedding to INT8');
+  req.log(`quantizing linear layers and the embedding to ${req.weights.toUpperCase()}`);
   const stats = quantizeModel(graph, options);
   req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
   return { config: checkpoint.config, fp32, int8: encodeModel(graph), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };

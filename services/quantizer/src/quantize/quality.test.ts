@@ -21,7 +21,7 @@ describe.skipIf(!present)('INT8 quality on trained weights (student-tiny)', () =
     const ckpt = await loadHfCheckpoint(STUDENT);
     const graph = buildGpt2Graph(ckpt.config, ckpt.weights);
     const fp32 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
-    quantizeModel(graph, { granularity: 'per-channel' });
+    quantizeModel(graph, { weights: 'int8', granularity: 'per-channel' });
     const int8 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
     const tokens = encode(SAMPLE_TEXT).slice(0, ckpt.config.n_positions);
     const V = ckpt.config.vocab_size;

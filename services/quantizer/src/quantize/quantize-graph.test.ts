@@ -13,7 +13,7 @@ const fp32 = graphs.fused;
 
 function quantized(granularity: 'per-channel' | 'per-tensor' = 'per-channel', attention: keyof typeof graphs = 'fused') {
   const model = decodeModel(graphs[attention]);
-  const stats = quantizeModel(model, { granularity });
+  const stats = quantizeModel(model, { weights: 'int8', granularity });
   return { bytes: encodeModel(model), model, stats };
 }
 
@@ -81,6 +81,37 @@ describe('quantizeModel', () => {
       }
       expect(argmax(last)).toBe(argmax(whole));
       expect(maxAbsDiff(whole, last)).toBeLessThanOrEqual(1e-2 * maxAbs(whole));
+    }
+  });
+});
+
+describe('quantizeModel, int4 weights', () => {
+  const int4 = () => {
+    const model = decodeModel(fp32);
+    const stats = quantizeModel(model, { weights: 'int4', blockSize: 32 });
+    return { bytes: encodeModel(model), model, stats };
+  };
+
+  it('uses MatMulNBits for every linear layer and GatherBlockQuantized for the embedding, one packed table for both', () => {
+    const { model, stats } = int4();
+    expect(stats).toEqual({ linear: 4 * config.n_layer + 1, embedding: 1 });
+    const ops = model.graph?.node?.map((n) => n.opType) ?? [];
+    expect(ops.filter((o) => o === 'MatMulNBits')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops.filter((o) => o === 'GatherBlockQuantized')).toHaveLength(1);
+    const packed = model.graph?.initializer?.filter((t) => t.name?.startsWith('transformer.wte')).map((t) => t.name);
+    expect(packed).toEqual(['transformer.wte.weight_int4', 'transformer.wte.weight_int4_scale']);
+  });
+
+  it('stays close to FP32 and answers the same alone and in a batch', async () => {
+    const f = await Gpt2Session.load(fp32, config);
+    const q = await Gpt2Session.load(int4().bytes, config);
+    const batched = lastPositionLogits(await q.step(leftPad(prompts, 0), q.emptyCache(prompts.length)), config.vocab_size);
+    for (const [i, p] of prompts.entries()) {
+      const a = lastPositionLogits(await f.step(leftPad([p], 0), f.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const alone = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      expect(cosine(a, alone)).toBeGreaterThanOrEqual(0.95);
+      expect(argmax(batched[i] as Float32Array)).toBe(argmax(alone));
+      expect(maxAbsDiff(alone, batched[i] as Float32Array)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quantizeSymmetric, transpose } from './quantize-weights.js';
+import { quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 // Independent reference: quantize one channel with plain arithmetic on a JS number array.
 function referenceChannel(values: number[]): { q: number[]; scale: number } {
@@ -56,5 +56,39 @@ describe('quantizeSymmetric', () => {
 describe('transpose', () => {
   it('swaps rows and columns', () => {
     expect(Array.from(transpose(Float32Array.from([1, 2, 3, 4, 5, 6]), 2, 3))).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+});
+
+describe('quantizeInt4Blocks', () => {
+  const rows = 3;
+  const cols = 64;
+  const data = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 5)));
+  const unpack = (packed: Uint8Array, i: number) => ((i % 2 === 0 ? packed[i >> 1]! & 0x0f : packed[i >> 1]! >> 4) - 8);
+
+  it('packs two codes per byte, low nibble first, with zero point 8', () => {
+    const { packed, scales } = quantizeInt4Blocks(data, rows, cols, 32);
+    expect(packed.length).toBe((rows * cols) / 2);
+    expect(scales.length).toBe(rows * 2);
+    for (let i = 0; i < rows * cols; i++) {
+      const q = unpack(packed, i);
+      expect(q).toBeGreaterThanOrEqual(-8);
+      expect(q).toBeLessThanOrEqual(7);
+    }
+  });
+
+  it('reconstructs each block at least as well as plain absmax rounding', () => {
+    const { packed, scales } = quantizeInt4Blocks(data, rows, cols, 32);
+    for (let b = 0; b < (rows * cols) / 32; b++) {
+      const block = Array.from(data.subarray(b * 32, (b + 1) * 32));
+      const naiveScale = Math.max(...block.map(Math.abs)) / 7;
+      const naiveErr = block.reduce((e, v) => e + (v - Math.max(-8, Math.min(7, Math.round(v / naiveScale))) * naiveScale) ** 2, 0);
+      const err = block.reduce((e, v, i) => e + (v - unpack(packed, b * 32 + i) * (scales[b] as number)) ** 2, 0);
+      // Scales are stored as float32, hence the relative slack.
+      expect(err).toBeLessThanOrEqual(naiveErr * (1 + 1e-6));
+    }
+  });
+
+  it('refuses a row length that is not a multiple of the block', () => {
+    expect(() => quantizeInt4Blocks(new Float32Array(40), 1, 40, 32)).toThrow(/multiple of the block size/);
   });
 });

@@ -43,3 +43,57 @@ export function transpose<T extends Float32Array | Int8Array>(data: T, rows: num
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c] as number;
   return out;
 }
+
+/** 4-bit codes, two per byte (low nibble first), in ONNX Runtime's MatMulNBits layout. */
+export interface Int4Blocks {
+  /** [rows, cols / blockSize, blockSize / 2]: each code is q + 8, so 0..15 with zero point 8. */
+  packed: Uint8Array;
+  /** [rows, cols / blockSize] */
+  scales: Float32Array;
+}
+
+/** Scales tried per block, as fractions of absmax/7: clipping the largest value often lowers the error. */
+const CLIP_CANDIDATES = [1, 0.95, 0.9, 0.85, 0.8];
+
+/**
+ * Symmetric 4-bit block quantization of a row-major [rows, cols] matrix along its rows (each row is
+ * one output channel; each block of `blockSize` consecutive values gets its own scale). Per block
+ * it keeps the clipping ratio with the lowest squared error rather than plain absmax rounding,
+ * which is what makes 4-bit weights usable.
+ */
+export function quantizeInt4Blocks(data: Float32Array, rows: number, cols: number, blockSize: number): Int4Blocks {
+  if (data.length !== rows * cols) throw new Error(`quantizeInt4Blocks: ${data.length} values is not ${rows}×${cols}`);
+  if (cols % blockSize !== 0 || blockSize % 2 !== 0) throw new Error(`quantizeInt4Blocks: ${cols} columns is not a multiple of the block size ${blockSize}`);
+  const blocks = cols / blockSize;
+  const packed = new Uint8Array((rows * cols) / 2);
+  const scales = new Float32Array(rows * blocks);
+  const codes = new Int8Array(blockSize);
+  for (let r = 0; r < rows; r++) {
+    for (let blk = 0; blk < blocks; blk++) {
+      const start = r * cols + blk * blockSize;
+      let absMax = 0;
+      for (let i = 0; i < blockSize; i++) absMax = Math.max(absMax, Math.abs(data[start + i] as number));
+      let bestScale = absMax > 0 ? absMax / 7 : 1;
+      let bestErr = Infinity;
+      for (const c of absMax > 0 ? CLIP_CANDIDATES : [1]) {
+        const s = absMax > 0 ? (absMax * c) / 7 : 1;
+        let err = 0;
+        for (let i = 0; i < blockSize; i++) {
+          const v = data[start + i] as number;
+          const q = Math.max(-8, Math.min(7, Math.round(v / s)));
+          err += (v - q * s) ** 2;
+        }
+        if (err < bestErr) {
+          bestErr = err;
+          bestScale = s;
+        }
+      }
+      scales[r * blocks + blk] = bestScale;
+      for (let i = 0; i < blockSize; i++) codes[i] = Math.max(-8, Math.min(7, Math.round((data[start + i] as number) / bestScale)));
+      for (let i = 0; i < blockSize; i += 2) {
+        packed[(start + i) / 2] = (((codes[i] as number) + 8) & 0x0f) | ((((codes[i + 1] as number) + 8) & 0x0f) << 4);
+      }
+    }
+  }
+  return { packed, scales };
+}
