@@ -204,6 +204,11 @@ describe.each(IMAGES)('$dockerfile', ({ dockerfile, workspaces, services }) => {
     }
   });
 
+  it('creates /models owned by the runtime user (a fresh named volume takes it, so the quantizer can write)', () => {
+    const user = instructions(runtime, 'USER').at(-1)?.args;
+    expect(instructions(runtime, 'RUN').map((i) => i.args)).toContainEqual(`mkdir -p /models && chown ${user}:${user} /models`);
+  });
+
   it('runs in production mode with the models volume as MODEL_DIR', () => {
     expect(stageEnv(runtime)).toMatchObject({ NODE_ENV: 'production', MODEL_DIR: '/models/current' });
   });
@@ -220,14 +225,6 @@ describe('the gateway image', () => {
     expect(copies(runtime)).toContainEqual({ from: 'build', sources: ['/app/web/dist'], dest: './web/dist' });
     // DEFAULT_WEB_DIR is resolved from services/gateway/dist: ../../../web/dist = /app/web/dist.
     expect(new URL('../../../web/dist', 'file:///app/services/gateway/dist/config.js').pathname).toBe('/app/web/dist');
-  });
-});
-
-describe('the worker image', () => {
-  const runtime = finalStage(parseDockerfile('Dockerfile.worker'));
-  it('creates /models owned by the runtime user (a fresh named volume inherits it, so the quantizer can write)', () => {
-    const user = instructions(runtime, 'USER').at(-1)?.args;
-    expect(instructions(runtime, 'RUN').map((i) => i.args)).toContainEqual(`mkdir -p /models && chown ${user}:${user} /models`);
   });
 });
 
