@@ -41,7 +41,7 @@ const USAGE = `usage: npm run bench -- [options]
   --workers LIST           worker counts (default 1,2,4)
   --concurrency LIST       autocannon connections (default 1,8,32)
   --duration S             seconds per load run (default 10; quick 3)
-  --rounds N               rounds over all configurations (default 2; quick 1)
+  --rounds N               rounds over all configurations (default 3; quick 1)
   --batch-workers N        worker count of the MAX_BATCH=8 vs 1 comparison (default 1)
   --batch-window-ms MS     BATCH_WINDOW_MS for the workers (default: the worker's own default)`;
 
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     concurrency: intList('concurrency', values.concurrency, [1, 8, 32]),
     durationS: positiveNumber('duration', values.duration, quick ? 3 : 10),
     warmupS: quick ? 1 : 2,
-    rounds: positiveInt('rounds', values.rounds, quick ? 1 : 2),
+    rounds: positiveInt('rounds', values.rounds, quick ? 1 : 3),
     maxBatch: 8,
     batchWindowMs: batchWindow === undefined ? undefined : Number(batchWindow),
     batchWorkers: positiveInt('batch-workers', values['batch-workers'], 1),
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   for (const p of needed) steps.push({ id: `build-${p}`, label: `model cache: ${p}`, estimateS: cached(p) ? 1 : 3 + 15 * scale[p] });
   const repScale = modelSettings.latencyReps / 20;
   if (runModel) for (const p of presets) steps.push({ id: `model-${p}`, label: `model level: ${p}`, estimateS: 2 + scale[p] * (8 + 14 * repScale + (quick ? 3 : 8)) });
-  if (runModel) steps.push({ id: 'worker-rss', label: `worker RSS: ${rssPreset}`, estimateS: 4 + 4 * scale[rssPreset as Preset] });
+  if (runModel) steps.push({ id: 'worker-rss', label: `worker RSS: ${rssPreset}`, estimateS: 6 + 6 * scale[rssPreset as Preset] });
   const plans = runService ? planGroups(serviceSettings) : [];
   const loadS = 1 + 1.5 * scale[servicePreset as Preset];
   for (let r = 0; r < serviceSettings.rounds; r++) {

@@ -81,6 +81,7 @@ function modelSection(models: ModelBenchResult[], rss: WorkerRss | null): string
         [
           [`loading and ${rss.short_predicts} short predicts`, `**${mb(rss.rss_bytes)}**`, ''],
           [`${rss.long_predicts} more: ~120-token prompts, alone and in batches of 8`, mb(rss.rss_after_long_bytes), mb(rss.peak_rss_bytes)],
+          ...(rss.session_only_rss_bytes !== undefined ? [['baseline: a bare Node process with only the INT8 session, after 10 short prompts', mb(rss.session_only_rss_bytes), '']] : []),
         ],
         ['l', 'r', 'r'],
       ),

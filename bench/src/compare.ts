@@ -63,7 +63,7 @@ export interface CompareResult {
     source: string;
     synthetic: boolean;
     config: Record<string, number>;
-    quantization: Record<string, string>;
+    quantization: Record<string, string | number>;
     int8_sha256: string;
   };
   threads: number;

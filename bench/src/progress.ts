@@ -83,9 +83,15 @@ export class Progress {
       this.print(`${this.status()} ${s.label} …`);
     }
     try {
+      let printed = performance.now();
       return await fn((d) => {
         this.detail = d;
         if (this.tty) this.draw();
+        else if (performance.now() - printed > 15_000) {
+          // Logs get a line now and then during a long step, so a stuck run is visible.
+          printed = performance.now();
+          this.print(`${this.status()} ${s.label} — ${d}`);
+        }
       });
     } finally {
       s.tookS = (performance.now() - (s.startedAt ?? 0)) / 1000;

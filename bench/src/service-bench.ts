@@ -5,14 +5,19 @@
  * (MAX_BATCH=8 against MAX_BATCH=1, same worker count). Configurations alternate within each round
  * (and the order reverses every other round) so drift on a shared machine hits them all alike.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { decode } from '@gpt2-int8/shared/tokenizer';
 import { type LoadRun, predictSequential, predictTogether, type RawRun, runLoad } from './load.js';
 import { proseTokens } from './model-bench.js';
+import { ROOT } from './paths.js';
 import { processMemory, startGroup } from './processes.js';
 import { round } from './summary.js';
+
+const SESSION_RSS_SCRIPT = join(ROOT, 'bench/dist/session-rss.js');
 
 export interface ServiceSettings {
   workers: number[];
@@ -189,6 +194,8 @@ export interface WorkerRss {
   int8_bytes: number;
   /** The target: INT8 artifact bytes + 150 MB (10^6 bytes). */
   limit_bytes: number;
+  /** A bare Node process holding only the INT8 session, after 10 short prompts (a baseline). */
+  session_only_rss_bytes?: number;
 }
 
 /**
@@ -213,7 +220,10 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
     await predictTogether(group.url, [long], 8);
     await settle();
     const after = processMemory(pid);
+    say('baseline: the INT8 session alone');
+    const bare = await measureSessionRss(modelDir);
     return {
+      session_only_rss_bytes: bare.rss_bytes,
       preset,
       model_dir: modelDir,
       rss_bytes: short.rss,
@@ -227,4 +237,20 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
   } finally {
     await group.stop();
   }
+}
+
+/** The baseline: VmRSS of a bare process holding only the INT8 session after 10 short prompts. */
+export function measureSessionRss(modelDir: string): Promise<{ rss_bytes: number; peak_rss_bytes: number; predicts: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SESSION_RSS_SCRIPT, modelDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(out.trim()) as { rss_bytes: number; peak_rss_bytes: number; predicts: number });
+      else reject(new Error(`session-rss exited ${code}: ${err.slice(-1000)}`));
+    });
+  });
 }
