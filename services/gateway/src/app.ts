@@ -43,6 +43,8 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     trustProxy: config.trustProxy,
     // Defence against slow-body clients; the job wait has its own bound (REQUEST_TIMEOUT_MS).
     requestTimeout: 30_000,
+    // drain.ts answers requests that arrive while closing, in the API's error format.
+    return503OnClosing: false,
   });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   installErrorHandlers(app, { bodyLimitBytes: config.bodyLimitBytes });

@@ -61,7 +61,7 @@ export class JobClient {
       const p = this.pending.get(jobId);
       if (p?.onProgress && data !== null && typeof data === 'object') p.onProgress(data as StreamProgress);
     });
-    events.on('error', (err) => this.log.warn({ err: err.message }, 'queue events connection error'));
+    events.on('error', (err) => this.connectionError('queue events', err));
     // Waiting out the timeout for a result that cannot arrive helps nobody: when the connection to
     // Redis drops, every request in flight gets a 503 at once.
     producer.on('close', () => {
@@ -71,10 +71,19 @@ export class JobClient {
 
   static async create(queueName: string, producer: Redis, blocking: Redis, log: Logger): Promise<JobClient> {
     const queue = new Queue(queueName, { connection: producer });
-    queue.on('error', (err) => log.warn({ err: err.message }, 'queue connection error'));
     const events = new QueueEvents(queueName, { connection: blocking });
     const client = new JobClient(queue, events, producer, log);
+    queue.on('error', (err) => client.connectionError('queue', err));
     return client;
+  }
+
+  /**
+   * BullMQ reports every failed reconnect. A Redis outage is logged once where the connections are
+   * made (app.ts); during one these are noise, otherwise they are worth a warning.
+   */
+  private connectionError(source: string, err: Error): void {
+    if (this.producer.status === 'ready') this.log.warn({ err: err.message }, `${source} connection error`);
+    else this.log.debug({ err: err.message }, `${source} connection error (Redis unreachable)`);
   }
 
   /** Resolves once the event stream is being read (events from now on are seen). */
@@ -184,8 +193,20 @@ export class JobClient {
     return new ApiError(502, 'WORKER_FAILED', 'The model worker failed to process this request; try again');
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the queue and its event reader. Bounded: with Redis unreachable BullMQ's close waits for
+   * a connection that never comes; the caller then disconnects the Redis connections it owns.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
     for (const p of this.pending.values()) p.settle({ error: new ApiError(503, 'SHUTTING_DOWN', 'The gateway is shutting down; try again', 1) });
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([this.events.close(), this.queue.close()]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
