@@ -122,7 +122,8 @@ export class Progress {
   private draw(): void {
     if (!this.current) return;
     const line = `${this.status()} ${this.current.label}${this.detail ? ` — ${this.detail}` : ''}`;
-    const width = (this.out as { columns?: number }).columns ?? 120;
+    const columns = (this.out as { columns?: number }).columns ?? 0;
+    const width = columns >= 40 ? columns : 120;
     this.out.write(`\r\x1b[2K${line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line}`);
   }
 
