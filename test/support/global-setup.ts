@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { makeModel } from '../../services/quantizer/src/checkpoint/make-model.js';
-import { quantizeArtifact } from '../../services/quantizer/src/quantize-artifact.js';
+import { QUANTIZE_DEFAULTS, quantizeArtifact } from '../../services/quantizer/src/quantize-artifact.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,15 +23,10 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const artifact = join(root, 'models', 'current');
   await makeModel({ outDir: checkpoint, preset: 'tiny', seed: 1 });
   await quantizeArtifact({
+    ...QUANTIZE_DEFAULTS,
     source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
     outDir: artifact,
-    weights: 'int8',
-    granularity: 'per-channel',
-    blockSize: 32,
-    attention: 'fused',
-    threads: 1,
     reportRepetitions: 1,
-    force: false,
     log: () => undefined,
   });
   project.provide('tinyCheckpointDir', checkpoint);

@@ -61,6 +61,8 @@ describe('quantize CLI', () => {
     [['quantize', '--out', 'x'], /needs --model and --out/],
     [['quantize', '--model', 'x', '--out', 'y', '--granularity', 'per-row'], /--granularity must be per-channel or per-tensor/],
     [['quantize', '--model', 'x', '--out', 'y', '--bogus'], /Unknown option '--bogus'/],
+    [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int2'], /--weights must be int8 or int4/],
+    [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int4', '--block-size', '48'], /--block-size must be a power of two/],
     [['make-model', '--preset', 'huge', '--out', 'y'], /unknown preset "huge"/],
     [['make-model', '--preset', 'tiny', '--seed', 'abc', '--out', 'y'], /--seed must be a non-negative whole number/],
   ])('refuses bad usage %j with exit code 2', async (args, message) => {
@@ -121,6 +123,15 @@ describe('quantize CLI', () => {
     expect(first.stderr).toContain('synthetic (random) weights');
     const again = await run(['ensure', '--out', out], { MODEL_SOURCE: tinyCheckpoint() });
     expect(JSON.parse(again.stdout)).toMatchObject({ reused: true });
+  });
+
+  it('writes a 4-bit artifact with --weights int4', async () => {
+    const out = join(work, 'int4', 'current');
+    const r = await run(['quantize', '--model', tinyCheckpoint(), '--out', out, '--weights', 'int4', '--report-reps', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = await readManifest(out);
+    expect(manifest.quantization).toEqual({ weights: 'int4', granularity: 'per-block', block_size: 64, activations: 'dynamic-per-block', embedding: 'int4' });
+    expect(manifest.int8_bytes / manifest.fp32_bytes).toBeLessThanOrEqual(0.16);
   });
 
   it('writes a synthetic checkpoint with make-model that the quantizer accepts', async () => {

@@ -12,7 +12,7 @@ import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
 import { chooseModel } from './default-model.js';
 import { resolveSource } from './model-source.js';
-import { quantizeArtifact } from './quantize-artifact.js';
+import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
 
 const USAGE = `usage:
   ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
@@ -37,10 +37,10 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 
 const QUANTIZE_OPTIONS = {
   out: { type: 'string' },
-  weights: { type: 'string', default: 'int8' },
+  weights: { type: 'string', default: QUANTIZE_DEFAULTS.weights },
   'block-size': { type: 'string' },
-  granularity: { type: 'string', default: 'per-channel' },
-  attention: { type: 'string', default: 'fused' },
+  granularity: { type: 'string', default: QUANTIZE_DEFAULTS.granularity },
+  attention: { type: 'string', default: QUANTIZE_DEFAULTS.attention },
   threads: { type: 'string' },
   'report-reps': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -56,7 +56,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     throw new UsageError(`--granularity must be per-channel or per-tensor, got "${values.granularity}"`);
   }
   if (values.weights !== 'int8' && values.weights !== 'int4') throw new UsageError(`--weights must be int8 or int4, got "${values.weights}"`);
-  const blockSize = positiveInt('block-size', values['block-size'], 64);
+  const blockSize = positiveInt('block-size', values['block-size'], QUANTIZE_DEFAULTS.blockSize);
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);
   if (values.attention !== 'fused' && values.attention !== 'standard') {
     throw new UsageError(`--attention must be fused or standard, got "${values.attention}"`);
@@ -87,8 +87,8 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     granularity: values.granularity,
     blockSize,
     attention: values.attention,
-    threads: positiveInt('threads', values.threads, 1),
-    reportRepetitions: positiveInt('report-reps', values['report-reps'], 5),
+    threads: positiveInt('threads', values.threads, QUANTIZE_DEFAULTS.threads),
+    reportRepetitions: positiveInt('report-reps', values['report-reps'], QUANTIZE_DEFAULTS.reportRepetitions),
     force: values.force ?? false,
     log,
   });

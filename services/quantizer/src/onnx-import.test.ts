@@ -8,7 +8,7 @@ import { readManifest } from '@gpt2-int8/shared/manifest';
 import { buildGpt2Graph } from './gpt2-graph.js';
 import { decodeModel, DT, encodeModel, GraphBuilder, modelProto } from './onnx/graph-builder.js';
 import { loadOnnxSource } from './onnx-import.js';
-import { quantizeArtifact } from './quantize-artifact.js';
+import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
 import { randomWeights } from './random-weights.test-util.js';
 
@@ -86,15 +86,10 @@ describe('ONNX import', () => {
     writeFileSync(file, encodeModel(buildGpt2Graph(config, randomWeights(config, 9))));
     const out = join(work, 'models', 'current');
     const result = await quantizeArtifact({
+      ...QUANTIZE_DEFAULTS,
       source: { kind: 'onnx', path: file, id: file },
       outDir: out,
-      weights: 'int8',
-      granularity: 'per-channel',
-      blockSize: 32,
-      attention: 'fused',
-      threads: 1,
       reportRepetitions: 1,
-      force: false,
       log: () => undefined,
     });
     expect(result.reused).toBe(false);

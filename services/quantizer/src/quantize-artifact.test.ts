@@ -6,26 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
 import { tinyCheckpoint } from '../../../test/support/tiny-artifact.js';
-import { quantizeArtifact, type QuantizeRequest } from './quantize-artifact.js';
+import { QUANTIZE_DEFAULTS, quantizeArtifact, type QuantizeRequest } from './quantize-artifact.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 let work: string;
 let checkpoint: string;
 
 function request(outDir: string, extra: Partial<QuantizeRequest> = {}): QuantizeRequest {
-  return {
-    source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
-    outDir,
-    weights: 'int8',
-    granularity: 'per-channel',
-    blockSize: 32,
-    attention: 'fused',
-    threads: 1,
-    reportRepetitions: 1,
-    force: false,
-    log: () => undefined,
-    ...extra,
-  };
+  return { ...QUANTIZE_DEFAULTS, source: { kind: 'hf-dir', path: checkpoint, id: checkpoint }, outDir, reportRepetitions: 1, log: () => undefined, ...extra };
 }
 
 beforeAll(() => {

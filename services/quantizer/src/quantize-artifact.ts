@@ -41,6 +41,17 @@ export interface QuantizeRequest {
   log: (message: string) => void;
 }
 
+/** The quantizer's defaults (the CLI's too): INT8 per channel, fused attention, one thread. */
+export const QUANTIZE_DEFAULTS = {
+  weights: 'int8',
+  granularity: 'per-channel',
+  blockSize: 64,
+  attention: 'fused',
+  threads: 1,
+  reportRepetitions: 5,
+  force: false,
+} as const satisfies Partial<QuantizeRequest>;
+
 export interface QuantizeResult {
   manifest: Manifest;
   reused: boolean;
