@@ -12,7 +12,7 @@ import { createRedis } from '@gpt2-int8/shared/redis';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
-import { installErrorHandlers } from './errors.js';
+import { frameworkErrorHandler, installErrorHandlers } from './errors.js';
 import { JobClient } from './job-client.js';
 import { GatewayMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
@@ -45,6 +45,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     requestTimeout: 30_000,
     // drain.ts answers requests that arrive while closing, in the API's error format.
     return503OnClosing: false,
+    frameworkErrors: frameworkErrorHandler,
   });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   installErrorHandlers(app, { bodyLimitBytes: config.bodyLimitBytes });

@@ -96,10 +96,27 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; code: string; mess
     code: 'UNSUPPORTED_MEDIA_TYPE',
     message: () => 'The request body must be JSON with the header content-type: application/json',
   },
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: () => 'The request body is not valid JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    status: 400,
+    code: 'INVALID_JSON',
+    // secure-json-parse's prototype-poisoning refusals arrive under this code too.
+    message: () => 'The request body is not valid JSON (or uses a forbidden key such as __proto__)',
+  },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: () => 'The request body is empty; send a JSON object' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_REQUEST', message: () => 'The request body size did not match Content-Length' },
 };
+
+/**
+ * Errors Fastify raises before routing (a malformed URL, an invalid header for the request id…),
+ * which never reach setErrorHandler: answered in the API's format too.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  // No onRequest hook ran, so the request id header is set here.
+  void reply.header('x-request-id', request.id);
+  void reply.code(status).send(errorBody('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed' : err.message));
+  request.log.info({ code: err.code }, 'refused before routing');
+}
 
 export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitBytes: number }): void {
   app.setErrorHandler((err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
@@ -119,7 +136,6 @@ export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitByte
     }
     const known = err.code === undefined ? undefined : FASTIFY_CLIENT_ERRORS[err.code];
     if (known) return reply.code(known.status).send(errorBody(known.code, known.message(opts.bodyLimitBytes)));
-    // JSON prototype poisoning (secure-json-parse) and similar parser refusals.
     if (err instanceof SyntaxError) return reply.code(400).send(errorBody('INVALID_JSON', 'The request body is not valid JSON'));
     const status = err.statusCode ?? 500;
     if (status === 429) {

@@ -181,6 +181,7 @@ describe('validation: every client mistake is a 4xx JSON error naming the proble
     { name: 'wrong content type (form)', body: 'prompt=a', contentType: 'application/x-www-form-urlencoded', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: /application\/json/ },
     { name: 'body over the size limit', body: JSON.stringify({ prompt: 'a'.repeat(70 * 1024) }), status: 413, code: 'BODY_TOO_LARGE', message: /65536 bytes/ },
     { name: 'prototype poisoning', body: '{"prompt":"a","__proto__":{"x":1}}', status: 400, code: 'INVALID_JSON', message: /not valid JSON/ },
+    { name: 'invalid URL encoding', path: '/api/predict%', body: { prompt: 'a' }, status: 400, code: 'BAD_REQUEST', message: /./ },
     // generate-specific
     { name: 'max_new_tokens out of range', path: '/api/generate', body: { prompt: 'a', max_new_tokens: 10_000 }, status: 400, code: 'VALIDATION_ERROR', message: /max_new_tokens must be <= 256/ },
     { name: 'negative temperature', path: '/api/generate', body: { prompt: 'a', temperature: -1 }, status: 400, code: 'VALIDATION_ERROR', message: /temperature must be >= 0/ },
