@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Prng } from './prng.js';
-import { argmax, chooseToken, drawFrom, nucleus, samplingDistribution, softmax, topKIds, topKProbs } from './sampling.js';
+import { argmax, softmax, topK } from '@gpt2-int8/shared/logits';
+import { chooseToken, drawFrom, nucleus, samplingDistribution, topKProbs } from './sampling.js';
 
 // --- An independent reference: straightforward full sorts and log-sum-exp, written differently. ---
 function refSoftmax(logits: number[], t = 1): number[] {
@@ -59,10 +60,10 @@ describe('top-k', () => {
     const rng = new Prng(2);
     for (let trial = 0; trial < 20; trial++) {
       const values = randomLogits(rng, 500, 3).map((v) => Math.round(v * 4) / 4); // many ties
-      for (const k of [1, 5, 50]) expect(topKIds(values, k)).toEqual(refOrder(values).slice(0, k));
+      for (const k of [1, 5, 50]) expect(topK(values, k)).toEqual(refOrder(values).slice(0, k));
     }
-    expect(topKIds([1, 2], 10)).toEqual([1, 0]);
-    expect(topKIds([1, 2], 0)).toEqual([]);
+    expect(topK([1, 2], 10)).toEqual([1, 0]);
+    expect(topK([1, 2], 0)).toEqual([]);
   });
 
   it('topKProbs gives the softmax probabilities of the top tokens', () => {

@@ -3,6 +3,7 @@
  * top-k and top-p. Pure functions over plain arrays; probabilities are computed in float64.
  * Ties are broken by the lower token id, so every choice is deterministic.
  */
+import { argmax, softmax, topK } from '@gpt2-int8/shared/logits';
 import type { Prng } from './prng.js';
 
 export interface Candidate {
@@ -10,75 +11,10 @@ export interface Candidate {
   prob: number;
 }
 
-/** The index of the largest logit (the lowest such index on ties); -1 for an empty array. */
-export function argmax(logits: ArrayLike<number>): number {
-  let best = -1;
-  let bestValue = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i] as number;
-    if (v > bestValue || best === -1) {
-      best = i;
-      bestValue = v;
-    }
-  }
-  return best;
-}
-
-/** softmax(logits / temperature), numerically stable (the maximum is subtracted first). */
-export function softmax(logits: ArrayLike<number>, temperature = 1): Float64Array {
-  if (!(temperature > 0)) throw new RangeError(`softmax needs a positive temperature, got ${temperature}`);
-  const out = new Float64Array(logits.length);
-  if (logits.length === 0) return out;
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] as number);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const e = Math.exp(((logits[i] as number) - max) / temperature);
-    out[i] = e;
-    sum += e;
-  }
-  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / sum;
-  return out;
-}
-
-/** Orders by value descending, then id ascending. */
-function before(aId: number, aValue: number, bId: number, bValue: number): boolean {
-  return aValue > bValue || (aValue === bValue && aId < bId);
-}
-
-/**
- * The k largest entries, best first, as ids. O(n·log k) with a small sorted buffer: k is at most a
- * few dozen while n is the 50257-token vocabulary.
- */
-export function topKIds(values: ArrayLike<number>, k: number): number[] {
-  const n = Math.min(Math.max(0, Math.floor(k)), values.length);
-  if (n === 0) return [];
-  const ids: number[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    if (ids.length === n) {
-      const last = ids[n - 1] as number;
-      if (!before(i, v, last, values[last] as number)) continue;
-      ids.pop();
-    }
-    // Insert keeping the order (binary search over the buffer).
-    let lo = 0;
-    let hi = ids.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const m = ids[mid] as number;
-      if (before(m, values[m] as number, i, v)) lo = mid + 1;
-      else hi = mid;
-    }
-    ids.splice(lo, 0, i);
-  }
-  return ids;
-}
-
 /** The k most likely tokens with their probabilities under softmax(logits): what predict returns. */
 export function topKProbs(logits: ArrayLike<number>, k: number): Candidate[] {
   const probs = softmax(logits);
-  return topKIds(probs, k).map((id) => ({ id, prob: probs[id] as number }));
+  return topK(probs, k).map((id) => ({ id, prob: probs[id] as number }));
 }
 
 export interface SamplingOptions {
@@ -117,7 +53,7 @@ function filtered(logits: ArrayLike<number>, opts: SamplingOptions): { ids: numb
   let ids: number[] | undefined;
   let probs: Float64Array;
   if (opts.topK > 0 && opts.topK < logits.length) {
-    ids = topKIds(logits, opts.topK).sort((a, b) => a - b);
+    ids = topK(logits, opts.topK).sort((a, b) => a - b);
     probs = softmax(ids.map((id) => logits[id] as number), opts.temperature);
   } else {
     probs = softmax(logits, opts.temperature);

@@ -8,7 +8,7 @@ import { ClientError } from '../src/client-error.js';
 import { InferenceEngine } from '../src/engine.js';
 import { type LoadedModel, loadModel } from '../src/model-loader.js';
 import { nextTokenLogits } from '../src/next-token-logits.js';
-import { argmax } from '../src/sampling.js';
+import { argmax } from '@gpt2-int8/shared/logits';
 
 const PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence is', 'Python is a popular', 'A much longer prompt, with several more tokens than the others have'];
 
