@@ -1,18 +1,12 @@
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { Rng } from '@gpt2-int8/shared/prng';
 import type { FloatTensor, Gpt2Weights } from './checkpoint/gpt2-weights.js';
 
 /** Small random GPT-2 weights in memory, for graph tests that don't need a checkpoint on disk. */
 export function randomWeights(cfg: Gpt2Config, seed: number, opts: { untiedHead?: boolean; std?: number } = {}): Gpt2Weights {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
   const std = opts.std ?? 0.02;
-  const normal = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform()) * std;
+  const normal = () => rng.normal(0, std);
   const t = (dims: number[], fill?: number): FloatTensor => {
     const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
     for (let i = 0; i < data.length; i++) data[i] = fill === undefined ? normal() : fill + normal() * 0.1;

@@ -6,7 +6,7 @@
 import type { GenerateResponse, GeneratedToken } from '@gpt2-int8/shared/api';
 import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
 import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/shared/tokenizer';
-import { Prng } from './prng.js';
+import { Rng } from '@gpt2-int8/shared/prng';
 import { chooseToken, type SamplingOptions } from './sampling.js';
 import { TokenStream } from './token-stream.js';
 
@@ -31,7 +31,7 @@ export interface Generation {
 export async function generate(session: Gpt2Session, prompt: readonly number[], params: GenerateParams, onToken: (e: GeneratedToken) => void = () => {}): Promise<Generation> {
   const { n_positions, vocab_size } = session.config;
   const usable = Math.min(vocab_size, GPT2_VOCAB_SIZE);
-  const rng = new Prng(params.seed);
+  const rng = new Rng(params.seed);
   const stream = new TokenStream(params.stop);
   const perTokenMs: number[] = [];
   const emit = (events: GeneratedToken[]) => events.forEach((e) => onToken(e));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Prng } from './prng.js';
+import { Rng } from '@gpt2-int8/shared/prng';
 import { argmax, softmax, topK } from '@gpt2-int8/shared/logits';
 import { chooseToken, drawFrom, nucleus, samplingDistribution, topKProbs } from './sampling.js';
 
@@ -29,8 +29,8 @@ function refDistribution(logits: number[], temperature: number, topK: number, to
   return new Map(kept.map((j) => [ids[j] as number, (p[j] as number) / z]));
 }
 
-function randomLogits(rng: Prng, n: number, scale: number): number[] {
-  return Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
+function randomLogits(rng: Rng, n: number, scale: number): number[] {
+  return Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale);
 }
 
 describe('argmax and softmax', () => {
@@ -42,7 +42,7 @@ describe('argmax and softmax', () => {
   });
 
   it('softmax matches log-sum-exp at several temperatures, and survives huge logits', () => {
-    const rng = new Prng(1);
+    const rng = new Rng(1);
     for (const t of [0.3, 1, 2.5]) {
       const logits = randomLogits(rng, 200, 20);
       const got = softmax(logits, t);
@@ -57,7 +57,7 @@ describe('argmax and softmax', () => {
 
 describe('top-k', () => {
   it('returns the k largest in order, ties by lower id, like a full sort', () => {
-    const rng = new Prng(2);
+    const rng = new Rng(2);
     for (let trial = 0; trial < 20; trial++) {
       const values = randomLogits(rng, 500, 3).map((v) => Math.round(v * 4) / 4); // many ties
       for (const k of [1, 5, 50]) expect(topK(values, k)).toEqual(refOrder(values).slice(0, k));
@@ -85,7 +85,7 @@ describe('sampling distribution', () => {
     [1, 0, 0.01],
   ];
   it.each(cases)('matches the reference (temperature %s, top_k %s, top_p %s)', (temperature, topK, topP) => {
-    const rng = new Prng(3);
+    const rng = new Rng(3);
     for (const scale of [0.01, 3, 15]) {
       const logits = randomLogits(rng, 1000, scale);
       const got = samplingDistribution(logits, { temperature, topK, topP });
@@ -104,10 +104,10 @@ describe('sampling distribution', () => {
   });
 
   it('nucleus agrees with a full sort on random and heavily tied distributions', () => {
-    const rng = new Prng(21);
+    const rng = new Rng(21);
     for (let trial = 0; trial < 200; trial++) {
-      const n = 1 + Math.floor(rng.next() * 300);
-      const raw = Array.from({ length: n }, () => (trial % 2 === 0 ? Math.floor(rng.next() * 4) + 1 : rng.next() ** 4));
+      const n = 1 + Math.floor(rng.uniform() * 300);
+      const raw = Array.from({ length: n }, () => (trial % 2 === 0 ? Math.floor(rng.uniform() * 4) + 1 : rng.uniform() ** 4));
       const z = raw.reduce((a, b) => a + b, 0);
       const probs = Float64Array.from(raw, (v) => v / z);
       const p = [0.01, 0.3, 0.5, 0.9, 0.999][trial % 5] as number;
@@ -141,17 +141,17 @@ describe('sampling distribution', () => {
   });
 
   it('chooseToken draws what drawFrom(samplingDistribution) draws', () => {
-    const rng = new Prng(4);
+    const rng = new Rng(4);
     for (const opts of [
       { temperature: 1, topK: 0, topP: 1 },
       { temperature: 0.8, topK: 10, topP: 1 },
       { temperature: 1.2, topK: 0, topP: 0.7 },
     ]) {
       const logits = randomLogits(rng, 2000, 4);
-      const a = new Prng(99);
-      const b = new Prng(99);
+      const a = new Rng(99);
+      const b = new Rng(99);
       const dist = samplingDistribution(logits, opts);
-      for (let i = 0; i < 200; i++) expect(chooseToken(logits, opts, a)).toBe(drawFrom(dist, b.next()));
+      for (let i = 0; i < 200; i++) expect(chooseToken(logits, opts, a)).toBe(drawFrom(dist, b.uniform()));
     }
   });
 
@@ -175,7 +175,7 @@ describe('drawing', () => {
 
   it('samples with the distribution’s frequencies', () => {
     const logits = [Math.log(0.5), Math.log(0.3), Math.log(0.2)];
-    const rng = new Prng(11);
+    const rng = new Rng(11);
     const counts = [0, 0, 0];
     const n = 20000;
     for (let i = 0; i < n; i++) counts[chooseToken(logits, { temperature: 1, topK: 0, topP: 1 }, rng)]!++;
@@ -185,28 +185,14 @@ describe('drawing', () => {
   });
 
   it('is reproducible with a seed and greedy without temperature', () => {
-    const logits = randomLogits(new Prng(5), 300, 2);
+    const logits = randomLogits(new Rng(5), 300, 2);
     const opts = { temperature: 1, topK: 0, topP: 0.9 };
     const run = (seed: number) => {
-      const rng = new Prng(seed);
+      const rng = new Rng(seed);
       return Array.from({ length: 30 }, () => chooseToken(logits, opts, rng));
     };
     expect(run(42)).toEqual(run(42));
     expect(run(42)).not.toEqual(run(43));
-    expect(chooseToken(logits, { temperature: 0, topK: 0, topP: 1 }, new Prng(1))).toBe(argmax(logits));
-  });
-});
-
-describe('Prng', () => {
-  it('gives the same uniform sequence for a seed, within [0, 1)', () => {
-    const a = new Prng(123);
-    const b = new Prng(123);
-    const xs = Array.from({ length: 10000 }, () => a.next());
-    expect(xs.slice(0, 5)).toEqual(Array.from({ length: 5 }, () => b.next()));
-    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...xs)).toBeLessThan(1);
-    expect(xs.reduce((s, x) => s + x, 0) / xs.length).toBeCloseTo(0.5, 1);
-    expect(() => new Prng(-1)).toThrow(RangeError);
-    expect(new Prng(2 ** 31 - 1).next()).toBeGreaterThanOrEqual(0);
+    expect(chooseToken(logits, { temperature: 0, topK: 0, topP: 1 }, new Rng(1))).toBe(argmax(logits));
   });
 });

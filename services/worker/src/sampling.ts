@@ -4,7 +4,7 @@
  * Ties are broken by the lower token id, so every choice is deterministic.
  */
 import { argmax, softmax, topK } from '@gpt2-int8/shared/logits';
-import type { Prng } from './prng.js';
+import type { Rng } from '@gpt2-int8/shared/prng';
 
 export interface Candidate {
   id: number;
@@ -150,7 +150,7 @@ export function drawFrom(candidates: readonly Candidate[], u: number): number {
 }
 
 /** The next token: greedy when temperature is 0, otherwise drawn with the seeded generator. */
-export function chooseToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Prng): number {
+export function chooseToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng): number {
   if (!(opts.temperature > 0)) return argmax(logits);
   // The same walk as drawFrom(samplingDistribution(...)), without the candidate objects.
   const { ids, probs, keep } = filtered(logits, opts);
@@ -162,7 +162,7 @@ export function chooseToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
       last = i;
     }
   }
-  const target = rng.next() * total;
+  const target = rng.uniform() * total;
   let cum = 0;
   for (let i = 0; i < probs.length; i++) {
     if (!keep(i)) continue;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GeneratedToken } from '@gpt2-int8/shared/api';
 import { decode, encode } from '@gpt2-int8/shared/tokenizer';
-import { Prng } from './prng.js';
+import { Rng } from '@gpt2-int8/shared/prng';
 import { firstStop, partialStopSuffix, TokenStream } from './token-stream.js';
 
 /** Pushes every id, collecting what would be streamed; stops when a stop string ends the stream. */
@@ -97,10 +97,10 @@ describe('TokenStream', () => {
   });
 
   it('keeps the streamed pieces equal to the final text on random token sequences', () => {
-    const rng = new Prng(9);
+    const rng = new Rng(9);
     const vocab = [...encode('ab.\n 你😀 the end. STOP'), 220, 198, 13];
     for (let trial = 0; trial < 300; trial++) {
-      const ids = Array.from({ length: 12 }, () => vocab[Math.floor(rng.next() * vocab.length)] as number);
+      const ids = Array.from({ length: 12 }, () => vocab[Math.floor(rng.uniform() * vocab.length)] as number);
       const stops = trial % 3 === 0 ? [] : ['. ', 'STOP', '😀'];
       const { streamed, stream } = run(ids, stops);
       expect(streamed.map((e) => e.token).join('')).toBe(stream.text());

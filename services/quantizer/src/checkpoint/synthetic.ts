@@ -4,7 +4,7 @@
  * config they are written with says `"synthetic": true` and everything downstream labels them.
  */
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { hashString32, Rng } from './prng.js';
+import { hashString32, Rng } from '@gpt2-int8/shared/prng';
 
 export type PresetName = 'tiny' | 'distil' | 'small';
 

@@ -1,7 +1,8 @@
 /**
- * A small seeded random source for synthetic weights. Math.random can't be seeded, and make-model
+ * A small seeded random source. Math.random can't be seeded, and make-model
  * must write byte-identical files for the same seed so artifacts built from them are reproducible
- * (and the quantizer's idempotency check, which hashes the source, sees them as the same input).
+ * (and the quantizer's idempotency check, which hashes the source, sees them as the same input);
+ * the worker's sampling needs the same seed to give the same generation on every machine.
  *
  * xoshiro128** (128-bit state, 32-bit outputs, period 2^128 - 1) seeded through splitmix32, then
  * Box-Muller for normals. Fast enough in plain JS for the 124M values of the "small" preset.
