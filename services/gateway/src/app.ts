@@ -12,7 +12,7 @@ import { createRedis } from '@gpt2-int8/shared/redis';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
-import { frameworkErrorHandler, installErrorHandlers } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.js';
 import { JobClient } from './job-client.js';
 import { GatewayMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
@@ -41,8 +41,17 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     trustProxy: config.trustProxy,
-    // Defence against slow-body clients; the job wait has its own bound (REQUEST_TIMEOUT_MS).
-    requestTimeout: 30_000,
+    // Defence against slow clients (slowloris): headers and body must arrive within
+    // CLIENT_TIMEOUT_MS, else 408 and the connection is closed. Node enforces it when it sweeps its
+    // connections, every 30 s by default (which would let a slow client hold a socket for twice the
+    // limit): every second here. The job wait has its own bound (REQUEST_TIMEOUT_MS).
+    requestTimeout: config.clientTimeoutMs,
+    http: {
+      requestTimeout: config.clientTimeoutMs,
+      headersTimeout: config.clientTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.clientTimeoutMs),
+    },
+    clientErrorHandler,
     // drain.ts answers requests that arrive while closing, in the API's error format.
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,

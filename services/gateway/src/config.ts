@@ -11,6 +11,8 @@ export interface GatewayConfig extends CommonConfig {
   host: string;
   /** Longest a request waits for its job (and the longest a drain waits on SIGTERM). */
   requestTimeoutMs: number;
+  /** Longest a client may take to send a whole request (headers and body) → 408: slow-client defence. */
+  clientTimeoutMs: number;
   /** Jobs waiting in the queue past which new requests get 503 + Retry-After instead of queueing. */
   queueMaxDepth: number;
   bodyLimitBytes: number;
@@ -54,6 +56,7 @@ export function readGatewayConfig(env: Env = process.env): GatewayConfig {
     port: r.int('PORT', 6006, { min: 0, max: 65535 }),
     host: r.string('HOST', '0.0.0.0'),
     requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 600_000 }),
+    clientTimeoutMs: r.int('CLIENT_TIMEOUT_MS', 30_000, { min: 500, max: 600_000 }),
     queueMaxDepth: r.int('QUEUE_MAX_DEPTH', 256, { min: 1, max: 1_000_000 }),
     bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     corsOrigins: origins(r, 'CORS_ORIGINS'),

@@ -4,6 +4,8 @@
  * and the request id, so nothing internal (stack, paths, Redis details) reaches the client — the
  * details are in the log line carrying the same request id.
  */
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type { ErrorBody } from '@gpt2-int8/shared/api';
 
@@ -116,6 +118,37 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
   void reply.header('x-request-id', request.id);
   void reply.code(status).send(errorBody('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed' : err.message));
   request.log.info({ code: err.code }, 'refused before routing');
+}
+
+/** Connection-level client errors, raised by Node's HTTP parser and timers before any request exists. */
+const CONNECTION_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    code: 'REQUEST_TIMEOUT',
+    message: 'The request (headers and body) did not arrive in time; the connection is closed',
+  },
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'HEADERS_TOO_LARGE', message: 'The request headers are too large' },
+};
+
+/**
+ * Node's 'clientError' (a slow client past CLIENT_TIMEOUT_MS, malformed HTTP, oversized headers):
+ * answered in the API's error format, then the connection is closed — as Node itself would, but
+ * with our body instead of Fastify's. Nothing is written when a response is already under way.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = err.code === undefined ? undefined : CONNECTION_ERRORS[err.code];
+  const { status, code, message } = known ?? { status: 400, code: 'BAD_REQUEST', message: 'The request is not valid HTTP' };
+  this.log.info({ code: err.code }, `client error (${code}); closing the connection`);
+  const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (socket.writable && !response?.headersSent) {
+    const body = JSON.stringify(errorBody(code, message));
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitBytes: number }): void {
