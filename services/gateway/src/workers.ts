@@ -33,6 +33,15 @@ export async function readHeartbeats(redis: Redis, queueName: string): Promise<W
   return values.map(parseHeartbeat).filter((hb): hb is WorkerHeartbeat => hb !== undefined);
 }
 
+/**
+ * A worker's reason as the gateway shows it: absolute paths reduced to their last part
+ * ("/srv/models/current/model.int8.onnx is missing" → "model.int8.onnx is missing"), so /readyz says
+ * what is wrong without describing the server's directories. The worker's log has the full paths.
+ */
+export function publicReason(reason: string): string {
+  return reason.replace(/(?<![\w.:/~-])(?:\/[^\s/'"`:;,()]+)+\/([^\s/'"`:;,()]+)/g, '$1');
+}
+
 export interface WorkerSummary {
   ready: number;
   loading: number;
@@ -47,7 +56,7 @@ export function summarize(heartbeats: WorkerHeartbeat[]): WorkerSummary {
   if (summary.ready > 0) return summary;
   if (heartbeats.length === 0) return { ...summary, reason: 'no worker is running' };
   // The worker's own reason (e.g. a sha256 mismatch) is what an operator needs to see.
-  const describe = (h: WorkerHeartbeat) => `worker ${h.id} is ${h.state}${h.reason ? `: ${h.reason}` : ''}`;
+  const describe = (h: WorkerHeartbeat) => `worker ${h.id} is ${h.state}${h.reason ? `: ${publicReason(h.reason)}` : ''}`;
   const errors = heartbeats.filter((h) => h.state === 'error');
   const shown = (errors.length > 0 ? errors : heartbeats).slice(0, 3).map(describe);
   return { ...summary, reason: `no worker is ready (${shown.join('; ')})` };
