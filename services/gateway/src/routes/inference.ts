@@ -71,10 +71,12 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
     reply: FastifyReply,
     onProgress?: (p: StreamProgress) => void,
   ): Promise<Extract<JobResult, { kind: K }>> {
+    // Listening from the start: a client that leaves while admission waits on Redis is noticed too.
+    const signal = disconnectSignal(reply);
     await admit();
     let result: JobResult;
     try {
-      result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal: disconnectSignal(reply), onProgress }, deps.queueMaxDepth);
+      result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal, onProgress }, deps.queueMaxDepth);
     } catch (err) {
       // The response never finishes, so Fastify's onResponse hook won't count it: count it here,
       // under nginx's "client closed request" status.
