@@ -43,7 +43,8 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S             seconds per load run (default 10; quick 3)
   --rounds N               rounds over all configurations (default 3; quick 1)
   --batch-workers N        worker count of the MAX_BATCH=8 vs 1 comparison (default 1)
-  --batch-window-ms MS     BATCH_WINDOW_MS for the workers (default: the worker's own default)`;
+  --batch-window-ms MS     BATCH_WINDOW_MS for the workers (default: the worker's own default)
+  --seed N                 seed of the synthetic weights (default 1)`;
 
 function stamp(d: Date): string {
   return d.toISOString().slice(0, 19).replace(/:/g, '-');

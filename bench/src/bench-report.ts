@@ -128,7 +128,13 @@ function serviceSection(s: ServiceBenchResult | null): string {
         `(gateway-measured total p50 ${fixed(h.gateway_total_p50_ms)} ms; BullMQ queue wait p50 ${fixed(h.queue_p50_ms)} ms, whole ms; tokenize p50 ${fixed(h.tokenize_p50_ms, 3)} ms).`,
     );
   }
-  if (s.scaling) out.push(`- Scaling at concurrency ${s.scaling.concurrency}: 2 workers ${fixed(s.scaling.two_workers_rps, 1)} req/s ÷ 1 worker ${fixed(s.scaling.one_worker_rps, 1)} req/s = **${fixed(s.scaling.ratio)}**.`);
+  if (s.scaling) {
+    const u = s.scaling.unbatched;
+    out.push(
+      `- Scaling at concurrency ${s.scaling.concurrency}, MAX_BATCH=${st.maxBatch}: 2 workers ${fixed(s.scaling.two_workers_rps, 1)} req/s ÷ 1 worker ${fixed(s.scaling.one_worker_rps, 1)} req/s = **${fixed(s.scaling.ratio)}**` +
+        (u ? `; with MAX_BATCH=1: ${fixed(u.two_workers_rps, 1)} ÷ ${fixed(u.one_worker_rps, 1)} req/s = ${fixed(u.ratio)}.` : '.'),
+    );
+  }
   if (s.batching) {
     const b = s.batching;
     out.push(

@@ -15,6 +15,9 @@ interface StepState extends PlannedStep {
   tookS?: number;
 }
 
+/** Seconds of "on plan" progress assumed before any step has finished. */
+const PRIOR_S = 30;
+
 export function clock(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
@@ -55,7 +58,9 @@ export class Progress {
         took += s.tookS;
       }
     }
-    const scale = est > 0 ? Math.min(3, Math.max(0.5, took / est)) : 1;
+    // Smoothed towards the plan (as if PRIOR_S more seconds had gone exactly to plan), so a few
+    // short steps at the start do not swing the estimate of the long ones.
+    const scale = Math.min(3, Math.max(0.5, (took + PRIOR_S) / (est + PRIOR_S)));
     let left = 0;
     for (const s of this.steps) {
       if (s.tookS !== undefined) continue;

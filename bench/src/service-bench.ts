@@ -65,18 +65,43 @@ export interface ServiceBenchResult {
   prompts: readonly string[];
   groups: GroupResult[];
   queue_hop: { group: string; e2e_p50_ms: number; inference_p50_ms: number; hop_ms: number; gateway_total_p50_ms: number; queue_p50_ms: number; tokenize_p50_ms: number } | null;
-  scaling: { concurrency: number; one_worker_rps: number; two_workers_rps: number; ratio: number } | null;
+  scaling: {
+    concurrency: number;
+    one_worker_rps: number;
+    two_workers_rps: number;
+    ratio: number;
+    /** The same with MAX_BATCH=1: how the workers themselves scale when nothing is batched. */
+    unbatched?: { one_worker_rps: number; two_workers_rps: number; ratio: number };
+  } | null;
   batching: { workers: number; concurrency: number; batched_rps: number; unbatched_rps: number; gain: number; batched_c1_p50_ms?: number; unbatched_c1_p50_ms?: number } | null;
 }
 
+/**
+ * The configurations: every worker count at every concurrency with MAX_BATCH=maxBatch; then with
+ * MAX_BATCH=1 the batching comparison's worker count (at concurrency 1, to show a lone request is
+ * not slower, and at the comparison's concurrency), and — when 1 and 2 workers are both run — 1 and
+ * 2 workers at the highest concurrency, for scaling without batching.
+ */
 export function planGroups(s: ServiceSettings): GroupPlan[] {
   const groups: GroupPlan[] = s.workers.map((w) => ({ id: `${w}w-batch${s.maxBatch}`, workers: w, maxBatch: s.maxBatch, concurrency: [...s.concurrency] }));
+  const add = (workers: number, maxBatch: number, conc: number[]) => {
+    let g = groups.find((x) => x.workers === workers && x.maxBatch === maxBatch);
+    if (!g) {
+      g = { id: `${workers}w-batch${maxBatch}`, workers, maxBatch, concurrency: [] };
+      groups.push(g);
+    }
+    for (const c of conc) if (!g.concurrency.includes(c)) g.concurrency.push(c);
+    g.concurrency.sort((a, b) => a - b);
+  };
   if (s.maxBatch !== 1) {
-    const conc = [...new Set([1, s.batchConcurrency])];
-    groups.push({ id: `${s.batchWorkers}w-batch1`, workers: s.batchWorkers, maxBatch: 1, concurrency: conc });
+    add(s.batchWorkers, s.maxBatch, [s.batchConcurrency]);
+    add(s.batchWorkers, 1, [1, s.batchConcurrency]);
+    const top = Math.max(...s.concurrency);
+    if (s.workers.includes(1) && s.workers.includes(2)) {
+      add(1, 1, [top]);
+      add(2, 1, [top]);
+    }
   }
-  const main = groups.find((g) => g.workers === s.batchWorkers && g.maxBatch === s.maxBatch);
-  if (main && !main.concurrency.includes(s.batchConcurrency)) main.concurrency.push(s.batchConcurrency);
   return groups;
 }
 
@@ -159,7 +184,13 @@ export async function runServiceBench(
   const top = Math.max(...s.concurrency);
   const one = run(find(1, s.maxBatch), top);
   const two = run(find(2, s.maxBatch), top);
-  const scaling = one && two ? { concurrency: top, one_worker_rps: one.throughput_rps.median, two_workers_rps: two.throughput_rps.median, ratio: round(two.throughput_rps.median / one.throughput_rps.median, 3) } : null;
+  const one1 = run(find(1, 1), top);
+  const two1 = run(find(2, 1), top);
+  const unbatchedScaling = s.maxBatch !== 1 && one1 && two1 ? { one_worker_rps: one1.throughput_rps.median, two_workers_rps: two1.throughput_rps.median, ratio: round(two1.throughput_rps.median / one1.throughput_rps.median, 3) } : undefined;
+  const scaling =
+    one && two
+      ? { concurrency: top, one_worker_rps: one.throughput_rps.median, two_workers_rps: two.throughput_rps.median, ratio: round(two.throughput_rps.median / one.throughput_rps.median, 3), ...(unbatchedScaling ? { unbatched: unbatchedScaling } : {}) }
+      : null;
 
   const batched = find(s.batchWorkers, s.maxBatch);
   const unbatched = find(s.batchWorkers, 1);

@@ -90,7 +90,8 @@ export function evaluateTargets(inp: TargetInputs): TargetRow[] {
   }
   if (svc?.scaling) {
     const s = svc.scaling;
-    figures.scaling_2w_1w = { x: s.ratio, shown: `${s.ratio.toFixed(2)} (${s.two_workers_rps.toFixed(1)} / ${s.one_worker_rps.toFixed(1)} req/s)`, source: `${svc.preset} INT8, concurrency ${s.concurrency}, MAX_BATCH=${svc.settings.maxBatch}` };
+    const u = s.unbatched ? `; with MAX_BATCH=1: ${s.unbatched.ratio.toFixed(2)} (${s.unbatched.two_workers_rps.toFixed(1)} / ${s.unbatched.one_worker_rps.toFixed(1)} req/s)` : '';
+    figures.scaling_2w_1w = { x: s.ratio, shown: `${s.ratio.toFixed(2)} (${s.two_workers_rps.toFixed(1)} / ${s.one_worker_rps.toFixed(1)} req/s)${u}`, source: `${svc.preset} INT8, concurrency ${s.concurrency}, MAX_BATCH=${svc.settings.maxBatch} (the default)` };
   }
   if (svc?.batching) {
     const b = svc.batching;

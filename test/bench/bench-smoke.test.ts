@@ -100,7 +100,7 @@ describe('npm run bench', () => {
     expect(finite(m?.load_ms.fp32.median) && finite(m?.load_ms.int8.median)).toBe(true);
     expect(result.worker_rss?.rss_bytes).toBeGreaterThan(0);
     const groups = result.service?.groups.map((g) => `${g.workers}w/${g.maxBatch}`);
-    expect(groups).toEqual(['1w/8', '2w/8', '1w/1']);
+    expect(groups).toEqual(['1w/8', '2w/8', '1w/1', '2w/1']);
     for (const g of result.service?.groups ?? []) {
       for (const run of g.runs) {
         expect(run.ok).toBeGreaterThan(0);

@@ -39,8 +39,9 @@ describe('Progress', () => {
     ]);
     expect(p.remainingS()).toBeCloseTo(100.01, 1);
     await p.step('a', async () => new Promise((r) => setTimeout(r, 30)));
-    // a took ~3× its estimate: the scale is capped at 3, so b is expected to take ~300 s.
-    expect(p.remainingS()).toBeGreaterThan(250);
+    // A tiny step running long barely moves the estimate (it is smoothed towards the plan)...
+    expect(p.remainingS()).toBeGreaterThan(99);
+    expect(p.remainingS()).toBeLessThan(101);
     p.finish();
     expect(text).toContain('step a done in');
     expect(text).toMatch(/\[00:00 elapsed · ~\d\d:\d\d left · 1\/2\]/);
@@ -62,6 +63,7 @@ describe('planGroups', () => {
       [2, 8, [1, 8, 32]],
       [4, 8, [1, 8, 32]],
       [1, 1, [1, 32]],
+      [2, 1, [32]],
     ]);
   });
 
