@@ -18,11 +18,15 @@ export async function freePort(): Promise<number> {
 }
 
 export interface PrivateRedis {
+  /** redis://127.0.0.1:<port> (rediss:// with TLS; with the password in it when there is one). */
   url: string;
   port: number;
   stop(): Promise<void>;
   /** Starts it again on the same port (for reconnect tests). */
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open but answers nothing (a hung host). */
+  pause(): void;
+  resume(): void;
   /** Stops it and removes its directory. */
   dispose(): Promise<void>;
 }
@@ -31,13 +35,24 @@ export interface PrivateRedis {
  * Starts a private redis-server on a free loopback port for one test file: isolated from the
  * machine's Redis, and the fault tests can stop and restart it.
  */
-export async function startRedis(opts: { appendOnly?: boolean } = {}): Promise<PrivateRedis> {
+export interface RedisOptions {
+  appendOnly?: boolean;
+  /** requirepass: clients must authenticate (the password is put in `url`). */
+  password?: string;
+  /** TLS only (no plain port): PEM files; clients need not present a certificate. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
+export async function startRedis(opts: RedisOptions = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-redis-'));
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendOnly ? 'yes' : 'no'];
+    const listen = opts.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
+    const args = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendOnly ? 'yes' : 'no', ...(opts.password ? ['--requirepass', opts.password] : [])];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     await new Promise<void>((resolve, reject) => {
@@ -63,11 +78,14 @@ export async function startRedis(opts: { appendOnly?: boolean } = {}): Promise<P
   };
 
   await start();
+  const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
     port,
     stop,
     start,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     dispose: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
