@@ -1,7 +1,6 @@
 /** How far INT8 is from FP32 on next-token distributions: top-1 agreement, top-5 overlap, KL. */
-import type { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
+import { everyPositionLogits, type Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
 import { argmax, klDivergence, topK } from '@gpt2-int8/shared/logits';
-import { allLogits } from './model-pair.js';
 
 export interface PositionAgreement {
   same: boolean;
@@ -50,8 +49,8 @@ export async function agreementOverText(fp32: Gpt2Session, int8: Gpt2Session, to
   while (done < tokens.length) {
     const start = done === 0 ? 0 : Math.max(0, done - Math.floor(n / 2));
     const window = tokens.slice(start, start + n);
-    const a = await allLogits(fp32, window);
-    const b = await allLogits(int8, window);
+    const a = await everyPositionLogits(fp32, window);
+    const b = await everyPositionLogits(int8, window);
     for (let t = done - start; t < window.length; t++) rows.push(comparePosition(a.subarray(t * V, (t + 1) * V), b.subarray(t * V, (t + 1) * V)));
     done = start + window.length;
   }

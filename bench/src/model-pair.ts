@@ -30,11 +30,6 @@ export async function releasePair(pair: ModelPair): Promise<void> {
   await pair.int8.release();
 }
 
-/** One prompt, no cache: the logits of every position, [seq × vocab]. */
-export async function allLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
-  return (await session.step(leftPad([[...tokens]], EOS_TOKEN_ID), session.emptyCache(1))).logits;
-}
-
 /** One prompt, no cache: the next-token logits (what a predict request computes). */
 export async function nextTokenLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
   const out = await session.step(leftPad([[...tokens]], EOS_TOKEN_ID), session.emptyCache(1));

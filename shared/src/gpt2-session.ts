@@ -26,10 +26,12 @@ export interface StepInput {
 }
 
 export interface StepOutput {
-  /** [batch, seq, vocab] */
+  /** [batch, positions, vocab] */
   logits: Float32Array;
   batch: number;
   seq: number;
+  /** Positions per row that have logits: seq for a graph that scores every position, else 1. */
+  positions: number;
   cache: KvCache;
 }
 
@@ -102,7 +104,8 @@ export class Gpt2Session {
       next.keys.push(out[GRAPH_IO.presentKey(l)] as ort.Tensor);
       next.values.push(out[GRAPH_IO.presentValue(l)] as ort.Tensor);
     }
-    return { logits: (out[GRAPH_IO.logits] as ort.Tensor).data as Float32Array, batch, seq, cache: next };
+    const logits = out[GRAPH_IO.logits] as ort.Tensor;
+    return { logits: logits.data as Float32Array, batch, seq, positions: Number(logits.dims[1]), cache: next };
   }
 
   async release(): Promise<void> {
@@ -121,5 +124,25 @@ export function leftPad(prompts: number[][], padTokenId: number): StepInput {
 
 /** The logits of the last position of each row: [vocab] per row. */
 export function lastPositionLogits(out: StepOutput, vocab: number): Float32Array[] {
-  return Array.from({ length: out.batch }, (_, r) => out.logits.subarray(((r + 1) * out.seq - 1) * vocab, (r + 1) * out.seq * vocab));
+  const p = out.positions;
+  return Array.from({ length: out.batch }, (_, r) => out.logits.subarray(((r + 1) * p - 1) * vocab, (r + 1) * p * vocab));
+}
+
+/**
+ * The next-token logits after every position of `tokens` ([tokens.length, vocab]): one pass when the
+ * graph scores every position, else token by token through the KV cache (same values: the
+ * quantization is per row, and the cache holds exactly what the one pass computes).
+ */
+export async function everyPositionLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
+  const V = session.config.vocab_size;
+  const whole = await session.step({ inputIds: [[...tokens]], attentionMask: [tokens.map(() => 1)] }, session.emptyCache(1));
+  if (whole.positions === tokens.length) return whole.logits;
+  const out = new Float32Array(tokens.length * V);
+  let cache = session.emptyCache(1);
+  for (let t = 0; t < tokens.length; t++) {
+    const step = await session.step({ inputIds: [[tokens[t] as number]], attentionMask: [Array<number>(t + 1).fill(1)] }, cache);
+    out.set(step.logits.subarray(0, V), t * V);
+    cache = step.cache;
+  }
+  return out;
 }

@@ -59,6 +59,8 @@ export const GraphSchema = Type.Object(
   {
     /** 'fused': ONNX Runtime's MultiHeadAttention; 'standard': plain ONNX operators. */
     attention: Type.Union([Type.Literal('fused'), Type.Literal('standard')]),
+    /** 'last': logits [batch, 1, vocab]; 'all': every position, as optimum exports it. */
+    logits: Type.Union([Type.Literal('last'), Type.Literal('all')]),
   },
   { additionalProperties: false },
 );

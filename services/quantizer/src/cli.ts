@@ -19,7 +19,7 @@ const USAGE = `usage:
                        (a synthetic distil GPT-2 when the hub is unreachable)
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
            [--weights int8|int4] [--granularity per-channel|per-tensor] [--block-size 64 (int4)]
-           [--attention fused|standard]
+           [--attention fused|standard] [--logits last|all]
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
   make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
@@ -41,6 +41,7 @@ const QUANTIZE_OPTIONS = {
   'block-size': { type: 'string' },
   granularity: { type: 'string', default: QUANTIZE_DEFAULTS.granularity },
   attention: { type: 'string', default: QUANTIZE_DEFAULTS.attention },
+  logits: { type: 'string', default: QUANTIZE_DEFAULTS.logits },
   threads: { type: 'string' },
   'report-reps': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -61,6 +62,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   if (values.attention !== 'fused' && values.attention !== 'standard') {
     throw new UsageError(`--attention must be fused or standard, got "${values.attention}"`);
   }
+  if (values.logits !== 'last' && values.logits !== 'all') throw new UsageError(`--logits must be last or all, got "${values.logits}"`);
   const env = new EnvReader();
   const outDir = resolve(values.out);
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -87,6 +89,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     granularity: values.granularity,
     blockSize,
     attention: values.attention,
+    logits: values.logits,
     threads: positiveInt('threads', values.threads, QUANTIZE_DEFAULTS.threads),
     reportRepetitions: positiveInt('report-reps', values['report-reps'], QUANTIZE_DEFAULTS.reportRepetitions),
     force: values.force ?? false,

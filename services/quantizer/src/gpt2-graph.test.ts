@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { everyPositionLogits, Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
 import { buildGpt2Graph } from './gpt2-graph.js';
 import { encodeModel } from './onnx/graph-builder.js';
 import { emptyCache, referenceForward } from './reference-gpt2.test-util.js';
@@ -15,20 +15,23 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe.each([
-  ['tied head, standard attention', false, 'standard'],
-  ['separate lm_head, standard attention', true, 'standard'],
-  ['tied head, fused attention', false, 'fused'],
-] as const)('FP32 graph vs reference forward pass (%s)', (_name, untied, attention) => {
+  ['tied head, standard attention, every position', false, 'standard', 'all'],
+  ['separate lm_head, standard attention, every position', true, 'standard', 'all'],
+  ['tied head, fused attention, every position', false, 'fused', 'all'],
+  ['tied head, fused attention, last position', false, 'fused', 'last'],
+] as const)('FP32 graph vs reference forward pass (%s)', (_name, untied, attention, logits) => {
   const weights = randomWeights(config, 7, { untiedHead: untied, std: 0.2 });
-  const model = encodeModel(buildGpt2Graph(config, weights, { attention }));
+  const model = encodeModel(buildGpt2Graph(config, weights, { attention, logits }));
   const tokens = [5, 17, 3, 96, 42, 0, 11];
 
   it('matches on a whole-prompt pass', async () => {
     const session = await Gpt2Session.load(model, config);
     const out = await session.step(leftPad([tokens], 0), session.emptyCache(1));
     const ref = referenceForward(config, weights, tokens, emptyCache(config.n_layer));
-    ref.forEach((logits, s) => {
-      expect(maxAbsDiff(out.logits.subarray(s * config.vocab_size, (s + 1) * config.vocab_size), logits)).toBeLessThanOrEqual(1e-4);
+    expect(out.positions).toBe(logits === 'all' ? tokens.length : 1);
+    // The graph's positions are the last `out.positions` of the prompt.
+    ref.slice(-out.positions).forEach((want, s) => {
+      expect(maxAbsDiff(out.logits.subarray(s * config.vocab_size, (s + 1) * config.vocab_size), want)).toBeLessThanOrEqual(1e-4);
     });
     await session.release();
   });
@@ -53,5 +56,18 @@ describe.each([
     const batched = lastPositionLogits(await session.step(leftPad([tokens, short], 0), session.emptyCache(2)), config.vocab_size)[1] as Float32Array;
     expect(maxAbsDiff(alone, batched)).toBeLessThanOrEqual(1e-4);
     await session.release();
+  });
+});
+
+describe('everyPositionLogits', () => {
+  it('gives every position through the cache when the graph scores only the last one', async () => {
+    const weights = randomWeights(config, 5);
+    const all = await Gpt2Session.load(encodeModel(buildGpt2Graph(config, weights, { logits: 'all' })), config);
+    const last = await Gpt2Session.load(encodeModel(buildGpt2Graph(config, weights, { logits: 'last' })), config);
+    const tokens = [3, 14, 15, 92, 65, 35];
+    const a = await everyPositionLogits(all, tokens);
+    const b = await everyPositionLogits(last, tokens);
+    expect(b.length).toBe(tokens.length * config.vocab_size);
+    expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-4);
   });
 });

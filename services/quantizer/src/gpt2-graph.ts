@@ -9,6 +9,7 @@ const LOWEST = -3.4028234663852886e38;
 const i64 = DT.INT64;
 
 export type AttentionKind = 'fused' | 'standard';
+export type LogitsKind = 'last' | 'all';
 
 export interface GraphOptions {
   /**
@@ -17,6 +18,13 @@ export interface GraphOptions {
    * for runtimes without ONNX Runtime's contrib operators.
    */
   attention?: AttentionKind;
+  /**
+   * 'last' (the default): logits for the last position only, [batch, 1, vocab], which is all that
+   * next-token prediction and generation read. 'all': every position, [batch, sequence, vocab], as
+   * optimum exports it — for scoring text; the LM head then costs sequence × more time, and its
+   * int32/float intermediates (4 × batch × sequence × 50257 values) dominate a worker's memory.
+   */
+  logits?: LogitsKind;
 }
 
 /** Inputs of one layer's attention: projected q, k, v [B, S, E] and the cache [B, H, P, D]. */
@@ -110,10 +118,13 @@ export function buildGpt2Graph(config: Gpt2Config, w: Gpt2Weights, options: Grap
 
   // The head is a Gemm against [vocab, E] with transB so a tied head shares wte's initializer.
   const head = w.lmHead === undefined ? wte : init('lm_head.weight', w.lmHead);
-  const final = b.op('Reshape', [layerNorm(x, w.lnF, 'transformer.ln_f'), b.constant([-1, E], i64)]);
-  const logitsShape = b.op('Concat', [b.op('Shape', [ids]), b.constant([V], i64)], { axis: 0 });
+  const last = (options.logits ?? 'last') === 'last';
+  const normed = layerNorm(x, w.lnF, 'transformer.ln_f');
+  const kept = last ? b.op('Slice', [normed, b.constant([-1], i64), b.constant([Number.MAX_SAFE_INTEGER], i64), b.constant([1], i64)]) : normed;
+  const final = b.op('Reshape', [kept, b.constant([-1, E], i64)]);
+  const logitsShape = b.op('Concat', [b.op('Shape', [kept], { end: 2 }), b.constant([V], i64)], { axis: 0 });
   b.op('Reshape', [b.op('Gemm', [final, head], { transB: 1 }), logitsShape], {}, '', GRAPH_IO.logits);
-  b.output(GRAPH_IO.logits, DT.FLOAT, ['batch_size', 'sequence_length', V]);
+  b.output(GRAPH_IO.logits, DT.FLOAT, ['batch_size', last ? 1 : 'sequence_length', V]);
 
   // Keep outputs in optimum's order: logits first, then present.{i}.key|value.
   b.outputs.unshift(b.outputs.pop() as onnx.ValueInfoProto);

@@ -8,7 +8,7 @@ import { acquireLock } from './artifact/artifact-lock.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { hashFiles } from './checkpoint/source-hash.js';
-import { type AttentionKind, buildGpt2Graph } from './gpt2-graph.js';
+import { type AttentionKind, buildGpt2Graph, type LogitsKind } from './gpt2-graph.js';
 import { encodeModel } from './onnx/graph-builder.js';
 import { loadOnnxSource } from './onnx-import.js';
 import { quantizeModel, type QuantizeOptions } from './quantize/quantize-graph.js';
@@ -33,6 +33,8 @@ export interface QuantizeRequest {
   blockSize: number;
   /** How attention is expressed in graphs built from checkpoints (imported ONNX graphs keep theirs). */
   attention: AttentionKind;
+  /** Which positions get logits in graphs built from checkpoints. */
+  logits: LogitsKind;
   threads: number;
   /** Timed passes over the validation prompts for the report's latency figures. */
   reportRepetitions: number;
@@ -47,6 +49,7 @@ export const QUANTIZE_DEFAULTS = {
   granularity: 'per-channel',
   blockSize: 64,
   attention: 'fused',
+  logits: 'last',
   threads: 1,
   reportRepetitions: 5,
   force: false,
@@ -88,6 +91,11 @@ function quantizationOf(req: Pick<QuantizeRequest, 'weights' | 'granularity' | '
     : { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
 }
 
+/** How the graph was built: ours as asked; an imported export keeps its own (plain operators, every position). */
+function graphOf(req: QuantizeRequest, source: ResolvedSource): Manifest['graph'] {
+  return source.kind === 'onnx' ? { attention: 'standard', logits: 'all' } : { attention: req.attention, logits: req.logits };
+}
+
 function quantizeOptions(req: QuantizeRequest): QuantizeOptions {
   return req.weights === 'int4' ? { weights: 'int4', blockSize: req.blockSize } : { weights: 'int8', granularity: req.granularity };
 }
@@ -98,7 +106,7 @@ async function reusable(req: QuantizeRequest, source: ResolvedSource, files: str
   if (!existing || req.force) return undefined;
   const same = existing.tool_version === TOOL_VERSION && existing.source.id === source.id
     && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req))
-    && existing.graph.attention === (source.kind === 'onnx' ? 'standard' : req.attention);
+    && JSON.stringify(existing.graph) === JSON.stringify(graphOf(req, source));
   if (!same) return undefined;
   // Sizes are checked (cheap); the worker checks sha256 when it loads.
   for (const [file, entry] of Object.entries(existing.files)) {
@@ -132,7 +140,7 @@ async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promis
   req.log(`loading ${source.path}`);
   const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
   req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
-  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention });
+  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention, logits: req.logits });
   const fp32 = encodeModel(graph);
   req.log(`quantizing linear layers and the embedding to ${req.weights.toUpperCase()}`);
   const stats = quantizeModel(graph, options);
@@ -189,7 +197,7 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
         synthetic: built.synthetic,
         config: built.config,
         quantization: quantizationOf(req),
-        graph: { attention: source.kind === 'onnx' ? 'standard' : req.attention },
+        graph: graphOf(req, source),
       },
     });
     req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);

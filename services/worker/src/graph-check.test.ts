@@ -49,9 +49,11 @@ describe('checkGraph', () => {
 
 describe('checkProbe and checkTokenizerFits', () => {
   it('compares a probe step’s shapes with the config', () => {
-    const ok = { logitsLength: 2 * 50257, batch: 1, seq: 2, presentDims: [[1, 4, 2, 16], [1, 4, 2, 16]] };
+    const ok = { logitsLength: 2 * 50257, batch: 1, seq: 2, positions: 2, presentDims: [[1, 4, 2, 16], [1, 4, 2, 16]] };
     expect(checkProbe(ok, config)).toEqual([]);
-    expect(checkProbe({ ...ok, logitsLength: 200 }, config).join()).toMatch(/200 logits, expected 100514/);
+    expect(checkProbe({ ...ok, logitsLength: 50257, positions: 1 }, config)).toEqual([]);
+    expect(checkProbe({ ...ok, logitsLength: 200 }, config).join()).toMatch(/200 logits for 2 position\(s\), expected 50257 or 100514/);
+    expect(checkProbe({ ...ok, logitsLength: 3 * 50257, positions: 3 }, config).join()).toMatch(/for 3 position/);
     expect(checkProbe({ ...ok, presentDims: [[1, 2, 2, 32]] }, config).join()).toMatch(/\[1, 2, 2, 32\] for layer 0/);
   });
 

@@ -70,13 +70,14 @@ export function checkTokenizerFits(config: Gpt2Config): string[] {
 
 /** A probe step's output shapes against the config: the last word on whether the graph fits. */
 export function checkProbe(
-  out: { logitsLength: number; batch: number; seq: number; presentDims: ReadonlyArray<readonly number[]> },
+  out: { logitsLength: number; batch: number; seq: number; positions: number; presentDims: ReadonlyArray<readonly number[]> },
   config: Gpt2Config,
 ): string[] {
   const problems: string[] = [];
-  const expectLogits = out.batch * out.seq * config.vocab_size;
-  if (out.logitsLength !== expectLogits) {
-    problems.push(`a probe step returned ${out.logitsLength} logits, expected ${expectLogits} (vocab_size ${config.vocab_size})`);
+  // Logits for the last position (our default graphs) or for every position (optimum's exports).
+  const expectLogits = out.batch * out.positions * config.vocab_size;
+  if ((out.positions !== 1 && out.positions !== out.seq) || out.logitsLength !== expectLogits) {
+    problems.push(`a probe step of ${out.seq} tokens returned ${out.logitsLength} logits for ${out.positions} position(s), expected ${out.batch * config.vocab_size} or ${out.batch * out.seq * config.vocab_size} (vocab_size ${config.vocab_size})`);
   }
   const want = [out.batch, config.n_head, out.seq, config.n_embd / config.n_head];
   out.presentDims.forEach((dims, i) => {

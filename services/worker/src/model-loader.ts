@@ -122,5 +122,5 @@ export async function loadModel(dir: string, manifest: Manifest, file: ArtifactF
 async function probe(session: Gpt2Session): Promise<string[]> {
   const out = await session.step(leftPad([[EOS_TOKEN_ID, EOS_TOKEN_ID]], EOS_TOKEN_ID), session.emptyCache(1));
   const presentDims = out.cache.keys.flatMap((k, l) => [k, out.cache.values[l] as Tensor]).map((t) => t.dims);
-  return checkProbe({ logitsLength: out.logits.length, batch: out.batch, seq: out.seq, presentDims }, session.config);
+  return checkProbe({ logitsLength: out.logits.length, batch: out.batch, seq: out.seq, positions: out.positions, presentDims }, session.config);
 }
