@@ -14,6 +14,7 @@ import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.js';
 import { JobClient } from './job-client.js';
+import { lingerOnEarlyAnswers } from './lingering.js';
 import { GatewayMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
 import { healthRoutes } from './routes/health.js';
@@ -67,6 +68,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     void reply.header(REQUEST_ID_HEADER, request.id);
   });
   drainOnClose(app);
+  lingerOnEarlyAnswers(app);
 
   const log = app.log as Logger;
   const producer = createRedis(config.redisUrl, 'producer');
