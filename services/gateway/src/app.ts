@@ -4,6 +4,7 @@
  * Redis and real HTTP. Closing the app closes its connections.
  */
 import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
@@ -12,7 +13,7 @@ import { createRedis } from '@gpt2-int8/shared/redis';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers, refuseConnect } from './errors.js';
 import { JobClient } from './job-client.js';
 import { lingerOnEarlyAnswers } from './lingering.js';
 import { GatewayMetrics } from './metrics.js';
@@ -57,6 +58,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
   });
+  app.server.on('connect', (_req, socket: Duplex) => refuseConnect(socket));
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   installErrorHandlers(app, { bodyLimitBytes: config.bodyLimitBytes });
 

@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type { ErrorBody } from '@gpt2-int8/shared/api';
 
@@ -141,7 +142,21 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
   const { status, code, message } = known ?? { status: 400, code: 'BAD_REQUEST', message: 'The request is not valid HTTP' };
   this.log.info({ code: err.code }, `client error (${code}); closing the connection`);
   const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (socket.writable && !response?.headersSent) {
+  if (!response?.headersSent) writeErrorAndClose(socket, status, code, message);
+  else socket.destroy();
+}
+
+/**
+ * CONNECT (a proxy tunnel request) never reaches Fastify: Node hands it to 'connect' listeners and,
+ * without one, drops the connection unanswered. This gateway is not a proxy: 405, in our format.
+ */
+export function refuseConnect(socket: Duplex): void {
+  writeErrorAndClose(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not supported: this is not a proxy');
+}
+
+/** A whole HTTP/1.1 error response written straight to the socket, which is then closed. */
+function writeErrorAndClose(socket: Duplex, status: number, code: string, message: string): void {
+  if (socket.writable) {
     const body = JSON.stringify(errorBody(code, message));
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
