@@ -49,6 +49,8 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
   let worker: Worker<unknown, JobResult> | undefined;
   let workerRedis: Redis | undefined;
   let closing: Promise<void> | undefined;
+  /** Jobs whose processing (inference) has started and not ended. */
+  let running = 0;
 
   logger.info({ redis: redactRedisUrl(config.redisUrl), queue: config.queueName, model_dir: config.modelDir, threads: config.threads, max_batch: config.maxBatch }, 'worker starting');
   heartbeat.start();
@@ -118,7 +120,14 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger });
     workerRedis = createRedis(config.redisUrl, 'blocking');
     workerRedis.on('error', () => {}); // the Worker's own 'error' event reports it
-    worker = new Worker<unknown, JobResult>(config.queueName, (job) => processor(job as JobLike), {
+    worker = new Worker<unknown, JobResult>(config.queueName, async (job) => {
+      running++;
+      try {
+        return await processor(job as JobLike);
+      } finally {
+        running--;
+      }
+    }, {
       connection: workerRedis,
       concurrency: config.maxBatch,
       lockDuration: config.lockDurationMs,
@@ -145,6 +154,27 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     logger.info({ queue: config.queueName, concurrency: config.maxBatch }, 'ready: taking jobs');
   };
 
+  /**
+   * BullMQ's close waits for Redis: to store the results of jobs in flight (retrying while it is
+   * away) and to end its connections cleanly. With Redis unreachable (down, or the wrong password)
+   * a worker would wait out SHUTDOWN_TIMEOUT_MS and exit 1 even with nothing running. Once no job
+   * is being processed and Redis does not answer, there is nothing left to finish: stop.
+   */
+  const closeWorker = async (w: Worker<unknown, JobResult>): Promise<void> => {
+    let closed = false;
+    const done = w.close().finally(() => (closed = true));
+    for (;;) {
+      const redisAway = workerRedis?.status !== 'ready';
+      if (closed) return;
+      if (running === 0 && redisAway) {
+        logger.warn('Redis unreachable and no job running: stopping without waiting for it');
+        void done.catch(() => {});
+        return;
+      }
+      await Promise.race([done.catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+    }
+  };
+
   const ready = serve();
   ready.catch(() => {}); // the owner handles it through `ready`
 
@@ -160,7 +190,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
         if (!worker) await ready.catch(() => {});
         if (worker) {
           logger.info('draining: finishing jobs in flight');
-          await worker.close();
+          await closeWorker(worker);
         }
         await heartbeat.stop();
         await engine?.release();
