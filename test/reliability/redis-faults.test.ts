@@ -91,6 +91,22 @@ describe('Redis stopped and restarted under load', () => {
   });
 });
 
+describe('SIGTERM while Redis is down', () => {
+  it('gateway and worker still stop promptly with exit 0 (nothing in flight can be delivered)', async () => {
+    cluster = await startCluster({ queueName: 'term-down', workers: ['term-down-w'] });
+    const c = cluster;
+    expect((await fetch(`${c.base}/readyz`)).status).toBe(200);
+    await c.redis.stop();
+    await sleep(500);
+    const t0 = Date.now();
+    const [worker, gateway] = await Promise.all([c.workers.get('term-down-w')?.stop('SIGTERM'), c.gateway.stop('SIGTERM')]);
+    expect({ worker, gateway }).toEqual({ worker: 0, gateway: 0 });
+    // Not SHUTDOWN_TIMEOUT_MS / REQUEST_TIMEOUT_MS (30 s each): the gateway's bounded queue close (2 s) at most.
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(c.workers.get('term-down-w')?.output()).toContain('Redis unreachable and no job running: stopping without waiting for it');
+  });
+});
+
 describe('Redis hung (SIGSTOP) under load', () => {
   it('no request waits for it beyond REQUEST_TIMEOUT_MS plus the command timeout; service resumes with it', async () => {
     const timeoutMs = 2000;
