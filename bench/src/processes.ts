@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { GATEWAY_MAIN, ROOT, WORKER_MAIN } from './paths.js';
 
 const running = new Set<ChildProcess>();
@@ -188,6 +189,7 @@ export async function startGroup(opts: GroupOptions): Promise<ServiceGroup> {
       procs.push(
         manage(`worker-${w + 1}`, process.execPath, [WORKER_MAIN], {
           ...env,
+          ...WORKER_PROCESS_ENV,
           WORKER_ID: `${opts.queueName}-w${w + 1}`,
           WORKER_THREADS: '1',
           MAX_BATCH: String(opts.maxBatch),

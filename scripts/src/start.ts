@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/shared/config';
 import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COLORS = [36, 35, 33, 32, 34, 31];
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
 
   const gateway = launch('gateway', ['services/gateway/dist/main.js'], childEnv, 36);
   for (let i = 1; i <= workers; i++) {
-    launch(`worker-${i}`, ['services/worker/dist/main.js'], { ...childEnv, WORKER_ID: `worker-${i}` }, COLORS[(i + 1) % COLORS.length] as number);
+    launch(`worker-${i}`, ['services/worker/dist/main.js'], { ...childEnv, ...WORKER_PROCESS_ENV, WORKER_ID: `worker-${i}` }, COLORS[(i + 1) % COLORS.length] as number);
   }
   say(`gateway and ${workers} worker(s) starting; open http://localhost:${process.env.PORT ?? 6006} (Ctrl-C stops everything)`);
   for (const child of children) {

@@ -145,6 +145,6 @@ export async function verifyArtifactFile(dir: string, manifest: Manifest, file: 
   }
   if (size !== expected.bytes) throw new ArtifactError(`${path} is ${size} bytes, the manifest says ${expected.bytes} (truncated or replaced); re-run the quantizer`);
   const actual = await sha256File(path);
-  if (actual !== expected.sha256) throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256}; re-run the quantizer`);
+  if (actual !== expected.sha256) throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256} (replaced or corrupted); re-run the quantizer`);
   return path;
 }

@@ -1,15 +1,14 @@
 /**
  * Getting from an artifact directory to a session that is safe to serve: wait for the manifest
- * (written last by the quantizer), read the model file once, check its size and sha256 against the
- * manifest, load exactly those bytes, and check the graph against the manifest's config.
+ * (written last by the quantizer), check the model file's size and sha256 against the manifest, load
+ * it, make sure the artifact did not change meanwhile, and check the graph against the config.
  */
-import { createHash } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tensor } from 'onnxruntime-node';
 import { Gpt2Session, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { ARTIFACT_FILES, type ArtifactFile, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, type ArtifactFile, ArtifactError, type Manifest, readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
 import { EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
 import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
 
@@ -69,39 +68,27 @@ export async function waitForManifest(dir: string, opts: WaitOptions): Promise<M
   }
 }
 
-/** Reads one artifact file and checks it against the manifest: what is checked is what gets loaded. */
-export async function readVerified(dir: string, manifest: Manifest, file: ArtifactFile): Promise<Uint8Array> {
-  const path = join(dir, file);
-  const expected = manifest.files[file];
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ArtifactError(code === 'ENOENT' ? `${path} is missing; re-run the quantizer` : `${path}: ${(err as Error).message}`);
-  }
-  if (bytes.length !== expected.bytes) {
-    throw new ArtifactError(`${path} is ${bytes.length} bytes, the manifest says ${expected.bytes} (truncated or replaced); re-run the quantizer`);
-  }
-  const actual = createHash('sha256').update(bytes).digest('hex');
-  if (actual !== expected.sha256) {
-    throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256} (replaced or corrupted); re-run the quantizer`);
-  }
-  return bytes;
-}
-
 /** Loads, checks and warms one of the artifact's models. Throws ArtifactError with the reason. */
 export async function loadModel(dir: string, manifest: Manifest, file: ArtifactFile, opts: { threads: number }): Promise<LoadedModel> {
   const started = performance.now();
   const config = manifest.config;
   const fits = checkTokenizerFits(config);
   if (fits.length > 0) throw new ArtifactError(`${join(dir, ARTIFACT_FILES.manifest)}: ${fits.join('; ')}`);
-  const bytes = await readVerified(dir, manifest, file);
+  // Verified by streaming, then loaded by path: holding the file in a Buffer for ONNX Runtime keeps
+  // its size in the worker's memory until a garbage collection that may never come.
+  const path = await verifyArtifactFile(dir, manifest, file);
   let session: Gpt2Session;
   try {
-    session = await Gpt2Session.load(bytes, config, { threads: opts.threads });
+    session = await Gpt2Session.load(path, config, { threads: opts.threads });
   } catch (err) {
     throw new ArtifactError(`${join(dir, file)} could not be loaded by ONNX Runtime: ${(err as Error).message}`);
+  }
+  // The quantizer replaces an artifact by renaming its directory: one swapped in between the check
+  // and the load shows as a different manifest, and the load starts over from it.
+  const after = await readManifest(dir).catch(() => undefined);
+  if (after?.created_at !== manifest.created_at || after.files[file].sha256 !== manifest.files[file].sha256) {
+    await session.release();
+    throw new ArtifactError(`${join(dir, file)} was replaced while it was loading; loading the new artifact`);
   }
   try {
     const ort = session.session;

@@ -2,9 +2,9 @@ import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ArtifactError, readManifest } from '@gpt2-int8/shared/manifest';
+import { ArtifactError, readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
-import { backoffDelay, loadModel, ManifestWaitTimeout, readVerified, waitForManifest } from '../src/model-loader.js';
+import { backoffDelay, loadModel, ManifestWaitTimeout, waitForManifest } from '../src/model-loader.js';
 import { copyArtifact, corrupt, editManifest, tempDir } from './artifact-copy.js';
 
 const dirs: string[] = [];
@@ -71,7 +71,7 @@ describe('verifying and loading', () => {
     const dir = fresh();
     corrupt(dir, 'model.int8.onnx');
     const manifest = await readManifest(dir);
-    await expect(readVerified(dir, manifest, 'model.int8.onnx')).rejects.toThrow(/has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64} \(replaced or corrupted\); re-run the quantizer/);
+    await expect(verifyArtifactFile(dir, manifest, 'model.int8.onnx')).rejects.toThrow(/has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64} \(replaced or corrupted\); re-run the quantizer/);
     await expect(loadModel(dir, manifest, 'model.int8.onnx', { threads: 1 })).rejects.toThrow(ArtifactError);
   });
 
@@ -79,9 +79,9 @@ describe('verifying and loading', () => {
     const dir = fresh();
     const manifest = await readManifest(dir);
     truncateSync(join(dir, 'model.int8.onnx'), 1000);
-    await expect(readVerified(dir, manifest, 'model.int8.onnx')).rejects.toThrow(/is 1000 bytes, the manifest says \d+ \(truncated or replaced\)/);
+    await expect(verifyArtifactFile(dir, manifest, 'model.int8.onnx')).rejects.toThrow(/is 1000 bytes, the manifest says \d+ \(truncated or replaced\)/);
     rmSync(join(dir, 'model.fp32.onnx'));
-    await expect(readVerified(dir, manifest, 'model.fp32.onnx')).rejects.toThrow(/model\.fp32\.onnx is missing; re-run the quantizer/);
+    await expect(verifyArtifactFile(dir, manifest, 'model.fp32.onnx')).rejects.toThrow(/model\.fp32\.onnx is missing; re-run the quantizer/);
   });
 
   it('refuses a manifest config that does not match the graph', async () => {
