@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/shared/job';
 import { createRedis } from '@gpt2-int8/shared/redis';
 import { type PrivateRedis, startRedis } from '../support/redis-server.js';
@@ -23,6 +23,8 @@ export interface ClusterOptions {
   modelDir?: string;
   /** Wait for /readyz 200 (default true; false for clusters meant to be not ready). */
   waitReady?: boolean;
+  /** Options for the test's own Redis connections (e.g. the CA of a TLS Redis). */
+  redisOptions?: RedisOptions;
 }
 
 export interface Cluster {
@@ -49,9 +51,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const common = { REDIS_URL: redis.url, MODEL_DIR: opts.modelDir ?? tinyArtifact(), QUEUE_NAME: opts.queueName };
   const gateway = startService('gateway', { ...common, PORT: String(port), HOST: '127.0.0.1', ...opts.gatewayEnv });
   const workers = new Map<string, ServiceProcess>();
-  const probe = createRedis(redis.url, 'blocking');
+  const probe = createRedis(redis.url, 'blocking', opts.redisOptions);
   probe.on('error', () => undefined);
-  const queueConn = createRedis(redis.url, 'blocking');
+  const queueConn = createRedis(redis.url, 'blocking', opts.redisOptions);
   queueConn.on('error', () => undefined);
   const queue = new Queue(opts.queueName, { connection: queueConn });
   queue.on('error', () => undefined);
