@@ -198,7 +198,7 @@ export function compareMarkdown(r: CompareResult): string {
     `# FP32 vs INT8: ${m.label}`,
     '',
     `Artifact \`${m.dir}\` (source ${m.source}; ${m.config.n_layer} layers × ${m.config.n_embd}, ${m.quantization.weights} ${m.quantization.granularity} weights, activations ${m.quantization.activations}).`,
-    `Next-token latency: one forward pass of the prompt, ${r.threads} intra-op thread(s), median of ${r.reps} runs per model, FP32 and INT8 interleaved. ${r.machine.cpu}, ${r.machine.cores} cores, load ${r.machine.load.join('/')}.`,
+    `Next-token latency: one forward pass of the prompt, ${r.threads} intra-op thread(s), median of ${r.reps} runs per model, FP32 and INT8 interleaved. ${r.machine.cpu}, ${r.machine.cores} cores, load ${r.machine.load.join('/')}${r.machine.git ? `; code ${r.machine.git.commit.slice(0, 12)}${r.machine.git.uncommitted.length ? ' + uncommitted changes' : ''}` : ''}.`,
     ...r.notes.map((n) => `\n> **Note:** ${n}`),
     '',
     `## ${r.legacy.label[0]?.toUpperCase()}${r.legacy.label.slice(1)}`,

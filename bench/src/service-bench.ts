@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { decode } from '@gpt2-int8/shared/tokenizer';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { type LoadRun, predictSequential, predictTogether, type RawRun, runLoad } from './load.js';
 import { proseTokens } from './model-bench.js';
 import { ROOT } from './paths.js';
@@ -273,7 +274,8 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
 /** The baseline: VmRSS of a bare process holding only the INT8 session after 10 short prompts. */
 export function measureSessionRss(modelDir: string): Promise<{ rss_bytes: number; peak_rss_bytes: number; predicts: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SESSION_RSS_SCRIPT, modelDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The same process environment a worker gets (its glibc malloc setting), so the baseline compares.
+    const child = spawn(process.execPath, [SESSION_RSS_SCRIPT, modelDir], { cwd: ROOT, env: { ...process.env, ...WORKER_PROCESS_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
