@@ -3,7 +3,7 @@
  * Job data is a validated API request with every default filled in, so the worker never guesses.
  */
 import { type Static, Type } from 'typebox';
-import { Errors } from 'typebox/value';
+import { Compile } from 'typebox/compile';
 import type { CompareResponse, GenerateResponse, GeneratedToken, PredictResponse } from './api.js';
 
 const Base = {
@@ -68,10 +68,13 @@ export function decodeJobError(reason: string | undefined): { code: ClientErrorC
   return { code, status: CLIENT_ERRORS[code], message: m[2] as string };
 }
 
+// Compiled once: every job is checked, and the interpreted check costs ~70 µs a job.
+const jobDataValidator = Compile(JobDataSchema);
+
 /** Checks job data read from Redis; returns an error message or undefined. */
 export function checkJobData(data: unknown): string | undefined {
-  const errors = [...Errors(JobDataSchema, data)];
-  return errors.length === 0 ? undefined : errors.slice(0, 3).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+  if (jobDataValidator.Check(data)) return undefined;
+  return [...jobDataValidator.Errors(data)].slice(0, 3).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
 }
 
 /** Redis keys beside the queue: worker heartbeats, read by the gateway's /readyz and /metrics. */
