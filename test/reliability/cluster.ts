@@ -67,7 +67,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     workers.set(id, w);
     return w;
   };
-  const waitWorkerReady = async (id: string, timeoutMs = 60_000) => {
+  // Under the 60 s test timeout, so a worker that never turns ready fails the test with its output.
+  const waitWorkerReady = async (id: string, timeoutMs = 40_000) => {
     await until(`worker ${id} ready`, async () => (await heartbeat(id))?.state === 'ready', timeoutMs, () => workers.get(id)?.output().slice(-2000) ?? '');
   };
 

@@ -35,6 +35,12 @@ export interface PrivateRedis {
  * Starts a private redis-server on a free loopback port for one test file: isolated from the
  * machine's Redis, and the fault tests can stop and restart it.
  */
+/** redis-servers still running; killed when the test process exits, so a failed test leaves no orphans. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export interface RedisOptions {
   appendOnly?: boolean;
   /** requirepass: clients must authenticate (the password is put in `url`). */
@@ -55,6 +61,8 @@ export async function startRedis(opts: RedisOptions = {}): Promise<PrivateRedis>
     const args = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendOnly ? 'yes' : 'no', ...(opts.password ? ['--requirepass', opts.password] : [])];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const onData = (d: Buffer) => {

@@ -14,6 +14,12 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
 }
 
+/** Services still running; killed when the test process exits, so a failed test leaves no orphans. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** Runs a built service (`services/<name>/dist/main.js`) as a plain process, as compose or npm start would. */
 export function startService(name: 'gateway' | 'worker', env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
@@ -21,6 +27,8 @@ export function startService(name: 'gateway' | 'worker', env: Record<string, str
     env: { ...process.env, LOG_PRETTY: 'false', LOG_LEVEL: 'info', NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
