@@ -15,7 +15,8 @@ import { intList, oneOfList, positiveInt, positiveNumber, runMain, UsageError } 
 import { loadAverage, machineInfo } from './machine.js';
 import { type ModelBenchResult, type ModelBenchSettings, runModelBench } from './model-bench.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR } from './paths.js';
-import { type BenchRedis, startRedis } from './processes.js';
+import { CpuShare } from './cpu-share.js';
+import { type BenchRedis, runningPids, startRedis } from './processes.js';
 import { type PlannedStep, Progress } from './progress.js';
 import { groupEstimateS, measureWorkerRss, planGroups, runServiceBench, type ServiceBenchResult, type ServiceSettings, type WorkerRss } from './service-bench.js';
 import { round } from './summary.js';
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
   }
 
   const machine = machineInfo();
-  const progress = new Progress(process.stderr);
+  const progress = new Progress(process.stderr, new CpuShare(runningPids));
   progress.log(`bench ${name}: ${machine.cpu}, ${machine.cores} cores, load ${machine.load.join(' / ')}`);
   if (machine.load[0] !== undefined && machine.load[0] > machine.cores * 0.5) {
     progress.log(`NOTE: the machine is busy (1-minute load ${machine.load[0]} on ${machine.cores} cores): figures will be noisier; ratios are measured interleaved to limit the damage.`);
@@ -210,6 +211,7 @@ async function main(): Promise<void> {
     worker_rss: workerRss,
     service,
     targets,
+    steps: progress.records(),
     notes,
   };
   await mkdir(outDir, { recursive: true });

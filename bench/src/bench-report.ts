@@ -3,7 +3,7 @@ import type { MachineInfo } from './machine.js';
 import { machineMarkdown } from './machine.js';
 import { fixed, mb, table } from './markdown.js';
 import type { ModelBenchResult } from './model-bench.js';
-import { clock } from './progress.js';
+import { clock, type StepRecord } from './progress.js';
 import type { ServiceBenchResult, WorkerRss } from './service-bench.js';
 import { withSpread } from './summary.js';
 import type { TargetRow } from './targets.js';
@@ -22,6 +22,8 @@ export interface BenchResult {
   worker_rss: WorkerRss | null;
   service: ServiceBenchResult | null;
   targets: TargetRow[];
+  /** Each step's duration and the CPU other processes used meanwhile (a shared machine). */
+  steps: StepRecord[];
   notes: string[];
 }
 
@@ -148,6 +150,24 @@ function serviceSection(s: ServiceBenchResult | null): string {
   return out.join('\n');
 }
 
+function backgroundSection(steps: StepRecord[]): string {
+  const known = steps.filter((s) => s.others_cores !== null);
+  if (known.length === 0) return '';
+  return [
+    '## Background load',
+    '',
+    'CPU used by other processes on the machine while each step ran (machine busy time from /proc/stat minus the bench and the services it started), in cores of the ' +
+      'machine\'s total. Near 0: measured in quiet; approaching 1 on a 2-core machine: someone else had a core.',
+    '',
+    table(
+      ['step', 'seconds', 'other processes (cores)'],
+      steps.map((s) => [s.label, s.seconds.toFixed(1), s.others_cores === null ? 'n/a' : s.others_cores.toFixed(2)]),
+      ['l', 'r', 'r'],
+    ),
+    '',
+  ].join('\n');
+}
+
 export function targetsTable(rows: TargetRow[]): string {
   return table(
     ['what', 'target', 'measured', 'result', 'measured on', 'anchor'],
@@ -171,6 +191,7 @@ export function benchMarkdown(r: BenchResult): string {
     '',
     targetsTable(r.targets),
     '',
+    backgroundSection(r.steps),
   ];
   return out.join('\n');
 }

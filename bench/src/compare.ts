@@ -7,6 +7,7 @@
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
 import { encode, tokenText } from '@gpt2-int8/shared/tokenizer';
+import { CpuShare } from './cpu-share.js';
 import { type Agreement, agreementOverText, comparePosition, summarizeAgreement } from './agreement.js';
 import { type MachineInfo, machineInfo } from './machine.js';
 import { cell, fixed, mb, pct, quoted, table } from './markdown.js';
@@ -72,10 +73,14 @@ export interface CompareResult {
   prompt_set: PromptSetResult;
   sample_text: Agreement;
   sizes: { fp32_bytes: number; int8_bytes: number; ratio: number };
+  /** Cores' worth of CPU other processes used while the comparison ran (null: unknown). */
+  others_cores: number | null;
   notes: string[];
 }
 
 export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
+  const cpu = new CpuShare(() => []);
+  const cpuStart = cpu.sample();
   const pair = await loadModelPair(opts.modelDir, opts.threads);
   try {
     const { manifest } = pair;
@@ -154,6 +159,7 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
       prompt_set: set,
       sample_text: sample,
       sizes: { fp32_bytes: manifest.fp32_bytes, int8_bytes: manifest.int8_bytes, ratio: round(manifest.int8_bytes / manifest.fp32_bytes, 4) },
+      others_cores: cpu.othersCores(cpuStart, cpu.sample()),
       notes,
     };
   } finally {
@@ -198,7 +204,7 @@ export function compareMarkdown(r: CompareResult): string {
     `# FP32 vs INT8: ${m.label}`,
     '',
     `Artifact \`${m.dir}\` (source ${m.source}; ${m.config.n_layer} layers × ${m.config.n_embd}, ${m.quantization.weights} ${m.quantization.granularity} weights, activations ${m.quantization.activations}).`,
-    `Next-token latency: one forward pass of the prompt, ${r.threads} intra-op thread(s), median of ${r.reps} runs per model, FP32 and INT8 interleaved. ${r.machine.cpu}, ${r.machine.cores} cores, load ${r.machine.load.join('/')}${r.machine.git ? `; code ${r.machine.git.commit.slice(0, 12)}${r.machine.git.uncommitted.length ? ' + uncommitted changes' : ''}` : ''}.`,
+    `Next-token latency: one forward pass of the prompt, ${r.threads} intra-op thread(s), median of ${r.reps} runs per model, FP32 and INT8 interleaved. ${r.machine.cpu}, ${r.machine.cores} cores, load ${r.machine.load.join('/')}${r.others_cores !== null ? `, other processes used ${r.others_cores.toFixed(2)} cores meanwhile` : ''}${r.machine.git ? `; code ${r.machine.git.commit.slice(0, 12)}${r.machine.git.uncommitted.length ? ' + uncommitted changes' : ''}` : ''}.`,
     ...r.notes.map((n) => `\n> **Note:** ${n}`),
     '',
     `## ${r.legacy.label[0]?.toUpperCase()}${r.legacy.label.slice(1)}`,

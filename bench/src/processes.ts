@@ -14,6 +14,11 @@ import { GATEWAY_MAIN, ROOT, WORKER_MAIN } from './paths.js';
 const running = new Set<ChildProcess>();
 let hooked = false;
 
+/** The pids of the processes started here that are still running. */
+export function runningPids(): number[] {
+  return [...running].map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
+}
+
 /** Kills whatever is still running when the bench exits or is interrupted. */
 function hookExit(): void {
   if (hooked) return;

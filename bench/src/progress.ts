@@ -3,6 +3,7 @@
  * remains — each step's planned duration, scaled by how the finished steps compared to their plan.
  * On a terminal it is one line redrawn in place; otherwise (CI logs, tests) one line per step.
  */
+import type { CpuShare } from './cpu-share.js';
 export interface PlannedStep {
   id: string;
   label: string;
@@ -13,6 +14,16 @@ export interface PlannedStep {
 interface StepState extends PlannedStep {
   startedAt?: number;
   tookS?: number;
+  othersCores?: number | null;
+}
+
+/** One finished step: how long it took and how busy the rest of the machine was meanwhile. */
+export interface StepRecord {
+  id: string;
+  label: string;
+  seconds: number;
+  /** Cores' worth of CPU other processes used during the step; null where it cannot be read. */
+  others_cores: number | null;
 }
 
 /** Seconds of "on plan" progress assumed before any step has finished. */
@@ -34,8 +45,17 @@ export class Progress {
   private timer: NodeJS.Timeout | undefined;
   private readonly tty: boolean;
 
-  constructor(private readonly out: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr) {
+  constructor(
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
+    private readonly cpu?: CpuShare,
+  ) {
     this.tty = out.isTTY === true;
+  }
+
+  records(): StepRecord[] {
+    return this.steps
+      .filter((s) => s.tookS !== undefined)
+      .map((s) => ({ id: s.id, label: s.label, seconds: Math.round((s.tookS ?? 0) * 10) / 10, others_cores: s.othersCores ?? null }));
   }
 
   plan(steps: readonly PlannedStep[]): void {
@@ -78,6 +98,7 @@ export class Progress {
       this.steps.push(s);
     }
     s.startedAt = performance.now();
+    const cpuBefore = this.cpu?.sample();
     this.current = s;
     this.detail = '';
     if (this.tty) {
@@ -100,8 +121,10 @@ export class Progress {
       });
     } finally {
       s.tookS = (performance.now() - (s.startedAt ?? 0)) / 1000;
+      s.othersCores = this.cpu ? this.cpu.othersCores(cpuBefore, this.cpu.sample()) : null;
       this.current = undefined;
-      if (!this.tty) this.print(`${this.status()} ${s.label} done in ${s.tookS.toFixed(1)} s`);
+      const others = s.othersCores != null ? `; other processes used ${s.othersCores.toFixed(2)} cores` : '';
+      if (!this.tty) this.print(`${this.status()} ${s.label} done in ${s.tookS.toFixed(1)} s${others}`);
     }
   }
 

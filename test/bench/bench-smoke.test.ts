@@ -113,7 +113,11 @@ describe('npm run bench', () => {
       expect(finite(t.measured), t.id).toBe(true);
       expect(typeof t.pass, t.id).toBe('boolean');
     }
+    // Each step with the CPU other processes used meanwhile (the machine may be shared).
+    expect(result.steps.length).toBeGreaterThanOrEqual(6);
+    for (const s of result.steps) expect(s.others_cores === null || s.others_cores >= 0).toBe(true);
     const md = readFileSync(join(out, 'smoke.md'), 'utf8');
+    expect(md).toContain('## Background load');
     expect(r.stdout).toBe(md);
     expect(md).toContain('## Targets (issue 5 §3)');
     for (const t of result.targets) expect(md).toMatch(new RegExp(`\\| ${t.what.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\|[^\\n]*\\*\\*(PASS|FAIL)\\*\\*`));

@@ -1,6 +1,7 @@
 /** The bench's pure pieces: interleaving, the progress estimate, the service plan, the targets. */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { CpuShare } from '../../bench/src/cpu-share.js';
 import { cell, quoted } from '../../bench/src/markdown.js';
 import { clock, Progress } from '../../bench/src/progress.js';
 import { planGroups, type ServiceSettings } from '../../bench/src/service-bench.js';
@@ -111,5 +112,18 @@ describe('markdown cells', () => {
   it('keeps a value in one cell: pipes escaped, line breaks visible', () => {
     expect(cell('a|b\nc')).toBe('a\\|b⏎c');
     expect(quoted('def f():\n    return')).toBe('"def f():\\n    return"');
+  });
+});
+
+describe('CpuShare', () => {
+  it("reads other processes' CPU between two samples as cores (never negative), and null without samples", async () => {
+    const cpu = new CpuShare(() => []);
+    const a = cpu.sample();
+    await new Promise((r) => setTimeout(r, 50));
+    const b = cpu.sample();
+    const others = cpu.othersCores(a, b);
+    expect(others).not.toBeNull();
+    expect(others as number).toBeGreaterThanOrEqual(0);
+    expect(cpu.othersCores(undefined, b)).toBeNull();
   });
 });

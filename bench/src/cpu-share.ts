@@ -1,0 +1,55 @@
+/**
+ * How much CPU everything else on the machine used while a step ran: the machine's busy time from
+ * /proc/stat minus this process's own and its children's (the services it started). On a shared
+ * machine this says which figures were measured in quiet and which under someone else's load.
+ */
+import { readFileSync } from 'node:fs';
+
+const HZ = 100; // USER_HZ: the unit of /proc/stat and /proc/<pid>/stat times on Linux
+
+function machineBusyTicks(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+  return cpu.slice(0, 8).reduce((a, v, i) => (i === 3 || i === 4 ? a : a + (v || 0)), 0);
+}
+
+function processTicks(pid: number | 'self', withReaped: boolean): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+    // fields 14-17 of stat (utime stime cutime cstime) are 11-14 after the ") " split
+    return (f[11] ?? 0) + (f[12] ?? 0) + (withReaped ? (f[13] ?? 0) + (f[14] ?? 0) : 0);
+  } catch {
+    return 0; // exited between listing and reading: its time is in our cutime once reaped
+  }
+}
+
+function ownTicks(children: () => readonly number[]): number {
+  return processTicks('self', true) + children().reduce((a, pid) => a + processTicks(pid, false), 0);
+}
+
+export interface CpuSample {
+  at: number;
+  busy: number;
+  own: number;
+}
+
+export class CpuShare {
+  constructor(private readonly children: () => readonly number[]) {}
+
+  sample(): CpuSample | undefined {
+    try {
+      return { at: performance.now(), busy: machineBusyTicks(), own: ownTicks(this.children) };
+    } catch {
+      return undefined; // not Linux
+    }
+  }
+
+  /** Cores' worth of CPU used by other processes between two samples (0 = a quiet machine). */
+  othersCores(from: CpuSample | undefined, to: CpuSample | undefined): number | null {
+    if (!from || !to || to.at <= from.at) return null;
+    const seconds = (to.at - from.at) / 1000;
+    const others = (to.busy - from.busy - (to.own - from.own)) / HZ;
+    return Math.max(0, Math.round((others / seconds) * 100) / 100);
+  }
+}
