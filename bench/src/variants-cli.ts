@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * npm run bench:variants -- [--preset small|distil] [--reps N]
+ * npm run bench:variants -- [--preset small|distil|tiny] [--reps N] [--cache-dir DIR] [--results-dir DIR]
  *
  * The graph choices docs/performance.md reports, measured side by side: the default artifact
  * (fused attention, logits for the last position, INT8 per channel) against one change at a time —
  * plain-operator attention, logits for every position, per-tensor weights, 4-bit weights — on a
  * synthetic checkpoint (speed and size), and the 4-bit agreement on the trained student-tiny.
- * Every variant's INT8 model runs interleaved with the default's FP32 model in one process.
+ * Every variant's INT8 model runs interleaved with its own FP32 model in one process.
  */
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -64,7 +64,7 @@ async function decodeStep(session: Gpt2Session, context: number): Promise<() => 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { preset: { type: 'string', default: 'small' }, reps: { type: 'string' }, 'cache-dir': { type: 'string' } },
+    options: { preset: { type: 'string', default: 'small' }, reps: { type: 'string' }, 'cache-dir': { type: 'string' }, 'results-dir': { type: 'string' } },
     strict: true,
   });
   if (values.preset !== 'small' && values.preset !== 'distil' && values.preset !== 'tiny') throw new UsageError(`--preset must be tiny, distil or small`);
@@ -83,19 +83,21 @@ async function main(): Promise<void> {
     dirs[name] = await variantArtifact(checkpoint, base, name);
   }
 
-  const defaultDir = dirs.default as string;
-  const config = (await readManifest(defaultDir)).config;
-  const fp32 = await Gpt2Session.load(artifactPaths(defaultDir).fp32, config);
+  const config = (await readManifest(dirs.default as string)).config;
   const prose = encode(SAMPLE_TEXT);
+  // 128 tokens, or less on a model with a shorter context (the tiny preset, for a quick check).
+  const long = Math.min(128, config.n_positions - 1);
   const rows: Row[] = [];
   for (const [name, dir] of Object.entries(dirs)) {
     log(`measuring: ${name}`);
     const manifest = await readManifest(dir);
+    // Each variant against its own FP32 graph (attention and logits change both models).
+    const fp32 = await Gpt2Session.load(artifactPaths(dir).fp32, config);
     const int8 = await Gpt2Session.load(artifactPaths(dir).int8, config);
     const pass = (s: Gpt2Session, n: number) => () => s.step(leftPad([prose.slice(0, n)], EOS_TOKEN_ID), s.emptyCache(1));
     const [f8, q8] = await interleaved([pass(fp32, 8), pass(int8, 8)], reps, 3);
-    const [f128, q128] = await interleaved([pass(fp32, 128), pass(int8, 128)], Math.max(3, Math.round(reps / 2)), 1);
-    const [fd, qd] = await interleaved([await decodeStep(fp32, 128), await decodeStep(int8, 128)], reps, 3);
+    const [f128, q128] = await interleaved([pass(fp32, long), pass(int8, long)], Math.max(3, Math.round(reps / 2)), 1);
+    const [fd, qd] = await interleaved([await decodeStep(fp32, long), await decodeStep(int8, long)], reps, 3);
     const med = (xs: number[] | undefined) => summarize(xs ?? []).median;
     rows.push({
       variant: name,
@@ -109,8 +111,8 @@ async function main(): Promise<void> {
       decode_ratio: med(qd) / med(fd),
     });
     await int8.release();
+    await fp32.release();
   }
-  await fp32.release();
 
   // 4-bit against INT8 on trained weights: random weights make agreement meaningless.
   const agreement: Record<string, ReturnType<typeof summarizeAgreement>> = {};
@@ -138,15 +140,15 @@ async function main(): Promise<void> {
     '',
     machineMarkdown(machineInfo()),
     '',
-    `Each variant's INT8 model interleaved with the default artifact's FP32 model, 1 thread, ${reps} runs (medians); took ${Math.round((Date.now() - started) / 1000)} s.`,
+    `Each variant's INT8 model interleaved with its own FP32 model (the same graph options), 1 thread, ${reps} runs (medians); took ${Math.round((Date.now() - started) / 1000)} s.`,
     '',
     table(
-      ['variant', 'size / FP32', '8-token prompt ms', '÷ FP32', '128-token prompt ms', '÷ FP32', 'decode at 128 ms', '÷ FP32'],
+      ['variant', 'size / FP32', '8-token prompt ms', '÷ FP32', `${long}-token prompt ms`, '÷ FP32', `decode at ${long} ms`, '÷ FP32'],
       rows.map((r) => [r.variant, fixed(r.int8_bytes / r.fp32_bytes, 3), fixed(r.prompt8_ms), fixed(r.prompt8_ratio, 3), fixed(r.prompt128_ms), fixed(r.prompt128_ratio, 3), fixed(r.decode_ms), fixed(r.decode_ratio, 3)]),
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
-    `Sizes: FP32 ${mb(rows[0]?.fp32_bytes ?? 0)} (the FP32 file of 'logits all' and 'attention standard' differs slightly).`,
+    `FP32 size: ${mb(rows[0]?.fp32_bytes ?? 0)}.`,
     '',
     ...(Object.keys(agreement).length > 0
       ? [
@@ -160,13 +162,14 @@ async function main(): Promise<void> {
         ]
       : []),
   ].join('\n');
-  await mkdir(DEFAULT_RESULTS_DIR, { recursive: true });
-  const out = join(DEFAULT_RESULTS_DIR, `variants-${values.preset}-${stamp}`);
-  await writeFile(`${out}.json.tmp`, JSON.stringify({ preset: values.preset, reps, rows, agreement }, null, 2));
+  const resultsDir = values['results-dir'] ?? DEFAULT_RESULTS_DIR;
+  await mkdir(resultsDir, { recursive: true });
+  const out = join(resultsDir, `variants-${values.preset}-${stamp}`);
+  await writeFile(`${out}.json.tmp`, JSON.stringify({ preset: values.preset, reps, long_prompt_tokens: long, rows, agreement }, null, 2));
   await rename(`${out}.json.tmp`, `${out}.json`);
   await writeFile(`${out}.md`, `${md}\n`);
   process.stdout.write(`${md}\n`);
   log(`wrote ${out}.md and .json`);
 }
 
-runMain(main, "usage: npm run bench:variants -- [--preset tiny|distil|small] [--reps N] [--cache-dir DIR]");
+runMain(main, 'usage: npm run bench:variants -- [--preset tiny|distil|small] [--reps N] [--cache-dir DIR] [--results-dir DIR]');

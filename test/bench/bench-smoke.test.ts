@@ -4,7 +4,7 @@
  * target row present with a number. No timing is asserted: targets are met in the benchmark itself.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,4 +122,19 @@ describe('npm run bench', () => {
     expect(md).toContain('## Targets (issue 5 §3)');
     for (const t of result.targets) expect(md).toMatch(new RegExp(`\\| ${t.what.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\|[^\\n]*\\*\\*(PASS|FAIL)\\*\\*`));
   }, 240_000);
+});
+
+describe('npm run bench:variants', () => {
+  it('measures every graph variant against its own FP32 model and writes the tables', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-variants-'));
+    try {
+      const r = await run('bench/dist/variants-cli.js', ['--preset', 'tiny', '--reps', '1', '--cache-dir', join(dir, 'cache'), '--results-dir', join(dir, 'results')]);
+      expect(r.code, r.stderr).toBe(0);
+      for (const variant of ['default', 'attention standard', 'logits all', 'per-tensor', 'int4']) expect(r.stdout).toMatch(new RegExp(`^\\| ${variant} \\| 0\\.\\d{3} \\|`, 'm'));
+      const json = JSON.parse(readFileSync(join(dir, 'results', readdirSync(join(dir, 'results')).find((f) => f.endsWith('.json')) as string), 'utf8')) as { rows: unknown[] };
+      expect(json.rows).toHaveLength(5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
