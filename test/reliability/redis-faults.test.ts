@@ -102,8 +102,10 @@ describe('SIGTERM while Redis is down', () => {
     const [worker, gateway] = await Promise.all([c.workers.get('term-down-w')?.stop('SIGTERM'), c.gateway.stop('SIGTERM')]);
     expect({ worker, gateway }).toEqual({ worker: 0, gateway: 0 });
     // Not SHUTDOWN_TIMEOUT_MS / REQUEST_TIMEOUT_MS (30 s each): the gateway's bounded queue close (2 s) at most.
-    expect(Date.now() - t0).toBeLessThan(5000);
+    const ms = Date.now() - t0;
+    expect(ms).toBeLessThan(5000);
     expect(c.workers.get('term-down-w')?.output()).toContain('Redis unreachable and no job running: stopping without waiting for it');
+    console.info(`[reliability] SIGTERM with Redis down: gateway and worker exited 0 within ${ms} ms`);
   });
 });
 
