@@ -99,7 +99,7 @@ describe('a worker whose artifact is damaged, through the real gateway', () => {
       await until('/readyz 200 after the repair', async () => (await fetch(`${c.base}/readyz`)).status === 200, 30_000, () => worker.output().slice(-2000));
       const served = await post(c.base, '/api/predict', { prompt: 'The sky is' });
       expect(served.status).toBe(200);
-      expect((await served.json()).worker).toBe(`art-${id}`);
+      expect(((await served.json()) as { worker: string }).worker).toBe(`art-${id}`);
       expect(alive(worker)).toBe(true);
     } finally {
       await c.stop();

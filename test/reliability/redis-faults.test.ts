@@ -121,7 +121,7 @@ describe('Redis hung (SIGSTOP) under load', () => {
     const pausedAt = Date.now();
     c.redis.pause();
     // Longer than any request may take: one that waited for Redis would show it.
-    await sleep(7000);
+    await sleep(8000);
     const resumedAt = Date.now();
     c.redis.resume();
     await until('answers again after Redis resumed', () => load.outcomes.some((o) => o.sentAt > resumedAt && ok(o)), 30_000);
@@ -131,8 +131,8 @@ describe('Redis hung (SIGSTOP) under load', () => {
 
     expect(outcomes.filter((o) => o.status === 'hung' || o.status === 'refused')).toEqual([]);
     // The bound: the request timeout, plus one command timeout for the direct read of the job when it
-    // runs out (and scheduling slack). Nothing waited for the 7 s that Redis was away.
-    const bound = timeoutMs + PRODUCER_COMMAND_TIMEOUT_MS + 1000;
+    // runs out, plus slack for a busy machine. Nothing waited for the 8 s that Redis was away.
+    const bound = timeoutMs + PRODUCER_COMMAND_TIMEOUT_MS + 2000;
     const slowest = Math.max(...outcomes.map((o) => o.endedAt - o.sentAt));
     expect(slowest).toBeLessThan(bound);
     const whilePaused = outcomes.filter((o) => o.sentAt > pausedAt + 100 && o.endedAt < resumedAt);
@@ -147,7 +147,7 @@ describe('Redis hung (SIGSTOP) under load', () => {
     expect(pids(c)).toEqual(before);
     for (const p of [c.gateway, ...c.workers.values()]) expect(alive(p)).toBe(true);
     console.info(
-      `[reliability] Redis hung (SIGSTOP) for 7 s under load: ${outcomes.length} requests ${JSON.stringify(tally(outcomes))}; slowest request ${slowest} ms (bound ${bound} ms)`,
+      `[reliability] Redis hung (SIGSTOP) for 8 s under load: ${outcomes.length} requests ${JSON.stringify(tally(outcomes))}; slowest request ${slowest} ms (bound ${bound} ms)`,
     );
   });
 });
@@ -205,7 +205,7 @@ describe('a completion event that never arrives', () => {
       });
       const failed = await failing;
       expect(failed.status).toBe(413);
-      expect((await failed.json()).error.code).toBe('PROMPT_TOO_LONG');
+      expect(((await failed.json()) as { error: { code: string } }).error.code).toBe('PROMPT_TOO_LONG');
     } finally {
       await queue.close();
       conn.disconnect();

@@ -48,7 +48,7 @@ describe('Redis with a password (requirepass)', () => {
     try {
       const ok = await post(good.base, '/api/predict', { prompt: 'The sky is' });
       expect(ok.status).toBe(200);
-      expect((await ok.json()).worker).toBe('auth-w');
+      expect(((await ok.json()) as { worker: string }).worker).toBe('auth-w');
 
       // The wrong password: not ready, and requests refused at once — saying nothing about why.
       const ready = await fetch(`${bad.base}/readyz`);
