@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     if (runService) {
       redis ??= await startRedis();
       const r = redis;
-      service = await runServiceBench(servicePreset as string, artifacts.get(servicePreset as Preset) as string, r.url, serviceSettings, (id, fn) => progress.step(id, fn));
+      service = await runServiceBench(servicePreset as string, artifacts.get(servicePreset as Preset) as string, r.url, r.pid, serviceSettings, (id, fn) => progress.step(id, fn));
     }
   } finally {
     await redis?.stop();

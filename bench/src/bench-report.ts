@@ -101,10 +101,11 @@ function serviceSection(s: ServiceBenchResult | null): string {
     '',
     `${s.preset} INT8 artifact, 1 thread per worker, autocannon on the same machine (it shares the 2 cores), POST /api/predict cycling the five legacy prompts; ` +
       `${st.durationS} s per run after a ${st.warmupS} s warm-up, ${st.rounds} round(s) with the configurations alternating (order reversed every other round). ` +
-      'Throughput: median over rounds (min–max); latency: client-side, all rounds pooled; inference and queue: the medians of the responses\' timings_ms.',
+      'Throughput: median over rounds (min–max); latency: client-side, all rounds pooled; inference and queue: the medians of the responses\' timings_ms; ' +
+      'CPU: cores used by each role during a run (/proc/<pid>/stat; client = the bench process running autocannon), median over rounds.',
     '',
     table(
-      ['workers', 'MAX_BATCH', 'concurrency', 'req/s', 'p50 ms', 'p99 ms', 'inference p50 ms', 'queue p50 ms', 'ok', 'failed'],
+      ['workers', 'MAX_BATCH', 'concurrency', 'req/s', 'p50 ms', 'p99 ms', 'inference p50 ms', 'queue p50 ms', 'ok', 'failed', 'CPU cores: workers / gateway / redis / client'],
       s.groups.flatMap((g) =>
         g.runs.map((r) => [
           String(g.workers),
@@ -117,9 +118,10 @@ function serviceSection(s: ServiceBenchResult | null): string {
           fixed(r.timings_ms.queue),
           String(r.ok),
           String(r.failed),
+          ['workers', 'gateway', 'redis', 'client'].map((k) => fixed(r.cpu_cores[k] ?? Number.NaN)).join(' / '),
         ]),
       ),
-      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
   ];

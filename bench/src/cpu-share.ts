@@ -13,7 +13,7 @@ function machineBusyTicks(): number {
   return cpu.slice(0, 8).reduce((a, v, i) => (i === 3 || i === 4 ? a : a + (v || 0)), 0);
 }
 
-function processTicks(pid: number | 'self', withReaped: boolean): number {
+export function processTicks(pid: number | 'self', withReaped = false): number {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
@@ -52,4 +52,20 @@ export class CpuShare {
     const others = (to.busy - from.busy - (to.own - from.own)) / HZ;
     return Math.max(0, Math.round((others / seconds) * 100) / 100);
   }
+}
+
+/** CPU time of named groups of processes over a stretch of wall time, in cores. */
+export async function cpuByRole<T>(roles: Record<string, (number | 'self')[]>, fn: () => Promise<T>): Promise<{ result: T; cores: Record<string, number> }> {
+  const ticks = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [k, pids] of Object.entries(roles)) out[k] = pids.reduce((a: number, p) => a + processTicks(p), 0);
+    return out;
+  };
+  const before = ticks();
+  const started = performance.now();
+  const result = await fn();
+  const seconds = (performance.now() - started) / 1000;
+  const after = ticks();
+  const cores = Object.fromEntries(Object.keys(roles).map((k) => [k, Math.round((((after[k] ?? 0) - (before[k] ?? 0)) / HZ / seconds) * 100) / 100]));
+  return { result, cores };
 }

@@ -18,6 +18,8 @@ export interface LoadRun {
   latency_ms: { p50: number; p90: number; p99: number; max: number };
   /** Medians of the responses' timings_ms. */
   timings_ms: { queue: number; tokenize: number; inference: number; total: number };
+  /** Cores used by each role (gateway, workers, redis, client) during the run, when measured. */
+  cpu_cores?: Record<string, number>;
 }
 
 export interface RawRun extends LoadRun {

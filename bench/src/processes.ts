@@ -89,6 +89,7 @@ export async function freePort(): Promise<number> {
 
 export interface BenchRedis {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -113,6 +114,7 @@ export async function startRedis(): Promise<BenchRedis> {
   });
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: m.child.pid as number,
     stop: async () => {
       await stopManaged(m);
       rmSync(dir, { recursive: true, force: true });
@@ -132,6 +134,7 @@ export interface GroupOptions {
 
 export interface ServiceGroup {
   url: string;
+  gatewayPid: number;
   workerPids: number[];
   stop(): Promise<void>;
 }
@@ -205,7 +208,12 @@ export async function startGroup(opts: GroupOptions): Promise<ServiceGroup> {
     }
     const url = `http://127.0.0.1:${port}`;
     await waitReady(url, opts.workers, procs, opts.readyTimeoutMs ?? 180_000);
-    return { url, workerPids: procs.filter((p) => p.name !== 'gateway').map((p) => p.child.pid as number), stop };
+    return {
+      url,
+      gatewayPid: procs.find((p) => p.name === 'gateway')?.child.pid as number,
+      workerPids: procs.filter((p) => p.name !== 'gateway').map((p) => p.child.pid as number),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

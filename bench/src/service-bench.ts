@@ -12,6 +12,7 @@ import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { decode } from '@gpt2-int8/shared/tokenizer';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { cpuByRole } from './cpu-share.js';
 import { type LoadRun, predictSequential, predictTogether, type RawRun, runLoad } from './load.js';
 import { proseTokens } from './model-bench.js';
 import { ROOT } from './paths.js';
@@ -51,6 +52,8 @@ export interface CombinedRun {
   timings_ms: { queue: number; tokenize: number; inference: number; total: number };
   ok: number;
   failed: number;
+  /** Cores each role used during the runs (median over rounds): where the 2 cores went. */
+  cpu_cores: Record<string, number>;
 }
 
 export interface GroupResult extends GroupPlan {
@@ -124,6 +127,7 @@ function combine(concurrency: number, runs: RawRun[]): CombinedRun {
     timings_ms: { queue: p(all('queue'), 50), tokenize: p(all('tokenize'), 50), inference: p(all('inference'), 50), total: p(all('total'), 50) },
     ok: runs.reduce((a, r) => a + r.ok, 0),
     failed: runs.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts, 0),
+    cpu_cores: Object.fromEntries(Object.keys(runs[0]?.cpu_cores ?? {}).map((k) => [k, round(percentile(runs.map((r) => r.cpu_cores?.[k] ?? 0), 50), 2)])),
   };
 }
 
@@ -131,6 +135,7 @@ export async function runServiceBench(
   preset: string,
   modelDir: string,
   redisUrl: string,
+  redisPid: number,
   s: ServiceSettings,
   step: (id: string, fn: (say: (d: string) => void) => Promise<void>) => Promise<void>,
 ): Promise<ServiceBenchResult> {
@@ -150,7 +155,10 @@ export async function runServiceBench(
           await runLoad(group.url, prompts, Math.max(...g.concurrency), s.warmupS);
           for (const c of g.concurrency) {
             say(`concurrency ${c} for ${s.durationS} s`);
-            raw.get(g.id)?.get(c)?.push(await runLoad(group.url, prompts, c, s.durationS));
+            const { result, cores } = await cpuByRole({ gateway: [group.gatewayPid], workers: group.workerPids, redis: [redisPid], client: ['self'] }, () =>
+              runLoad(group.url, prompts, c, s.durationS),
+            );
+            raw.get(g.id)?.get(c)?.push({ ...result, cpu_cores: cores });
           }
           for (const pid of group.workerPids) rss.get(g.id)?.push(processMemory(pid).rss);
         } finally {

@@ -105,6 +105,7 @@ describe('npm run bench', () => {
       for (const run of g.runs) {
         expect(run.ok).toBeGreaterThan(0);
         expect(finite(run.throughput_rps.median) && finite(run.latency_ms.p50) && finite(run.latency_ms.p99)).toBe(true);
+        expect(Object.keys(run.cpu_cores).sort()).toEqual(['client', 'gateway', 'redis', 'workers']);
       }
     }
 
