@@ -13,11 +13,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '@gpt2-int8/shared/free-port';
 import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
@@ -102,17 +102,6 @@ function launch(name: string, command: string, args: string[], env: NodeJS.Proce
   const p = { name, child, log, exited };
   procs.push(p);
   return p;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
-  });
 }
 
 function rss(p: Proc): number | undefined {

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/shared/config';
+import { freePort } from '@gpt2-int8/shared/free-port';
 import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 
@@ -46,13 +47,7 @@ async function redisAnswers(url: string): Promise<boolean> {
 
 /** A private redis-server on a free port, kept in memory only. */
 async function startPrivateRedis(): Promise<string> {
-  const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = srv.address() as { port: number };
-      srv.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(redis);
   await new Promise<void>((resolve, reject) => {
