@@ -5,9 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@gpt2-int8/shared/free-port';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { GATEWAY_MAIN, ROOT, WORKER_MAIN } from './paths.js';
 
@@ -73,18 +73,6 @@ async function stopManaged(m: Managed, graceMs = 10_000): Promise<void> {
   const timer = setTimeout(() => m.child.kill('SIGKILL'), graceMs);
   await m.exited;
   clearTimeout(timer);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface BenchRedis {
