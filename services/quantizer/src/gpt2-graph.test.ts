@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { everyPositionLogits, Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
 import { buildGpt2Graph } from './gpt2-graph.js';
-import { encodeModel } from './onnx/graph-builder.js';
+import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { emptyCache, referenceForward } from './reference-gpt2.test-util.js';
 import { randomWeights } from './random-weights.test-util.js';
 

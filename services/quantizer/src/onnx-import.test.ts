@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { buildGpt2Graph } from './gpt2-graph.js';
-import { decodeModel, DT, encodeModel, GraphBuilder, modelProto } from './onnx/graph-builder.js';
+import { decodeModel, DT, encodeModel, GraphBuilder, modelProto } from '@gpt2-int8/shared/onnx-graph-builder';
 import { loadOnnxSource } from './onnx-import.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
 import { quantizeModel } from './quantize/quantize-graph.js';

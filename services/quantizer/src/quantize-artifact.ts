@@ -9,7 +9,7 @@ import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { hashFiles } from './checkpoint/source-hash.js';
 import { type AttentionKind, buildGpt2Graph, type LogitsKind } from './gpt2-graph.js';
-import { encodeModel } from './onnx/graph-builder.js';
+import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { loadOnnxSource } from './onnx-import.js';
 import { quantizeModel, type QuantizeOptions } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';

@@ -1,4 +1,4 @@
-import { onnx } from './onnx-proto.js';
+import { onnx } from '@gpt2-int8/shared/onnx-proto';
 
 export function dimsOf(t: onnx.ITensorProto): number[] {
   return (t.dims ?? []).map((d) => Number(d));

@@ -1,5 +1,5 @@
-import type { onnx } from '../onnx/onnx-proto.js';
-import { DT, type GraphBuilder, MS_DOMAIN } from '../onnx/graph-builder.js';
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { DT, type GraphBuilder, MS_DOMAIN } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
 import { quantizeInt4Blocks, transpose } from './quantize-weights.js';
 import type { Usage } from './weight-usages.js';

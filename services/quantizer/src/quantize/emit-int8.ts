@@ -1,5 +1,5 @@
-import type { onnx } from '../onnx/onnx-proto.js';
-import { DT, type GraphBuilder } from '../onnx/graph-builder.js';
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { DT, type GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
 import { type Granularity, type QuantizedMatrix, quantizeSymmetric, transpose } from './quantize-weights.js';
 import type { Usage } from './weight-usages.js';

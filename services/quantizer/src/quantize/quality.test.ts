@@ -7,7 +7,7 @@ import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
 import { encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
 import { loadHfCheckpoint } from '../checkpoint/hf-checkpoint.js';
 import { buildGpt2Graph } from '../gpt2-graph.js';
-import { encodeModel } from '../onnx/graph-builder.js';
+import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { quantizeModel } from './quantize-graph.js';
 
 // A small GPT-2 with trained weights, kept beside the repository (not in it): random weights make

@@ -1,5 +1,5 @@
-import type { onnx } from '../onnx/onnx-proto.js';
-import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { int4Emitter } from './emit-int4.js';
 import { int8Emitter } from './emit-int8.js';
 import type { Granularity } from './quantize-weights.js';

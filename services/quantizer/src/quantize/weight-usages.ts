@@ -1,5 +1,5 @@
-import type { onnx } from '../onnx/onnx-proto.js';
-import { DT } from '../onnx/graph-builder.js';
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { DT } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf } from '../onnx/tensor-data.js';
 
 /**
