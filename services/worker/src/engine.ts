@@ -10,7 +10,8 @@ import { Batcher } from './batcher.js';
 import { ClientError } from './client-error.js';
 import { type GenerateParams, type Generation, generate } from './generate.js';
 import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from './next-token-logits.js';
-import { predictionFrom } from './prediction.js';
+import { predictionOf } from './prediction.js';
+import { TokenProbabilities } from './token-probabilities.js';
 
 export interface EngineOptions {
   maxBatch: number;
@@ -40,12 +41,16 @@ export class InferenceEngine {
   private readonly compareBatcher: Batcher<number[], { int8: BatchedLogits; fp32: BatchedLogits }>;
   private fp32: Promise<Gpt2Session> | undefined;
   private readonly maxBatchTokens: number;
+  private readonly probabilities: Promise<TokenProbabilities>;
 
   constructor(
     readonly int8: Gpt2Session,
     private readonly opts: EngineOptions,
   ) {
     this.maxBatchTokens = opts.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
+    this.probabilities = TokenProbabilities.create(int8.config.vocab_size);
+    // Handled where it is awaited; without this a failed creation would be an unhandled rejection.
+    this.probabilities.catch(() => undefined);
     const batcher = { maxBatch: opts.maxBatch, windowMs: opts.batchWindowMs };
     this.predictBatcher = new Batcher({ ...batcher, run: (prompts) => this.timed(this.int8, prompts) });
     this.compareBatcher = new Batcher({
@@ -95,7 +100,8 @@ export class InferenceEngine {
 
   async predict(tokens: number[], topK: number): Promise<{ prediction: Prediction; inferenceMs: number; batch: number }> {
     const r = await this.predictLogits(tokens);
-    return { prediction: predictionFrom(r.logits, topK), inferenceMs: r.ms, batch: r.batch };
+    const [top] = await (await this.probabilities).topK([r.logits], topK);
+    return { prediction: predictionOf(top ?? []), inferenceMs: r.ms, batch: r.batch };
   }
 
   /** The same prompt through FP32 and INT8 (each batch runs FP32 then INT8 on the same prompts). */
@@ -103,8 +109,9 @@ export class InferenceEngine {
     if (!this.compareEnabled) throw new ClientError('COMPARE_DISABLED', 'compare is switched off on this worker (COMPARE_FP32=false)');
     this.checkPrompt(tokens);
     const r = await this.compareBatcher.submit(tokens);
-    const int8 = { ...predictionFrom(r.int8.logits, topK), inference_ms: r.int8.ms };
-    const fp32 = { ...predictionFrom(r.fp32.logits, topK), inference_ms: r.fp32.ms };
+    const [int8Top, fp32Top] = await (await this.probabilities).topK([r.int8.logits, r.fp32.logits], topK);
+    const int8 = { ...predictionOf(int8Top ?? []), inference_ms: r.int8.ms };
+    const fp32 = { ...predictionOf(fp32Top ?? []), inference_ms: r.fp32.ms };
     return { int8, fp32, same: int8.token_id === fp32.token_id, speedup: r.int8.ms > 0 ? r.fp32.ms / r.int8.ms : 0, batch: r.int8.batch };
   }
 
@@ -138,6 +145,7 @@ export class InferenceEngine {
     const fp32 = this.fp32;
     this.fp32 = undefined;
     await this.int8.release();
+    await (await this.probabilities).release();
     if (fp32) await fp32.then((s) => s.release()).catch(() => {});
   }
 }
