@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type PrivateRedis, startRedis } from '../support/redis-server.js';
+import { readSse, type SseEvent } from '../support/sse.js';
 import { tinyCheckpoint } from '../support/tiny-artifact.js';
 import {
   type ComposeFile,
@@ -175,31 +176,15 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 /** Reads an SSE response; `firstToken` resolves when the first `event: token` has arrived. */
-function readSse(res: Response): { firstToken: Promise<void>; received: () => number; events: Promise<{ event: string; data: unknown }[]> } {
+function streamEvents(res: Response): { firstToken: Promise<void>; received: () => number; events: Promise<SseEvent[]> } {
   let signal: () => void = () => {};
   const firstToken = new Promise<void>((resolve) => (signal = resolve));
-  const list: { event: string; data: unknown }[] = [];
-  const events = (async () => {
-    const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
-        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        list.push({ event, data: data ? JSON.parse(data) : undefined });
-        if (event === 'token') signal();
-      }
-    }
-    signal();
-    return list;
-  })();
-  return { firstToken, received: () => list.length, events };
+  let count = 0;
+  const events = readSse(res, (e) => {
+    count++;
+    if (e.event === 'token') signal();
+  }).finally(() => signal());
+  return { firstToken, received: () => count, events };
 }
 
 const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -321,7 +306,7 @@ describe('the images\' entrypoints, run as compose would run them', () => {
       const slow = { prompt: 'Once upon a time', max_new_tokens: 256, temperature: 1, top_p: 0.9 };
       const streamRes = await post(`${base}/api/generate`, { ...slow, seed: 1, stream: true });
       expect(streamRes.status).toBe(200);
-      const stream = readSse(streamRes);
+      const stream = streamEvents(streamRes);
       const plain = post(`${base}/api/generate`, { ...slow, seed: 2 });
       await stream.firstToken;
       // Both jobs taken by workers (BullMQ's active list) before the signal.

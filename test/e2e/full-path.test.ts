@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompareResponse, GenerateResponse, PredictResponse } from '@gpt2-int8/shared/api';
 import { encode } from '@gpt2-int8/shared/tokenizer';
 import { type PrivateRedis, startRedis } from '../support/redis-server.js';
+import { parseSse } from '../support/sse.js';
 import { freePort, type ServiceProcess, startService, waitFor200 } from '../support/services.js';
 import { tinyArtifact } from '../support/tiny-artifact.js';
 
@@ -70,10 +71,7 @@ describe('gateway → Redis → worker → gateway', () => {
     const res = await post('/api/generate', { prompt: 'The weather today is', max_new_tokens: 5, stream: true });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
-    const events = (await res.text())
-      .split('\n\n')
-      .filter((e) => e.trim() !== '')
-      .map((e) => ({ event: /^event: (.*)$/m.exec(e)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(e)?.[1] ?? 'null') as Record<string, unknown> }));
+    const events = parseSse(await res.text());
     const tokens = events.filter((e) => e.event === 'token');
     const done = events.at(-1);
     expect(tokens.map((t) => t.data.index)).toEqual([0, 1, 2, 3, 4]);

@@ -130,26 +130,7 @@ export function post(base: string, path: string, body: unknown, init: { headers?
   });
 }
 
-export interface SseEvent {
-  event: string;
-  data: Record<string, unknown>;
-}
-
-/** A whole text/event-stream body as events. */
-export function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .filter((block) => block.trim() !== '')
-    .map((block) => {
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
-      const data = block
-        .split('\n')
-        .filter((l) => l.startsWith('data: '))
-        .map((l) => l.slice(6))
-        .join('\n');
-      return { event, data: JSON.parse(data) as Record<string, unknown> };
-    });
-}
+export { parseSse, type SseEvent } from '../support/sse.js';
 
 /** Resident memory of a process, in bytes (Linux /proc). */
 export function rssBytes(pid: number): number {

@@ -25,39 +25,7 @@ export async function postJson(url: string, body: unknown, init: RequestInit = {
   });
 }
 
-export interface SseEvent {
-  event: string;
-  data: unknown;
-  /** Which network read delivered it (0-based): proves events arrived separately, not at the end. */
-  chunk: number;
-}
-
-/** Reads a text/event-stream response to its end. */
-export async function readSse(res: Response): Promise<SseEvent[]> {
-  const events: SseEvent[] = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let chunk = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7);
-        else if (line.startsWith('data: ')) data.push(line.slice(6));
-      }
-      events.push({ event, data: JSON.parse(data.join('\n')), chunk });
-    }
-    chunk += 1;
-  }
-  return events;
-}
+export { readSse, type SseEvent } from '../../../test/support/sse.js';
 
 /** Polls until `check` returns true (bounded; for state that settles asynchronously, never for speed). */
 export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
