@@ -16,9 +16,10 @@ export interface EnsureOptions {
   log?: (line: string) => void;
 }
 
-export function runQuantizer(args: string[]): Promise<string> {
+/** Runs a Node program of this repository to its end; resolves with its stdout, rejects with the tail of its stderr. */
+export function runNodeScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [QUANTIZER_CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -26,9 +27,13 @@ export function runQuantizer(args: string[]): Promise<string> {
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0) resolve(out);
-      else reject(new Error(`quantizer ${args[0]} failed (exit ${code}):\n${err.slice(-2000)}`));
+      else reject(new Error(`${script} ${args[0] ?? ''} failed (exit ${code}):\n${err.slice(-2000)}`));
     });
   });
+}
+
+export function runQuantizer(args: string[]): Promise<string> {
+  return runNodeScript(QUANTIZER_CLI, args);
 }
 
 /** Quantizes `model` (an HF directory) into `outDir` unless an up-to-date artifact is there. */

@@ -5,13 +5,13 @@
  * (MAX_BATCH=8 against MAX_BATCH=1, same worker count). Configurations alternate within each round
  * (and the order reverses every other round) so drift on a shared machine hits them all alike.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { decode } from '@gpt2-int8/shared/tokenizer';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { runNodeScript } from './artifacts.js';
 import { cpuByRole } from './cpu-share.js';
 import { type LoadRun, predictSequential, predictTogether, type RawRun, runLoad } from './load.js';
 import { proseTokens } from './model-bench.js';
@@ -280,18 +280,8 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
 }
 
 /** The baseline: VmRSS of a bare process holding only the INT8 session after 10 short prompts. */
-export function measureSessionRss(modelDir: string): Promise<{ rss_bytes: number; peak_rss_bytes: number; predicts: number }> {
-  return new Promise((resolve, reject) => {
-    // The same process environment a worker gets (its glibc malloc setting), so the baseline compares.
-    const child = spawn(process.execPath, [SESSION_RSS_SCRIPT, modelDir], { cwd: ROOT, env: { ...process.env, ...WORKER_PROCESS_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim()) as { rss_bytes: number; peak_rss_bytes: number; predicts: number });
-      else reject(new Error(`session-rss exited ${code}: ${err.slice(-1000)}`));
-    });
-  });
+export async function measureSessionRss(modelDir: string): Promise<{ rss_bytes: number; peak_rss_bytes: number; predicts: number }> {
+  // The same process environment a worker gets (its glibc malloc setting), so the baseline compares.
+  const out = await runNodeScript(SESSION_RSS_SCRIPT, [modelDir], { ...process.env, ...WORKER_PROCESS_ENV });
+  return JSON.parse(out.trim()) as { rss_bytes: number; peak_rss_bytes: number; predicts: number };
 }
