@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@gpt2-int8/shared/free-port';
+import { startRedisServer } from '@gpt2-int8/shared/redis-server';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { GATEWAY_MAIN, ROOT, WORKER_MAIN } from './paths.js';
 
@@ -83,28 +84,17 @@ export interface BenchRedis {
 
 /** A private redis-server (no persistence) on a free loopback port. */
 export async function startRedis(): Promise<BenchRedis> {
-  const port = await freePort();
+  hookExit();
   const dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-bench-redis-'));
-  const m = manage('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], process.env);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start within 10 s: ${m.tail().slice(-500)}`)), 10_000);
-    const check = (d: Buffer) => {
-      if (d.toString().includes('Ready to accept connections') || m.tail().includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    m.child.stdout?.on('data', check);
-    void m.exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`could not start redis-server (exit ${code}; is it installed? apt-get install redis-server): ${m.tail().slice(-500)}`));
-    });
-  });
+  const redis = await startRedisServer({ dir });
+  // Counted among the bench's own processes (runningPids), not as other load on the machine.
+  running.add(redis.child);
+  void redis.exited.then(() => running.delete(redis.child));
   return {
-    url: `redis://127.0.0.1:${port}`,
-    pid: m.child.pid as number,
+    url: redis.url,
+    pid: redis.child.pid as number,
     stop: async () => {
-      await stopManaged(m);
+      await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

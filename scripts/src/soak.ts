@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '@gpt2-int8/shared/free-port';
 import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
+import { startRedisServer } from '@gpt2-int8/shared/redis-server';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 
@@ -309,12 +310,12 @@ async function main(): Promise<number> {
   const logDir = mkdtempSync(join(tmpdir(), 'gpt2-int8-soak-'));
   say(`model ${modelDir} (${manifest.config.n_layer} layers, ${manifest.config.n_embd} wide, INT8 ${mib(manifest.int8_bytes)} MiB${manifest.synthetic ? ', synthetic' : ''}); logs in ${logDir}`);
 
-  const redisPort = await freePort();
-  const redis = launch('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', logDir], process.env, logDir);
-  await until('redis-server', async () => existsSync(redis.log) && readFileSync(redis.log, 'utf8').includes('Ready to accept connections'), 10_000);
+  const redisLog = join(logDir, 'redis.log');
+  const redis = await startRedisServer({ dir: logDir, logFile: redisLog });
+  procs.push({ name: 'redis', child: redis.child, log: redisLog, exited: redis.exited });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, MODEL_DIR: modelDir, QUEUE_NAME: 'soak', NODE_ENV: 'production', LOG_PRETTY: 'false' };
+  const env = { ...process.env, REDIS_URL: redis.url, MODEL_DIR: modelDir, QUEUE_NAME: 'soak', NODE_ENV: 'production', LOG_PRETTY: 'false' };
   const gateway = launch('gateway', process.execPath, ['services/gateway/dist/main.js'], { ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, logDir);
   const workers = Array.from({ length: opts.workers }, (_, k) =>
     launch(`worker-${k + 1}`, process.execPath, ['services/worker/dist/main.js'], { ...env, ...WORKER_PROCESS_ENV, WORKER_ID: `soak-worker-${k + 1}`, LOG_LEVEL: 'info' }, logDir),
@@ -371,8 +372,7 @@ async function main(): Promise<number> {
     p.child.kill('SIGTERM');
     exitCodes[p.name] = await p.exited;
   }
-  redis.child.kill('SIGTERM');
-  await redis.exited;
+  await redis.stop();
 
   // Verdict.
   const measured = samples.filter((s) => s.measured).sort((a, b) => a.i - b.i);

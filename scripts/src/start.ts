@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/shared/config';
-import { freePort } from '@gpt2-int8/shared/free-port';
 import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { startRedisServer } from '@gpt2-int8/shared/redis-server';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,18 +45,13 @@ async function redisAnswers(url: string): Promise<boolean> {
   }
 }
 
-/** A private redis-server on a free port, kept in memory only. */
+/** A private redis-server on a free port, kept in memory only; stopAll stops it after the services. */
 async function startPrivateRedis(): Promise<string> {
-  const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(redis);
-  await new Promise<void>((resolve, reject) => {
-    redis.on('error', (err) => reject(new Error(`no Redis at REDIS_URL and redis-server could not start (${err.message}); install it (apt-get install redis-server) or set REDIS_URL`)));
-    redis.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('Ready to accept connections')) resolve();
-    });
+  const redis = await startRedisServer().catch((err: Error) => {
+    throw new Error(`no Redis answers at REDIS_URL (set it to one that does), and ${err.message}`);
   });
-  return `redis://127.0.0.1:${port}`;
+  children.push(redis.child);
+  return redis.url;
 }
 
 function waitForExit(child: ChildProcess): Promise<number | null> {

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@gpt2-int8/shared/free-port';
+import { type RedisServer, startRedisServer } from '@gpt2-int8/shared/redis-server';
 
 export { freePort };
 
@@ -20,16 +20,6 @@ export interface PrivateRedis {
   dispose(): Promise<void>;
 }
 
-/**
- * Starts a private redis-server on a free loopback port for one test file: isolated from the
- * machine's Redis, and the fault tests can stop and restart it.
- */
-/** redis-servers still running; killed when the test process exits, so a failed test leaves no orphans. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 export interface RedisOptions {
   appendOnly?: boolean;
   /** requirepass: clients must authenticate (the password is put in `url`). */
@@ -38,40 +28,29 @@ export interface RedisOptions {
   tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
+/**
+ * Starts a private redis-server on a free loopback port for one test file: isolated from the
+ * machine's Redis, and the fault tests can stop and restart it.
+ */
 export async function startRedis(opts: RedisOptions = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-redis-'));
-  let child: ChildProcess | undefined;
+  const args = [
+    ...(opts.tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no'] : []),
+    ...(opts.appendOnly ? ['--appendonly', 'yes'] : []),
+    ...(opts.password ? ['--requirepass', opts.password] : []),
+  ];
+  let server: RedisServer | undefined;
 
   const start = async () => {
-    const listen = opts.tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no']
-      : ['--port', String(port)];
-    const args = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendOnly ? 'yes' : 'no', ...(opts.password ? ['--requirepass', opts.password] : [])];
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    running.add(proc);
-    proc.once('exit', () => running.delete(proc));
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const onData = (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Ready to accept connections')) resolve();
-      };
-      proc.stdout?.on('data', onData);
-      proc.on('error', (err) => reject(new Error(`could not start redis-server (is it installed? apt-get install redis-server): ${err.message}`)));
-      proc.on('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)));
-    });
+    server = await startRedisServer({ port, dir, args });
   };
 
+  // SIGKILL: the fault tests want Redis gone at once, as in a crash, not after a graceful shutdown.
   const stop = async () => {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill('SIGKILL');
-    });
+    const stopping = server;
+    server = undefined;
+    await stopping?.stop('SIGKILL');
   };
 
   await start();
@@ -81,8 +60,8 @@ export async function startRedis(opts: RedisOptions = {}): Promise<PrivateRedis>
     port,
     stop,
     start,
-    pause: () => void child?.kill('SIGSTOP'),
-    resume: () => void child?.kill('SIGCONT'),
+    pause: () => void server?.child.kill('SIGSTOP'),
+    resume: () => void server?.child.kill('SIGCONT'),
     dispose: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
