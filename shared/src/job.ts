@@ -11,6 +11,8 @@ const Base = {
   prompt: Type.String({ minLength: 1 }),
   /** Epoch milliseconds when the gateway enqueued the job; queue time is measured from it. */
   enqueued_at: Type.Number(),
+  /** The gateway's reply channel (replyChannel below); absent, replies go through BullMQ only. */
+  reply_to: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
 };
 
 export const PredictJobSchema = Type.Object({ kind: Type.Literal('predict'), ...Base, top_k: Type.Integer({ minimum: 1 }) });
@@ -40,8 +42,39 @@ export type JobResult =
   | ({ kind: 'generate' } & GenerateResponse)
   | ({ kind: 'compare' } & CompareResponse);
 
-/** Streamed generate tokens travel as job progress events (BullMQ `job.updateProgress`). */
+/** A streamed generate token: on the reply channel, or as a BullMQ progress event without one. */
 export type StreamProgress = GeneratedToken;
+
+/**
+ * Replies go straight to the waiting gateway on a Redis pub/sub channel of its own, named in the
+ * job's `reply_to`: the worker publishes streamed tokens, then the result (or a client error)
+ * before BullMQ records the job's end. That saves BullMQ's completion script and its event-stream
+ * read on every request. Pub/sub delivers only to a connected subscriber, so BullMQ's completed
+ * and failed events stay the fallback (a reply lost across a reconnect still arrives that way), and
+ * failures other than client errors (retried, or final) arrive only that way.
+ */
+export type JobReply =
+  | { id: string; progress: StreamProgress }
+  | { id: string; result: JobResult }
+  /** The failure reason, encodeJobError's "CODE: message". */
+  | { id: string; failed: string };
+
+export const replyChannel = (queueName: string, gatewayId: string) => `${queueName}:replies:${gatewayId}`;
+
+/** Parses a message from a reply channel; undefined when it is not a JobReply. */
+export function parseJobReply(message: string): JobReply | undefined {
+  let r: unknown;
+  try {
+    r = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (r === null || typeof r !== 'object' || typeof (r as { id?: unknown }).id !== 'string') return undefined;
+  const o = r as Record<string, unknown>;
+  if (typeof o.failed === 'string') return r as JobReply;
+  if ((o.result !== null && typeof o.result === 'object') || (o.progress !== null && typeof o.progress === 'object')) return r as JobReply;
+  return undefined;
+}
 
 /** Names of the BullMQ job kinds, which are also the BullMQ job names. */
 export const JOB_KINDS: readonly JobKind[] = ['predict', 'generate', 'compare'];

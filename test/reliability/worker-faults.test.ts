@@ -10,8 +10,9 @@
  * - SIGTERM under load, to a worker and then to the gateway: each stops taking work, finishes what
  *   it holds (no job abandoned, every request the gateway had accepted answered 200) and exits 0.
  */
-import { QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseJobReply, replyChannel } from '@gpt2-int8/shared/job';
 import { createRedis } from '@gpt2-int8/shared/redis';
 import { alive, type Cluster, startCluster, until } from './cluster.js';
 import { type Outcome, request, startLoad, tally } from './load.js';
@@ -25,42 +26,45 @@ afterEach(async () => {
 /** Sampled generation over a flat synthetic distribution: ~0.3 s per job alone on the tiny model. */
 const LONG = { max_new_tokens: 100, temperature: 1, top_p: 0.9 };
 
-function eventsOf(c: Cluster): QueueEvents {
-  const conn = createRedis(c.redis.url, 'blocking');
-  conn.on('error', () => undefined);
-  const events = new QueueEvents(c.queueName, { connection: conn });
-  events.on('error', () => undefined);
-  return events;
+/** Calls `onFirst` with the job of the first streamed token on any of the cluster's reply channels. */
+async function onFirstStreamedToken(c: Cluster, onFirst: (jobId: string) => void): Promise<Redis> {
+  const sub = createRedis(c.redis.url, 'blocking');
+  sub.on('error', () => undefined);
+  let seen = false;
+  sub.on('pmessage', (_pattern: string, _channel: string, message: string) => {
+    const reply = parseJobReply(message);
+    if (seen || reply === undefined || !('progress' in reply)) return;
+    seen = true;
+    onFirst(reply.id);
+  });
+  await sub.psubscribe(replyChannel(c.queueName, '*'));
+  return sub;
 }
 
 describe('a worker killed with SIGKILL in the middle of jobs', () => {
   it('another worker takes them over (shipped lock settings) and every client gets its whole answer within the timeout', async () => {
     cluster = await startCluster({ queueName: 'kill', workers: ['kill-a', 'kill-b'] });
     const c = cluster;
-    const events = eventsOf(c);
-    await events.waitUntilReady();
     // The first streamed token of any job: that job is mid-way on some worker, which is killed.
     let victim: string | undefined;
     let killedAt = 0;
-    const killed = new Promise<void>((resolve) => {
-      events.on('progress', ({ jobId }) => {
-        if (victim !== undefined) return;
-        victim = '';
-        void c.queue.getJob(jobId).then((job) => {
-          victim = job?.processedBy as string;
-          c.workers.get(victim)?.child.kill('SIGKILL');
-          killedAt = Date.now();
-          resolve();
-        });
+    let killed!: () => void;
+    const victimKilled = new Promise<void>((resolve) => (killed = resolve));
+    const watching = await onFirstStreamedToken(c, (jobId) => {
+      void c.queue.getJob(jobId).then((job) => {
+        victim = job?.processedBy as string;
+        c.workers.get(victim)?.child.kill('SIGKILL');
+        killedAt = Date.now();
+        killed();
       });
     });
 
     const started = Date.now();
     const answers = Promise.all(Array.from({ length: 6 }, (_, i) => request(c.base, 'stream', `kill-${i}`, `Killed worker ${i}: once upon a time`, 40_000, { ...LONG, seed: i })));
-    await killed;
+    await victimKilled;
     const outcomes = await answers;
     const survivor = victim === 'kill-a' ? 'kill-b' : 'kill-a';
-    await events.close();
+    watching.disconnect();
 
     expect(c.workers.get(victim as string)?.child.signalCode).toBe('SIGKILL');
     // Every client: 200, a complete stream (each token once, adding up to the final text), its own answer.

@@ -5,6 +5,10 @@
  *
  * Prompts steer it: one containing "TOO_LONG" fails with the worker's PROMPT_TOO_LONG client error,
  * "CRASH" fails with an internal error (whose text must not reach the client), "HANG" never answers.
+ *
+ * It answers through BullMQ alone (as a worker that ignores `reply_to` would: the gateway's second
+ * path), or with `replies: 'channel'` on the job's reply channel alone, leaving the BullMQ job
+ * unfinished (the real worker does both; each path must be enough on its own).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +17,10 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { CompareResponse, GenerateResponse, ModelRef, PredictResponse, TokenProb } from '@gpt2-int8/shared/api';
 import {
   HEARTBEAT_TTL_SECONDS,
+  decodeJobError,
   encodeJobError,
   workerHeartbeatKey,
+  type JobReply,
   type GenerateJob,
   type JobData,
   type JobResult,
@@ -37,6 +43,8 @@ export interface FakeWorkerOptions {
   reason?: string;
   /** Publish a heartbeat but take no jobs: requests stay queued. */
   consume?: boolean;
+  /** How answers travel (see above); default 'bullmq'. */
+  replies?: 'bullmq' | 'channel';
 }
 
 export interface FakeWorker {
@@ -79,12 +87,30 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
   };
   await beat();
   const timer = setInterval(() => void beat(), 1000);
+  const viaChannel = opts.replies === 'channel';
+  const reply = async (job: Job<JobData, JobResult>, r: JobReply): Promise<void> => {
+    if (job.data.reply_to === undefined) throw new Error('a job without reply_to reached a channel-only fake worker');
+    await heartbeatRedis.publish(job.data.reply_to, JSON.stringify(r));
+  };
+  const never = () => new Promise<never>(() => undefined);
+
+  const answer = async (job: Job<JobData, JobResult>): Promise<JobResult> => {
+    if (!viaChannel) return process_(job);
+    try {
+      await reply(job, { id: job.id as string, result: await process_(job) });
+    } catch (err) {
+      // Client errors only, as the worker does: faults go through BullMQ (and retries).
+      if (!(err instanceof UnrecoverableError) || decodeJobError(err.message) === undefined) throw err;
+      await reply(job, { id: job.id as string, failed: err.message });
+    }
+    return never();
+  };
 
   const process_ = async (job: Job<JobData, JobResult>): Promise<JobResult> => {
     const data = job.data;
     jobs.push(data);
     const queue = Date.now() - data.enqueued_at;
-    if (data.prompt.includes('HANG')) await new Promise(() => undefined);
+    if (data.prompt.includes('HANG')) await never();
     if (data.prompt.includes('TOO_LONG')) {
       throw new UnrecoverableError(encodeJobError('PROMPT_TOO_LONG', 'The prompt is 2000 tokens; this model reads at most 1024'));
     }
@@ -121,7 +147,7 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
       const t = { index: i, token: FAKE_TOKENS[i] as string, token_id: 2000 + i };
       tokens.push(t);
       perToken.push(Math.max(2, performance.now() - started));
-      if (data.stream) await job.updateProgress(t);
+      if (data.stream) await (viaChannel ? reply(job, { id: job.id as string, progress: t }) : job.updateProgress(t));
     }
     const inference = perToken.reduce((a, b) => a + b, 0);
     return {
@@ -136,7 +162,7 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
   const worker =
     opts.consume === false
       ? undefined
-      : new Worker<JobData, JobResult>(opts.queueName, process_, { connection: quiet(createRedis(opts.redisUrl, 'blocking')), concurrency: 4 });
+      : new Worker<JobData, JobResult>(opts.queueName, answer, { connection: quiet(createRedis(opts.redisUrl, 'blocking')), concurrency: 4 });
   worker?.on('error', () => undefined);
   if (worker) await worker.waitUntilReady();
 

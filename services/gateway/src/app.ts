@@ -75,9 +75,10 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
   const log = app.log as Logger;
   const producer = createRedis(config.redisUrl, 'producer');
   const blocking = createRedis(config.redisUrl, 'blocking');
+  const subscriber = createRedis(config.redisUrl, 'blocking');
   // ioredis emits 'error' on every failed reconnect; logged once per state change, not per retry.
   let redisDown = false;
-  for (const conn of [producer, blocking]) {
+  for (const conn of [producer, blocking, subscriber]) {
     conn.on('error', (err: Error) => {
       if (conn === producer && !redisDown) {
         redisDown = true;
@@ -90,7 +91,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     redisDown = false;
   });
 
-  const jobs = await JobClient.create(config.queueName, producer, blocking, log);
+  const jobs = await JobClient.create(config.queueName, { producer, blocking, subscriber }, log);
   const workers = new WorkerGate(producer, config.queueName);
   const metrics = new GatewayMetrics({
     queueCounts: async () => {
@@ -109,6 +110,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     await jobs.close();
     producer.disconnect();
     blocking.disconnect();
+    subscriber.disconnect();
   });
 
   await securityPlugins(app, { corsOrigins: config.corsOrigins });

@@ -2,8 +2,10 @@
  * Request/reply over the BullMQ queue: add a job, wait (bounded) for its result, relay its
  * progress (streamed tokens). See /work/shared/QUEUE-NOTES.md for why it is built this way:
  *
- * - One QueueEvents listener dispatches completed/failed/progress to the waiting request by job id,
- *   registered *before* the job is added, so no event can arrive before someone listens. (BullMQ's
+ * - Replies come straight back on this gateway's own pub/sub channel, named in each job
+ *   (shared/job.ts JobReply): the quickest path. BullMQ's QueueEvents listener stays as the second
+ *   path (and the only one for failures that are not client errors); whichever answer comes first
+ *   wins. Both are registered *before* the job is added, so no reply can arrive before someone listens. (BullMQ's
  *   job.waitUntilFinished registers after `add` and re-checks; it also awaits Redis inside a Promise
  *   executor, where a Redis error becomes an unhandled rejection that would kill the process.)
  * - Every wait is bounded by the request timeout; when it runs out, the job's state is read once
@@ -16,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import { decodeJobError, type JobData, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
+import { decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
 import { ApiError, ClientGoneError } from './errors.js';
 
@@ -52,13 +54,24 @@ const DEPTH_MAX_AGE_MS = 50;
 export class JobClient {
   private readonly pending = new Map<string, Pending>();
   private depthCache: { at: number; depth: number } | undefined;
+  /** This gateway's reply channel, named in every job it adds. */
+  readonly replyTo: string;
+  private readonly subscribed: Promise<unknown>;
 
   constructor(
     readonly queue: Queue,
     readonly events: QueueEvents,
     private readonly producer: Redis,
+    subscriber: Redis,
     private readonly log: Logger,
   ) {
+    this.replyTo = replyChannel(queue.name, randomUUID());
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.replyTo) this.onReply(message);
+    });
+    // ioredis subscribes again by itself after a reconnect.
+    this.subscribed = subscriber.subscribe(this.replyTo);
+    this.subscribed.catch((err: unknown) => this.connectionError('reply channel', err as Error));
     events.on('completed', ({ jobId, returnvalue }) => this.pending.get(jobId)?.settle({ result: returnvalue as unknown as JobResult }));
     events.on('failed', ({ jobId, failedReason }) => this.pending.get(jobId)?.settle({ failedReason }));
     events.on('progress', ({ jobId, data }) => {
@@ -73,10 +86,12 @@ export class JobClient {
     });
   }
 
-  static async create(queueName: string, producer: Redis, blocking: Redis, log: Logger): Promise<JobClient> {
+  /** `blocking` and `subscriber` are given over to QueueEvents and the reply channel. */
+  static async create(queueName: string, connections: { producer: Redis; blocking: Redis; subscriber: Redis }, log: Logger): Promise<JobClient> {
+    const { producer, blocking, subscriber } = connections;
     const queue = new Queue(queueName, { connection: producer });
     const events = new QueueEvents(queueName, { connection: blocking });
-    const client = new JobClient(queue, events, producer, log);
+    const client = new JobClient(queue, events, producer, subscriber, log);
     queue.on('error', (err) => client.connectionError('queue', err));
     return client;
   }
@@ -90,14 +105,28 @@ export class JobClient {
     else this.log.debug({ err: err.message }, `${source} connection error (Redis unreachable)`);
   }
 
-  /** Resolves once the event stream is being read (events from now on are seen). */
+  private onReply(message: string): void {
+    const reply: JobReply | undefined = parseJobReply(message);
+    if (reply === undefined) {
+      this.log.warn({ channel: this.replyTo }, 'ignored a malformed message on the reply channel');
+      return;
+    }
+    const p = this.pending.get(reply.id);
+    if (p === undefined) return; // answered already (the other path, or a retried job), or abandoned
+    if ('result' in reply) p.settle({ result: reply.result });
+    else if ('failed' in reply) p.settle({ failedReason: reply.failed });
+    else p.onProgress?.(reply.progress);
+  }
+
+  /** Resolves once the event stream is read and the reply channel subscribed (replies from now on are seen). */
   async ready(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
     try {
-      return await Promise.race([this.events.waitUntilReady().then(() => true, () => false), timeout]);
+      const listening = Promise.all([this.events.waitUntilReady(), this.subscribed]);
+      return await Promise.race([listening.then(() => true, () => false), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -154,7 +183,7 @@ export class JobClient {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       try {
-        await this.queue.add(data.kind, data, { ...JOB_OPTIONS, jobId });
+        await this.queue.add(data.kind, { ...data, reply_to: this.replyTo }, { ...JOB_OPTIONS, jobId });
         if (this.depthCache) this.depthCache.depth++;
       } catch (err) {
         this.log.warn({ err: (err as Error).message, jobId }, 'could not enqueue');

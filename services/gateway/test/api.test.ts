@@ -124,6 +124,34 @@ describe('inference routes', () => {
   });
 });
 
+describe('replies on the reply channel alone (the BullMQ jobs never finish)', () => {
+  let channelGw: TestGateway;
+  let channelWorker: FakeWorker;
+  beforeAll(async () => {
+    channelWorker = await startFakeWorker({ redisUrl: redis.url, queueName: 'api-channel', replies: 'channel' });
+    channelGw = await startGateway({ REDIS_URL: redis.url, QUEUE_NAME: 'api-channel', MODEL_DIR: writeFakeArtifact(), REQUEST_TIMEOUT_MS: '20000' });
+  });
+  afterAll(async () => {
+    await channelGw?.close();
+    await channelWorker?.close();
+  });
+
+  it('predict, a streamed generate and a client error are answered from the channel', async () => {
+    const predict = await postJson(`${channelGw.url}/api/predict`, { prompt: 'The sky is', top_k: 2 });
+    expect(predict.status).toBe(200);
+    expect(await predict.json()).toMatchObject({ token: ' blue', top_k: [{ token: ' blue' }, { token: ' clear' }], worker: channelWorker.id });
+
+    const stream = await postJson(`${channelGw.url}/api/generate`, { prompt: 'Stream it', max_new_tokens: 3, stream: true });
+    const events = await readSse(stream);
+    expect(events.map((e) => e.event)).toEqual(['token', 'token', 'token', 'done']);
+    expect(events.slice(0, 3).map((e) => (e.data as { token: string }).token)).toEqual(FAKE_TOKENS.slice(0, 3));
+
+    const refused = await postJson(`${channelGw.url}/api/predict`, { prompt: 'TOO_LONG prompt' });
+    expect(refused.status).toBe(413);
+    expect((await refused.json()).error.code).toBe('PROMPT_TOO_LONG');
+  });
+});
+
 describe('request ids', () => {
   it('generates one when none is sent, returns it, and carries it into the job', async () => {
     const res = await postJson(`${gw.url}/api/predict`, { prompt: 'Which id?' });

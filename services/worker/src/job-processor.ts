@@ -5,7 +5,7 @@
  */
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { ModelRef } from '@gpt2-int8/shared/api';
-import { checkJobData, encodeJobError, type JobData, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
+import { checkJobData, encodeJobError, type JobData, type JobReply, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
 import { encode } from '@gpt2-int8/shared/tokenizer';
 import { ClientError } from './client-error.js';
@@ -13,6 +13,8 @@ import type { InferenceEngine } from './engine.js';
 
 export interface ProcessorDeps {
   engine: InferenceEngine;
+  /** Publishes on a job's reply channel (shared/job.ts JobReply); without it, BullMQ carries every reply. */
+  publish?: (channel: string, message: string) => Promise<unknown>;
   model: ModelRef;
   workerId: string;
   logger: Logger;
@@ -37,6 +39,13 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
     const data = job.data as JobData;
     const log = deps.logger.child({ request_id: data.request_id, job_id: job.id, kind: data.kind });
     const queueMs = Math.max(0, startedAt - data.enqueued_at);
+    const { reply_to: replyTo } = data;
+    const publish = deps.publish;
+    // A reply that cannot be published is not lost: BullMQ's completion event still carries it.
+    const reply =
+      replyTo !== undefined && publish !== undefined && job.id !== undefined
+        ? (r: JobReply) => publish(replyTo, JSON.stringify(r)).then(() => undefined, (err: unknown) => log.debug({ err }, 'could not publish a reply'))
+        : undefined;
     try {
       const t1 = performance.now();
       const tokens = encode(data.prompt);
@@ -51,10 +60,12 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
       });
 
       let result: JobResult;
+      // Logged once the reply is on its way: the log line is not part of the client's wait.
+      let logLine: () => void;
       if (data.kind === 'predict') {
         const r = await deps.engine.predict(tokens, data.top_k);
         result = { kind: 'predict', prompt: data.prompt, ...r.prediction, timings_ms: timings(r.inferenceMs), ...common };
-        log.info({ prompt_tokens: tokens.length, token_id: r.prediction.token_id, batch: r.batch, inference_ms: round(r.inferenceMs) }, 'predicted');
+        logLine = () => log.info({ prompt_tokens: tokens.length, token_id: r.prediction.token_id, batch: r.batch, inference_ms: round(r.inferenceMs) }, 'predicted');
       } else if (data.kind === 'compare') {
         const r = await deps.engine.compare(tokens, data.top_k);
         result = {
@@ -67,14 +78,16 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
           timings_ms: timings(r.int8.inference_ms + r.fp32.inference_ms),
           ...common,
         };
-        log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), batch: r.batch }, 'compared');
+        logLine = () => log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), batch: r.batch }, 'compared');
       } else {
-        // Progress updates go out in order on one connection; all are sent before the job completes.
+        // Progress updates go out in order on one connection; all are sent before the result.
         const sends: Promise<void>[] = [];
+        const send = (e: StreamProgress): Promise<void> =>
+          reply ? reply({ id: job.id as string, progress: e }) : job.updateProgress(e).catch((err: unknown) => log.warn({ err }, 'could not send a streamed token'));
         const g = await deps.engine.generate(
           tokens,
           { maxNewTokens: data.max_new_tokens, temperature: data.temperature, topK: data.top_k, topP: data.top_p, seed: data.seed, stop: data.stop },
-          data.stream ? (e) => sends.push(job.updateProgress(e).catch((err: unknown) => log.warn({ err }, 'could not send a streamed token'))) : undefined,
+          data.stream ? (e) => sends.push(send(e)) : undefined,
         );
         await Promise.all(sends);
         const inference = g.perTokenMs.reduce((a, b) => a + b, 0);
@@ -87,13 +100,19 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
           timings_ms: timings(inference, { per_token: g.perTokenMs }),
           ...common,
         };
-        log.info({ prompt_tokens: tokens.length, new_tokens: g.perTokenMs.length, finish_reason: g.finishReason, inference_ms: round(inference) }, 'generated');
+        logLine = () => log.info({ prompt_tokens: tokens.length, new_tokens: g.perTokenMs.length, finish_reason: g.finishReason, inference_ms: round(inference) }, 'generated');
       }
+      // Awaited: Redis has delivered the reply before BullMQ's completed event exists, so the
+      // gateway sees streamed tokens and the result in order whichever path it reads first.
+      await reply?.({ id: job.id as string, result });
+      logLine();
       return result;
     } catch (err) {
       if (err instanceof ClientError) {
+        const reason = encodeJobError(err.code, err.message);
+        await reply?.({ id: job.id as string, failed: reason });
         log.info({ code: err.code, reason: err.message }, 'refused');
-        throw new UnrecoverableError(encodeJobError(err.code, err.message));
+        throw new UnrecoverableError(reason);
       }
       log.error({ err }, 'job failed');
       throw err;

@@ -117,7 +117,9 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
       ref.synthetic ? 'model loaded (SYNTHETIC random weights: predictions are meaningless)' : 'model loaded',
     );
     if (abort.signal.aborted) return;
-    const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger });
+    // Replies go out on the heartbeat's connection: a producer's, which fails fast while Redis is
+    // away (BullMQ then still delivers the result once it is back).
+    const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
     workerRedis = createRedis(config.redisUrl, 'blocking');
     workerRedis.on('error', () => {}); // the Worker's own 'error' event reports it
     worker = new Worker<unknown, JobResult>(config.queueName, async (job) => {

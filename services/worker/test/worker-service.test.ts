@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors } from 'typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompareResponseSchema, GenerateResponseSchema, PredictResponseSchema } from '@gpt2-int8/shared/api';
-import { decodeJobError, HEARTBEAT_TTL_SECONDS, type JobResult, workerHeartbeatKey } from '@gpt2-int8/shared/job';
+import { decodeJobError, HEARTBEAT_TTL_SECONDS, type JobReply, type JobResult, parseJobReply, replyChannel, workerHeartbeatKey } from '@gpt2-int8/shared/job';
+import { createRedis } from '@gpt2-int8/shared/redis';
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { encode } from '@gpt2-int8/shared/tokenizer';
 import { type PrivateRedis, startRedis } from '../../../test/support/redis-server.js';
@@ -92,6 +93,31 @@ describe('a worker serving the tiny artifact', () => {
     expect(streamed.map((t) => t.token).join('')).toBe(r.text);
     expect(r.timings_ms.per_token).toHaveLength(r.finish_reason === 'length' ? 20 : r.tokens.length + 1);
     expect(r.timings_ms.inference).toBeCloseTo((r.timings_ms.per_token ?? []).reduce((a, b) => a + b, 0), 1);
+  });
+
+  it("replies on the job's reply channel: streamed tokens in order, then the result, and BullMQ still records it", async () => {
+    const channel = replyChannel(queueName, 'test-gateway');
+    const subscriber = createRedis(redis.url, 'blocking');
+    const replies: JobReply[] = [];
+    subscriber.on('message', (_channel: string, message: string) => replies.push(parseJobReply(message) as JobReply));
+    await subscriber.subscribe(channel);
+    try {
+      const added = await client.add({ ...generateJob('The sky is', { max_new_tokens: 6 }), reply_to: channel });
+      const recorded = (await added.waitUntilFinished(client.events, 30_000)) as Generate;
+      const last = await until('the result on the reply channel', () => (replies.some((r) => 'result' in r) ? replies : undefined));
+      expect(last.every((r) => r.id === added.id)).toBe(true);
+      expect(last.at(-1)).toEqual({ id: added.id, result: recorded });
+      expect(last.slice(0, -1)).toEqual(recorded.tokens.map((t) => ({ id: added.id, progress: t })));
+      // Tokens went on the channel only, not also as BullMQ progress events.
+      expect(client.progress.get(added.id as string)).toBeUndefined();
+
+      const refused = await client.add({ ...predictJob('word '.repeat(200)), reply_to: channel });
+      await refused.waitUntilFinished(client.events, 30_000).catch(() => undefined);
+      const failed = await until('the refusal on the reply channel', () => replies.find((r) => r.id === refused.id));
+      expect('failed' in failed && decodeJobError(failed.failed)?.code).toBe('PROMPT_TOO_LONG');
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it('generates without progress events when not streaming, and reproducibly with a seed', async () => {
