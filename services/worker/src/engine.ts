@@ -28,6 +28,19 @@ export interface BatchedLogits {
   batch: number;
 }
 
+/** A prompt and how many candidates its answer lists. */
+interface PromptItem {
+  tokens: number[];
+  topK: number;
+}
+
+/** One prompt's answer from a batched run (the model's time and the batch size are the run's). */
+export interface BatchedPrediction {
+  prediction: Prediction;
+  inferenceMs: number;
+  batch: number;
+}
+
 export interface Compared {
   int8: Prediction & { inference_ms: number };
   fp32: Prediction & { inference_ms: number };
@@ -37,8 +50,8 @@ export interface Compared {
 }
 
 export class InferenceEngine {
-  private readonly predictBatcher: Batcher<number[], BatchedLogits>;
-  private readonly compareBatcher: Batcher<number[], { int8: BatchedLogits; fp32: BatchedLogits }>;
+  private readonly predictBatcher: Batcher<PromptItem, BatchedPrediction>;
+  private readonly compareBatcher: Batcher<PromptItem, { int8: BatchedPrediction; fp32: BatchedPrediction }>;
   private fp32: Promise<Gpt2Session> | undefined;
   private readonly maxBatchTokens: number;
   private readonly probabilities: Promise<TokenProbabilities>;
@@ -52,13 +65,13 @@ export class InferenceEngine {
     // Handled where it is awaited; without this a failed creation would be an unhandled rejection.
     this.probabilities.catch(() => undefined);
     const batcher = { maxBatch: opts.maxBatch, windowMs: opts.batchWindowMs };
-    this.predictBatcher = new Batcher({ ...batcher, run: (prompts) => this.timed(this.int8, prompts) });
+    this.predictBatcher = new Batcher({ ...batcher, run: (items) => this.predictBatch(this.int8, items) });
     this.compareBatcher = new Batcher({
       ...batcher,
-      run: async (prompts) => {
-        const fp32 = await this.timed(await this.fp32Session(), prompts);
-        const int8 = await this.timed(this.int8, prompts);
-        return prompts.map((_, i) => ({ int8: int8[i] as BatchedLogits, fp32: fp32[i] as BatchedLogits }));
+      run: async (items) => {
+        const fp32 = await this.predictBatch(await this.fp32Session(), items);
+        const int8 = await this.predictBatch(this.int8, items);
+        return items.map((_, i) => ({ int8: int8[i] as BatchedPrediction, fp32: fp32[i] as BatchedPrediction }));
       },
     });
   }
@@ -92,27 +105,30 @@ export class InferenceEngine {
     return all.map((logits) => ({ logits, ms, batch: prompts.length }));
   }
 
-  /** Next-token logits of one prompt, batched with whatever else is waiting. */
-  async predictLogits(tokens: number[]): Promise<BatchedLogits> {
-    this.checkPrompt(tokens);
-    return this.predictBatcher.submit(tokens);
+  /** A batch's answers: one model run, then one softmax + top-k run for all its rows. */
+  private async predictBatch(session: Gpt2Session, items: PromptItem[]): Promise<BatchedPrediction[]> {
+    const rows = await this.timed(session, items.map((i) => i.tokens));
+    const widest = Math.max(...items.map((i) => i.topK));
+    const tops = await (await this.probabilities).topK(rows.map((r) => r.logits), widest);
+    // Each row's top-k is the first k of its top-`widest`: both sorted by probability, ties by id.
+    return items.map((item, i) => ({ prediction: predictionOf((tops[i] ?? []).slice(0, item.topK)), inferenceMs: (rows[i] as BatchedLogits).ms, batch: items.length }));
   }
 
-  async predict(tokens: number[], topK: number): Promise<{ prediction: Prediction; inferenceMs: number; batch: number }> {
-    const r = await this.predictLogits(tokens);
-    const [top] = await (await this.probabilities).topK([r.logits], topK);
-    return { prediction: predictionOf(top ?? []), inferenceMs: r.ms, batch: r.batch };
+  /** The next token and the top-k of one prompt, batched with whatever else is waiting. */
+  async predict(tokens: number[], topK: number): Promise<BatchedPrediction> {
+    this.checkPrompt(tokens);
+    return this.predictBatcher.submit({ tokens, topK });
   }
 
   /** The same prompt through FP32 and INT8 (each batch runs FP32 then INT8 on the same prompts). */
   async compare(tokens: number[], topK: number): Promise<Compared> {
     if (!this.compareEnabled) throw new ClientError('COMPARE_DISABLED', 'compare is switched off on this worker (COMPARE_FP32=false)');
     this.checkPrompt(tokens);
-    const r = await this.compareBatcher.submit(tokens);
-    const [int8Top, fp32Top] = await (await this.probabilities).topK([r.int8.logits, r.fp32.logits], topK);
-    const int8 = { ...predictionOf(int8Top ?? []), inference_ms: r.int8.ms };
-    const fp32 = { ...predictionOf(fp32Top ?? []), inference_ms: r.fp32.ms };
-    return { int8, fp32, same: int8.token_id === fp32.token_id, speedup: r.int8.ms > 0 ? r.fp32.ms / r.int8.ms : 0, batch: r.int8.batch };
+    const r = await this.compareBatcher.submit({ tokens, topK });
+    const int8 = { ...r.int8.prediction, inference_ms: r.int8.inferenceMs };
+    const fp32 = { ...r.fp32.prediction, inference_ms: r.fp32.inferenceMs };
+    const speedup = r.int8.inferenceMs > 0 ? r.fp32.inferenceMs / r.int8.inferenceMs : 0;
+    return { int8, fp32, same: int8.token_id === fp32.token_id, speedup, batch: r.int8.batch };
   }
 
   async generate(tokens: number[], params: GenerateParams, onToken?: (e: GeneratedToken) => void): Promise<Generation> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GeneratedToken } from '@gpt2-int8/shared/api';
+import type { GeneratedToken, Prediction } from '@gpt2-int8/shared/api';
 import { lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { decode, encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
@@ -47,13 +47,20 @@ describe('predict', () => {
     const tokens = PROMPTS.map((p) => encode(p));
     const alone: Float32Array[] = [];
     for (const t of tokens) alone.push((await nextTokenLogits(model.session, [t]))[0] as Float32Array);
-    // Through the engine, concurrently: the batcher runs them together.
+    // Through the engine, one at a time and concurrently (the batcher runs them together, each with
+    // its own k): the same candidates in the same order, probabilities within tolerance.
+    const ks = tokens.map((_, i) => 1 + (i % 5));
+    const single: Prediction[] = [];
+    for (const [i, t] of tokens.entries()) single.push((await engine.predict(t, ks[i] as number)).prediction);
     const before = engine.batchSizes('predict').length;
-    const together = await Promise.all(tokens.map((t) => engine.predictLogits(t)));
+    const together = await Promise.all(tokens.map((t, i) => engine.predict(t, ks[i] as number)));
     expect(Math.max(...engine.batchSizes('predict').slice(before))).toBeGreaterThan(1);
     together.forEach((r, i) => {
-      expect(argmax(r.logits)).toBe(argmax(alone[i] as Float32Array));
-      expect(maxAbsDiff(r.logits, alone[i] as Float32Array)).toBeLessThan(1e-4);
+      const s1 = single[i] as Prediction;
+      expect(r.prediction.token_id).toBe(argmax(alone[i] as Float32Array));
+      expect(r.prediction.top_k.map((c) => c.token_id)).toEqual(s1.top_k.map((c) => c.token_id));
+      expect(r.prediction.top_k).toHaveLength(ks[i] as number);
+      r.prediction.top_k.forEach((c, j) => expect(Math.abs(c.prob - (s1.top_k[j]?.prob ?? NaN))).toBeLessThan(1e-5));
     });
     // And directly as one padded batch.
     const batch = await nextTokenLogits(model.session, tokens);
