@@ -4,11 +4,13 @@
  * Model-level and service-level benchmarks; writes bench/results/<name>.json and <name>.md and
  * prints the summary with issue 5's targets (measured figure, PASS/FAIL). Progress goes to stderr.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifest } from '@gpt2-int8/shared/manifest';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { ensureSyntheticArtifact } from './artifacts.js';
 import { benchMarkdown, type BenchResult } from './bench-report.js';
 import { intList, oneOfList, positiveInt, positiveNumber, runMain, UsageError } from './cli-args.js';
@@ -222,4 +224,17 @@ async function main(): Promise<void> {
   process.stderr.write(`\nwrote ${join(outDir, `${name}.json`)} and ${name}.md\n`);
 }
 
-runMain(main, USAGE);
+/**
+ * The model section measures what a worker does, so it runs under the workers' allocator setting
+ * (shared/src/worker-process.ts): onnxruntime-node allocates every output afresh, and how glibc
+ * serves those buffers changes what a KV-cache step costs. Re-executed once with it when unset.
+ */
+if (process.env.GLIBC_TUNABLES === WORKER_PROCESS_ENV.GLIBC_TUNABLES) {
+  runMain(main, USAGE);
+} else {
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, GLIBC_TUNABLES: WORKER_PROCESS_ENV.GLIBC_TUNABLES },
+  });
+  process.exit(child.status ?? 1);
+}

@@ -3,10 +3,14 @@
  * the worker image's Dockerfile, which repeats both values).
  *
  * GLIBC_TUNABLES: glibc raises its mmap threshold after large frees, so ONNX Runtime's big start-up
- * allocations end up in a heap it never returns to the system; a fixed 256 KiB threshold keeps them
- * in mmap'ed blocks that are freed for real. Measured on GPT-2 small INT8: a session's RSS 302 →
- * 262 MB, latency unchanged within noise.
- *
+ * allocations end up in a heap it never returns to the system; a fixed threshold keeps them in
+ * mmap'ed blocks that are freed for real (GPT-2 small INT8 session: 302 → 262 MB at 256 KiB). Not
+ * lower than 1 MiB: onnxruntime-node returns every output in a fresh buffer, and a KV-cache step
+ * gets 2 × n_layer of them (393 KB each for small at 128 tokens of context); mmap'ed, each is
+ * page-faulted in anew, and a decode step at 128 context cost 16.4–17.1 ms instead of 11.4–12.1
+ * (at 1 MiB), while the worker's RSS after loading and 10 predicts is the same within noise
+ * (315–324 MB at 256 KiB, 321–324 at 1 MiB). Contexts past ~340 tokens on small still cross it.
+
  * NODE_OPTIONS: V8's young generation grows to 16 MiB semi-spaces while the worker loads its modules,
  * the tokenizer and the model, and keeps them, although a serving worker has under 2 MiB of young
  * objects at a time. Capped at 2 MiB: small INT8 worker after loading and 10 predicts 345 → 317 MB
@@ -15,6 +19,6 @@
  * NODE_OPTIONS the launcher has for the worker.
  */
 export const WORKER_PROCESS_ENV = {
-  GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=262144',
+  GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=1048576',
   NODE_OPTIONS: '--max-semi-space-size=2',
 } as const;
