@@ -47,6 +47,7 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N               rounds over all configurations (default 3; quick 1)
   --batch-workers N        worker count of the MAX_BATCH=8 vs 1 comparison (default 1)
   --batch-window-ms MS     BATCH_WINDOW_MS for the workers (default: the worker's own default)
+  --generate-concurrency N concurrency of the 1 vs 2 workers generation runs (default 8; 0 skips them)
   --seed N                 seed of the synthetic weights (default 1)`;
 
 function stamp(d: Date): string {
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       rounds: { type: 'string' },
       'batch-workers': { type: 'string' },
+      'generate-concurrency': { type: 'string' },
       'batch-window-ms': { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
     batchWindowMs: batchWindow === undefined ? undefined : Number(batchWindow),
     batchWorkers: positiveInt('batch-workers', values['batch-workers'], 1),
     batchConcurrency: 32,
+    generateConcurrency: values['generate-concurrency'] === '0' ? 0 : positiveInt('generate-concurrency', values['generate-concurrency'], 8),
   };
   serviceSettings.batchConcurrency = Math.max(...serviceSettings.concurrency);
 

@@ -134,9 +134,11 @@ function serviceSection(s: ServiceBenchResult | null): string {
   }
   if (s.scaling) {
     const u = s.scaling.unbatched;
+    const g = s.scaling.generate;
     out.push(
       `- Scaling at concurrency ${s.scaling.concurrency}, MAX_BATCH=${st.maxBatch}: 2 workers ${fixed(s.scaling.two_workers_rps, 1)} req/s ÷ 1 worker ${fixed(s.scaling.one_worker_rps, 1)} req/s = **${fixed(s.scaling.ratio)}**` +
-        (u ? `; with MAX_BATCH=1: ${fixed(u.two_workers_rps, 1)} ÷ ${fixed(u.one_worker_rps, 1)} req/s = ${fixed(u.ratio)}.` : '.'),
+        (u ? `; with MAX_BATCH=1: ${fixed(u.two_workers_rps, 1)} ÷ ${fixed(u.one_worker_rps, 1)} req/s = ${fixed(u.ratio)}` : '') +
+        (g ? `; generating ${g.max_new_tokens} tokens at concurrency ${g.concurrency}: ${fixed(g.two_workers_rps, 2)} ÷ ${fixed(g.one_worker_rps, 2)} req/s = **${fixed(g.ratio)}**.` : '.'),
     );
   }
   if (s.batching) {

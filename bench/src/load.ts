@@ -30,17 +30,27 @@ export interface RawRun extends LoadRun {
   total: number[];
 }
 
-export function predictRequests(prompts: readonly string[], onBody: (status: number, body: string) => void): Request[] {
+/** What each request of a load run asks for. */
+export type Workload = 'predict' | 'generate';
+
+/** Tokens a `generate` load request asks for: greedy, not streamed. */
+export const GENERATE_TOKENS = 32;
+
+function requestBody(workload: Workload, prompt: string): Record<string, unknown> {
+  return workload === 'predict' ? { prompt } : { prompt, max_new_tokens: GENERATE_TOKENS };
+}
+
+export function loadRequests(workload: Workload, prompts: readonly string[], onBody: (status: number, body: string) => void): Request[] {
   return prompts.map((prompt) => ({
     method: 'POST',
-    path: '/api/predict',
+    path: `/api/${workload}`,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt }),
+    body: JSON.stringify(requestBody(workload, prompt)),
     onResponse: (status: number, body: string) => onBody(status, body),
   }));
 }
 
-export async function runLoad(url: string, prompts: readonly string[], concurrency: number, durationS: number): Promise<RawRun> {
+export async function runLoad(url: string, prompts: readonly string[], concurrency: number, durationS: number, workload: Workload = 'predict'): Promise<RawRun> {
   const latencies: number[] = [];
   const inference: number[] = [];
   const queue: number[] = [];
@@ -62,7 +72,7 @@ export async function runLoad(url: string, prompts: readonly string[], concurren
   const started = performance.now();
   const result = await new Promise<Result>((resolve, reject) => {
     const instance = autocannon(
-      { url, connections: concurrency, duration: durationS, timeout: 30, requests: predictRequests(prompts, onBody) },
+      { url, connections: concurrency, duration: durationS, timeout: 30, requests: loadRequests(workload, prompts, onBody) },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
     instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {

@@ -13,7 +13,7 @@ import { decode } from '@gpt2-int8/shared/tokenizer';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { runNodeScript } from './artifacts.js';
 import { cpuByRole } from './cpu-share.js';
-import { type LoadRun, predictSequential, predictTogether, type RawRun, runLoad } from './load.js';
+import { GENERATE_TOKENS, type LoadRun, predictSequential, predictTogether, type RawRun, runLoad, type Workload } from './load.js';
 import { proseTokens } from './model-bench.js';
 import { ROOT } from './paths.js';
 import { processMemory, startGroup } from './processes.js';
@@ -33,6 +33,8 @@ export interface ServiceSettings {
   /** The micro-batching comparison: this many workers at this concurrency, MAX_BATCH=maxBatch vs 1. */
   batchWorkers: number;
   batchConcurrency: number;
+  /** Concurrency of the generation scaling runs (1 and 2 workers; 0 = not run). */
+  generateConcurrency: number;
 }
 
 export interface GroupPlan {
@@ -40,6 +42,8 @@ export interface GroupPlan {
   workers: number;
   maxBatch: number;
   concurrency: number[];
+  /** What its load asks for (predict unless said). */
+  workload?: Workload;
 }
 
 export interface CombinedRun {
@@ -76,6 +80,8 @@ export interface ServiceBenchResult {
     ratio: number;
     /** The same with MAX_BATCH=1: how the workers themselves scale when nothing is batched. */
     unbatched?: { one_worker_rps: number; two_workers_rps: number; ratio: number };
+    /** Greedy generations of GENERATE_TOKENS tokens: the workers' share of the machine is larger. */
+    generate?: { concurrency: number; max_new_tokens: number; one_worker_rps: number; two_workers_rps: number; ratio: number };
   } | null;
   batching: { workers: number; concurrency: number; batched_rps: number; unbatched_rps: number; gain: number; batched_c1_p50_ms?: number; unbatched_c1_p50_ms?: number } | null;
 }
@@ -84,7 +90,8 @@ export interface ServiceBenchResult {
  * The configurations: every worker count at every concurrency with MAX_BATCH=maxBatch; then with
  * MAX_BATCH=1 the batching comparison's worker count (at concurrency 1, to show a lone request is
  * not slower, and at the comparison's concurrency), and — when 1 and 2 workers are both run — 1 and
- * 2 workers at the highest concurrency, for scaling without batching.
+ * 2 workers at the highest concurrency, for scaling without batching, and 1 and 2 workers under a
+ * load of generations, for scaling when the requests are heavier than the gateway's share of them.
  */
 export function planGroups(s: ServiceSettings): GroupPlan[] {
   const groups: GroupPlan[] = s.workers.map((w) => ({ id: `${w}w-batch${s.maxBatch}`, workers: w, maxBatch: s.maxBatch, concurrency: [...s.concurrency] }));
@@ -105,6 +112,9 @@ export function planGroups(s: ServiceSettings): GroupPlan[] {
       add(1, 1, [top]);
       add(2, 1, [top]);
     }
+  }
+  if (s.generateConcurrency > 0 && s.workers.includes(1) && s.workers.includes(2)) {
+    for (const workers of [1, 2]) groups.push({ id: `${workers}w-generate`, workers, maxBatch: s.maxBatch, concurrency: [s.generateConcurrency], workload: 'generate' });
   }
   return groups;
 }
@@ -152,11 +162,11 @@ export async function runServiceBench(
         try {
           say('warm-up');
           await predictSequential(group.url, prompts, 10);
-          await runLoad(group.url, prompts, Math.max(...g.concurrency), s.warmupS);
+          await runLoad(group.url, prompts, Math.max(...g.concurrency), s.warmupS, g.workload);
           for (const c of g.concurrency) {
-            say(`concurrency ${c} for ${s.durationS} s`);
+            say(`${g.workload ?? 'predict'} at concurrency ${c} for ${s.durationS} s`);
             const { result, cores } = await cpuByRole({ gateway: [group.gatewayPid], workers: group.workerPids, redis: [redisPid], client: ['self'] }, () =>
-              runLoad(group.url, prompts, c, s.durationS),
+              runLoad(group.url, prompts, c, s.durationS, g.workload),
             );
             raw.get(g.id)?.get(c)?.push({ ...result, cpu_cores: cores });
           }
@@ -172,7 +182,8 @@ export async function runServiceBench(
     runs: g.concurrency.map((c) => combine(c, raw.get(g.id)?.get(c) ?? [])),
     worker_rss_bytes: rss.get(g.id) ?? [],
   }));
-  const find = (workers: number, maxBatch: number) => groups.find((g) => g.workers === workers && g.maxBatch === maxBatch);
+  const find = (workers: number, maxBatch: number, workload: Workload = 'predict') =>
+    groups.find((g) => g.workers === workers && g.maxBatch === maxBatch && (g.workload ?? 'predict') === workload);
   const run = (g: GroupResult | undefined, c: number) => g?.runs.find((x) => x.concurrency === c);
 
   const hopGroup = find(1, s.maxBatch) ?? groups[0];
@@ -196,9 +207,22 @@ export async function runServiceBench(
   const one1 = run(find(1, 1), top);
   const two1 = run(find(2, 1), top);
   const unbatchedScaling = s.maxBatch !== 1 && one1 && two1 ? { one_worker_rps: one1.throughput_rps.median, two_workers_rps: two1.throughput_rps.median, ratio: round(two1.throughput_rps.median / one1.throughput_rps.median, 3) } : undefined;
+  const oneGen = run(find(1, s.maxBatch, 'generate'), s.generateConcurrency);
+  const twoGen = run(find(2, s.maxBatch, 'generate'), s.generateConcurrency);
+  const generateScaling =
+    oneGen && twoGen
+      ? { concurrency: s.generateConcurrency, max_new_tokens: GENERATE_TOKENS, one_worker_rps: oneGen.throughput_rps.median, two_workers_rps: twoGen.throughput_rps.median, ratio: round(twoGen.throughput_rps.median / oneGen.throughput_rps.median, 3) }
+      : undefined;
   const scaling =
     one && two
-      ? { concurrency: top, one_worker_rps: one.throughput_rps.median, two_workers_rps: two.throughput_rps.median, ratio: round(two.throughput_rps.median / one.throughput_rps.median, 3), ...(unbatchedScaling ? { unbatched: unbatchedScaling } : {}) }
+      ? {
+          concurrency: top,
+          one_worker_rps: one.throughput_rps.median,
+          two_workers_rps: two.throughput_rps.median,
+          ratio: round(two.throughput_rps.median / one.throughput_rps.median, 3),
+          ...(unbatchedScaling ? { unbatched: unbatchedScaling } : {}),
+          ...(generateScaling ? { generate: generateScaling } : {}),
+        }
       : null;
 
   const batched = find(s.batchWorkers, s.maxBatch);

@@ -90,7 +90,9 @@ export function evaluateTargets(inp: TargetInputs): TargetRow[] {
   }
   if (svc?.scaling) {
     const s = svc.scaling;
-    const u = s.unbatched ? `; with MAX_BATCH=1: ${s.unbatched.ratio.toFixed(2)} (${s.unbatched.two_workers_rps.toFixed(1)} / ${s.unbatched.one_worker_rps.toFixed(1)} req/s)` : '';
+    const u =
+      (s.unbatched ? `; with MAX_BATCH=1: ${s.unbatched.ratio.toFixed(2)} (${s.unbatched.two_workers_rps.toFixed(1)} / ${s.unbatched.one_worker_rps.toFixed(1)} req/s)` : '') +
+      (s.generate ? `; generating ${s.generate.max_new_tokens} tokens: ${s.generate.ratio.toFixed(2)} (${s.generate.two_workers_rps.toFixed(2)} / ${s.generate.one_worker_rps.toFixed(2)} req/s)` : '');
     figures.scaling_2w_1w = { x: s.ratio, shown: `${s.ratio.toFixed(2)} (${s.two_workers_rps.toFixed(1)} / ${s.one_worker_rps.toFixed(1)} req/s)${u}`, source: `${svc.preset} INT8, concurrency ${s.concurrency}, MAX_BATCH=${svc.settings.maxBatch} (the default)` };
   }
   if (svc?.batching) {

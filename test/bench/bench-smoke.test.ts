@@ -99,8 +99,9 @@ describe('npm run bench', () => {
     expect(finite(m?.generation.cached_tokens_per_s) && finite(m?.generation.recompute_tokens_per_s)).toBe(true);
     expect(finite(m?.load_ms.fp32.median) && finite(m?.load_ms.int8.median)).toBe(true);
     expect(result.worker_rss?.rss_bytes).toBeGreaterThan(0);
-    const groups = result.service?.groups.map((g) => `${g.workers}w/${g.maxBatch}`);
-    expect(groups).toEqual(['1w/8', '2w/8', '1w/1', '2w/1']);
+    const groups = result.service?.groups.map((g) => `${g.workers}w/${g.maxBatch}/${g.workload ?? 'predict'}`);
+    expect(groups).toEqual(['1w/8/predict', '2w/8/predict', '1w/1/predict', '2w/1/predict', '1w/8/generate', '2w/8/generate']);
+    expect(finite(result.service?.scaling?.generate?.ratio)).toBe(true);
     for (const g of result.service?.groups ?? []) {
       for (const run of g.runs) {
         expect(run.ok).toBeGreaterThan(0);

@@ -55,17 +55,20 @@ describe('Progress', () => {
 });
 
 describe('planGroups', () => {
-  const settings: ServiceSettings = { workers: [1, 2, 4], concurrency: [1, 8, 32], durationS: 10, warmupS: 2, rounds: 2, maxBatch: 8, batchWorkers: 1, batchConcurrency: 32 };
+  const settings: ServiceSettings = { workers: [1, 2, 4], concurrency: [1, 8, 32], durationS: 10, warmupS: 2, rounds: 2, maxBatch: 8, batchWorkers: 1, batchConcurrency: 32, generateConcurrency: 8 };
 
-  it('runs every worker count at every concurrency, plus the MAX_BATCH=1 comparison', () => {
+  it('runs every worker count at every concurrency, plus the MAX_BATCH=1 comparison and 1 vs 2 workers generating', () => {
     const groups = planGroups(settings);
-    expect(groups.map((g) => [g.workers, g.maxBatch, g.concurrency])).toEqual([
-      [1, 8, [1, 8, 32]],
-      [2, 8, [1, 8, 32]],
-      [4, 8, [1, 8, 32]],
-      [1, 1, [1, 32]],
-      [2, 1, [32]],
+    expect(groups.map((g) => [g.workers, g.maxBatch, g.concurrency, g.workload ?? 'predict'])).toEqual([
+      [1, 8, [1, 8, 32], 'predict'],
+      [2, 8, [1, 8, 32], 'predict'],
+      [4, 8, [1, 8, 32], 'predict'],
+      [1, 1, [1, 32], 'predict'],
+      [2, 1, [32], 'predict'],
+      [1, 8, [8], 'generate'],
+      [2, 8, [8], 'generate'],
     ]);
+    expect(planGroups({ ...settings, generateConcurrency: 0 }).some((g) => g.workload === 'generate')).toBe(false);
   });
 
   it('adds the comparison concurrency to the batched group when it is not in the list', () => {
@@ -92,17 +95,18 @@ describe('evaluateTargets', () => {
       service: {
         preset: 'distil',
         model_dir: '/x',
-        settings: { workers: [1, 2], concurrency: [1, 32], durationS: 1, warmupS: 1, rounds: 1, maxBatch: 8, batchWorkers: 1, batchConcurrency: 32 },
+        settings: { workers: [1, 2], concurrency: [1, 32], durationS: 1, warmupS: 1, rounds: 1, maxBatch: 8, batchWorkers: 1, batchConcurrency: 32, generateConcurrency: 8 },
         prompts: [],
         groups: [],
         queue_hop: { group: '1w-batch8', e2e_p50_ms: 10, inference_p50_ms: 7.5, hop_ms: 2.5, gateway_total_p50_ms: 9, queue_p50_ms: 1, tokenize_p50_ms: 0.1 },
-        scaling: { concurrency: 32, one_worker_rps: 100, two_workers_rps: 185, ratio: 1.85 },
+        scaling: { concurrency: 32, one_worker_rps: 100, two_workers_rps: 185, ratio: 1.85, generate: { concurrency: 8, max_new_tokens: 32, one_worker_rps: 5, two_workers_rps: 9.5, ratio: 1.9 } },
         batching: { workers: 1, concurrency: 32, batched_rps: 140, unbatched_rps: 100, gain: 1.4 },
       },
     });
     const by = Object.fromEntries(rows.map((r) => [r.id, r]));
     expect(by.queue_hop_ms).toMatchObject({ measured: 2.5, pass: false });
     expect(by.scaling_2w_1w).toMatchObject({ measured: 1.85, pass: true });
+    expect(by.scaling_2w_1w?.shown).toContain('generating 32 tokens: 1.90 (9.50 / 5.00 req/s)');
     expect(by.batching_gain).toMatchObject({ measured: 1.4, pass: false });
     expect(by.worker_rss).toMatchObject({ measured: 300, pass: true });
   });
