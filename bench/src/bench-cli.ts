@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < serviceSettings.rounds; r++) {
     const order = r % 2 === 0 ? plans : [...plans].reverse();
     for (const g of order) {
-      steps.push({ id: `service-${g.id}-r${r + 1}`, label: `service: ${g.workers} worker(s), MAX_BATCH=${g.maxBatch}, round ${r + 1}/${serviceSettings.rounds}`, estimateS: groupEstimateS(g, serviceSettings, loadS) });
+      steps.push({ id: `service-${g.id}-r${r + 1}`, label: `service: ${g.workers} worker(s), MAX_BATCH=${g.maxBatch}${g.workload === 'generate' ? ', generating' : ''}, round ${r + 1}/${serviceSettings.rounds}`, estimateS: groupEstimateS(g, serviceSettings, loadS) });
     }
   }
 
