@@ -2,6 +2,7 @@
 import type { MachineInfo } from './machine.js';
 import { machineMarkdown } from './machine.js';
 import { fixed, mb, table } from './markdown.js';
+import { GENERATE_TOKENS } from './load.js';
 import type { ModelBenchResult } from './model-bench.js';
 import { clock, type StepRecord } from './progress.js';
 import type { ServiceBenchResult, WorkerRss } from './service-bench.js';
@@ -99,15 +100,17 @@ function serviceSection(s: ServiceBenchResult | null): string {
   const out = [
     '## Service level (gateway → Redis/BullMQ → workers)',
     '',
-    `${s.preset} INT8 artifact, 1 thread per worker, autocannon on the same machine (it shares the 2 cores), POST /api/predict cycling the five legacy prompts; ` +
+    `${s.preset} INT8 artifact, 1 thread per worker, autocannon on the same machine (it shares the 2 cores), cycling the five legacy prompts: POST /api/predict, or (load "generate") ` +
+      `POST /api/generate of ${GENERATE_TOKENS} greedy tokens; ` +
       `${st.durationS} s per run after a ${st.warmupS} s warm-up, ${st.rounds} round(s) with the configurations alternating (order reversed every other round). ` +
       'Throughput: median over rounds (min–max); latency: client-side, all rounds pooled; inference and queue: the medians of the responses\' timings_ms; ' +
       'CPU: cores used by each role during a run (/proc/<pid>/stat; client = the bench process running autocannon), median over rounds.',
     '',
     table(
-      ['workers', 'MAX_BATCH', 'concurrency', 'req/s', 'p50 ms', 'p99 ms', 'inference p50 ms', 'queue p50 ms', 'ok', 'failed', 'CPU cores: workers / gateway / redis / client'],
+      ['load', 'workers', 'MAX_BATCH', 'concurrency', 'req/s', 'p50 ms', 'p99 ms', 'inference p50 ms', 'queue p50 ms', 'ok', 'failed', 'CPU cores: workers / gateway / redis / client'],
       s.groups.flatMap((g) =>
         g.runs.map((r) => [
+          g.workload ?? 'predict',
           String(g.workers),
           String(g.maxBatch),
           String(r.concurrency),
@@ -121,7 +124,7 @@ function serviceSection(s: ServiceBenchResult | null): string {
           ['workers', 'gateway', 'redis', 'client'].map((k) => fixed(r.cpu_cores[k] ?? Number.NaN)).join(' / '),
         ]),
       ),
-      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
   ];
