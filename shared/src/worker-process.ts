@@ -7,10 +7,10 @@
  * mmap'ed blocks that are freed for real (GPT-2 small INT8 session: 302 → 262 MB at 256 KiB). Not
  * lower than 1 MiB: onnxruntime-node returns every output in a fresh buffer, and a KV-cache step
  * gets 2 × n_layer of them (393 KB each for small at 128 tokens of context); mmap'ed, each is
- * page-faulted in anew, and a decode step at 128 context cost 16.4–17.1 ms instead of 11.4–12.1
- * (at 1 MiB), while the worker's RSS after loading and 10 predicts is the same within noise
- * (315–324 MB at 256 KiB, 321–324 at 1 MiB). Contexts past ~340 tokens on small still cross it.
-
+ * page-faulted in anew: a decode step at 127 cached positions 16.2–16.3 ms at 256 KiB, 11.7–11.8 at
+ * 1 MiB (`npm run bench:decode`), worker RSS the same within noise. Contexts past ~340 tokens on
+ * small still cross it; see docs/performance.md for what that costs and the way out.
+ *
  * NODE_OPTIONS: V8's young generation grows to 16 MiB semi-spaces while the worker loads its modules,
  * the tokenizer and the model, and keeps them, although a serving worker has under 2 MiB of young
  * objects at a time. Capped at 2 MiB: small INT8 worker after loading and 10 predicts 345 → 317 MB
