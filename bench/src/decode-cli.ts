@@ -4,16 +4,18 @@
  *
  * What one KV-cache decode step costs (INT8, batch 1, 1 thread) under three glibc malloc settings
  * — glibc's default, a 256 KiB mmap threshold, and the workers' own (shared/src/worker-process.ts)
- * — each measured two ways: fetching every output (what generation does: logits and the new
- * present.* tensors) and fetching the logits only. onnxruntime-node copies every output into a
- * fresh buffer; the gap between the two columns is that copy, and the allocator decides whether
- * each fresh buffer is page-faulted in anew. Each setting runs in its own process (glibc reads its
+ * — each measured three ways: fetching every output and feeding present.* back as the next past
+ * (optimum's way), fetching the logits only (what the model itself costs), and the worker's slot
+ * cache (shared/src/kv-decoder.ts: only the new positions fetched). onnxruntime-node copies every
+ * output into a fresh buffer; the gap between the first two columns is that copy, and the
+ * allocator decides whether each fresh buffer is page-faulted in anew. Each setting runs in its own process (glibc reads its
  * tunables at start-up), settings interleaved over two rounds.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { Gpt2Session, type KvCache } from '@gpt2-int8/shared/gpt2-session';
+import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
 import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
 import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/shared/manifest';
 import { Rng } from '@gpt2-int8/shared/prng';
@@ -36,6 +38,8 @@ interface ChildResult {
   context: number;
   all_outputs_ms: number;
   logits_only_ms: number;
+  /** The worker's way (shared/src/kv-decoder.ts): the cache in slot buffers, new positions fetched. */
+  slot_cache_ms: number;
 }
 
 /** In the child: median step times at each context, over `reps` steps after warm-ups. */
@@ -68,7 +72,15 @@ async function measure(artifact: string, contexts: number[], reps: number): Prom
       await session.session.run(feeds, [GRAPH_IO.logits]);
       if (i >= 3) logitsOnly.push(performance.now() - t);
     }
-    results.push({ context, all_outputs_ms: summarize(all).median, logits_only_ms: summarize(logitsOnly).median });
+    // The worker's way, from a prompt of `context` tokens (the cache then grows by one a step).
+    const decoding = await startDecoding(session, Array.from({ length: context }, (_, i) => (i * 131 + 7) % manifest.config.vocab_size));
+    const slots: number[] = [];
+    for (let i = 0; i < reps + 3; i++) {
+      const t = performance.now();
+      await decoding.next(464);
+      if (i >= 3) slots.push(performance.now() - t);
+    }
+    results.push({ context, all_outputs_ms: summarize(all).median, logits_only_ms: summarize(logitsOnly).median, slot_cache_ms: summarize(slots).median });
   }
   await session.release();
   return results;
@@ -105,8 +117,8 @@ async function main(): Promise<void> {
   }
   const rows = [...runs].flatMap(([name, rounds]) =>
     contexts.map((context, i) => {
-      const pick = (k: 'all_outputs_ms' | 'logits_only_ms') => rounds.map((r) => fixed(r[i]?.[k] ?? Number.NaN)).join(' / ');
-      return [name, String(context), pick('all_outputs_ms'), pick('logits_only_ms')];
+      const pick = (k: 'all_outputs_ms' | 'logits_only_ms' | 'slot_cache_ms') => rounds.map((r) => fixed(r[i]?.[k] ?? Number.NaN)).join(' / ');
+      return [name, String(context), pick('all_outputs_ms'), pick('logits_only_ms'), pick('slot_cache_ms')];
     }),
   );
   const machine = machineInfo();
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
       '',
       `Median of ${reps} steps per cell, one cell per round (round 1 / round 2).`,
       '',
-      table(['malloc setting', 'cached positions', 'every output ms', 'logits only ms'], rows, ['l', 'r', 'r', 'r']),
+      table(['malloc setting', 'cached positions', 'present.* fed back ms', 'logits only ms', 'slot cache (the worker) ms'], rows, ['l', 'r', 'r', 'r', 'r']),
       '',
     ].join('\n'),
   );

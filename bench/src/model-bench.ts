@@ -3,11 +3,12 @@
  * prompt lengths, greedy generation with and without the KV cache, artifact sizes and session load
  * time. Every FP32/INT8 (or cache/recompute) pair is measured interleaved in one run.
  */
-import { Gpt2Session, lastPositionLogits, leftPad, type KvCache } from '@gpt2-int8/shared/gpt2-session';
+import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
+import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
 import { argmax } from '@gpt2-int8/shared/logits';
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
-import { encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
+import { encode } from '@gpt2-int8/shared/tokenizer';
 import { artifactPaths, loadModelPair, nextTokenLogits, releasePair } from './model-pair.js';
 import { interleaved, round, roundSummary, type Summary, summarize } from './summary.js';
 
@@ -96,23 +97,18 @@ async function measureLatency(fp32: Gpt2Session, int8: Gpt2Session, tokens: numb
   return { prompt_tokens: tokens.length, fp32_ms: roundSummary(fs), int8_ms: roundSummary(is), ratio: round(is.median / fs.median, 4), pair_ratio_p10: round(ps.p10, 4), pair_ratio_p90: round(ps.p90, 4) };
 }
 
-const ones = (n: number) => Array<number>(n).fill(1);
-
-/** Greedy generation through the KV cache: the prefill, then one timed decode step per new token. */
+/** Greedy generation through the KV cache as the worker does it: the prefill, then one timed decode step per new token. */
 async function generateCached(session: Gpt2Session, prompt: number[], steps: number): Promise<{ prefillMs: number; stepMs: number[]; tokens: number[] }> {
-  const V = session.config.vocab_size;
   let started = performance.now();
-  let out = await session.step(leftPad([prompt], EOS_TOKEN_ID), session.emptyCache(1));
+  const decoding = await startDecoding(session, prompt);
   const prefillMs = performance.now() - started;
-  let cache: KvCache = out.cache;
-  const tokens = [argmax(lastPositionLogits(out, V)[0] as Float32Array)];
+  const tokens = [argmax(decoding.logits)];
   const stepMs: number[] = [];
   for (let s = 0; s < steps; s++) {
     started = performance.now();
-    out = await session.step({ inputIds: [[tokens[tokens.length - 1] as number]], attentionMask: [ones(cache.length + 1)] }, cache);
+    const logits = await decoding.next(tokens[tokens.length - 1] as number);
     stepMs.push(performance.now() - started);
-    cache = out.cache;
-    tokens.push(argmax(lastPositionLogits(out, V)[0] as Float32Array));
+    tokens.push(argmax(logits));
   }
   return { prefillMs, stepMs, tokens };
 }

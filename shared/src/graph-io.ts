@@ -1,6 +1,12 @@
 /**
  * The model graph's input and output names: Hugging Face optimum's decoder layout, so the artifact
  * also runs under other ONNX tools. An empty (length 0) past is the first step.
+ *
+ * Beyond optimum's outputs, graphs built here also give `present_new.{i}.key|value`: the keys and
+ * values of this call's positions only (the last `sequence_length` of `present.*`). onnxruntime-node
+ * copies every output it returns into a fresh buffer, so a decode step that fetches `present.*` gets
+ * the whole cache back each time; fetching these instead, the caller keeps the cache itself
+ * (shared/src/kv-decoder.ts).
  */
 export const GRAPH_IO = {
   inputIds: 'input_ids',
@@ -11,4 +17,6 @@ export const GRAPH_IO = {
   pastValue: (layer: number) => `past_key_values.${layer}.value`,
   presentKey: (layer: number) => `present.${layer}.key`,
   presentValue: (layer: number) => `present.${layer}.value`,
+  presentNewKey: (layer: number) => `present_new.${layer}.key`,
+  presentNewValue: (layer: number) => `present_new.${layer}.value`,
 } as const;

@@ -1,6 +1,8 @@
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { everyPositionLogits, Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
 import { buildGpt2Graph } from './gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { emptyCache, referenceForward } from './reference-gpt2.test-util.js';
@@ -46,6 +48,34 @@ describe.each([
       const [ref] = referenceForward(config, weights, [tokens[t] as number], refCache);
       expect(maxAbsDiff(out.logits, ref as Float64Array)).toBeLessThanOrEqual(1e-4);
     }
+    await session.release();
+  });
+
+  it('gives this call\'s positions of present.* as present_new.*', async () => {
+    const session = await Gpt2Session.load(model, config);
+    const first = await session.step(leftPad([tokens.slice(0, 4)], 0), session.emptyCache(1));
+    const more = tokens.slice(4);
+    const feeds: Record<string, ort.Tensor> = {
+      [GRAPH_IO.inputIds]: new ort.Tensor('int64', BigInt64Array.from(more, BigInt), [1, more.length]),
+      [GRAPH_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from(more, (_, i) => BigInt(4 + i)), [1, more.length]),
+      [GRAPH_IO.attentionMask]: new ort.Tensor('int64', new BigInt64Array(tokens.length).fill(1n), [1, tokens.length]),
+    };
+    for (let l = 0; l < config.n_layer; l++) {
+      feeds[GRAPH_IO.pastKey(l)] = first.cache.keys[l] as ort.Tensor;
+      feeds[GRAPH_IO.pastValue(l)] = first.cache.values[l] as ort.Tensor;
+    }
+    const out = await session.session.run(feeds);
+    const D = config.n_embd / config.n_head;
+    for (let l = 0; l < config.n_layer; l++) {
+      for (const [present, fresh] of [[GRAPH_IO.presentKey(l), GRAPH_IO.presentNewKey(l)], [GRAPH_IO.presentValue(l), GRAPH_IO.presentNewValue(l)]]) {
+        const all = out[present as string] as ort.Tensor;
+        const got = out[fresh as string] as ort.Tensor;
+        expect(got.dims).toEqual([1, config.n_head, more.length, D]);
+        const want = Array.from({ length: config.n_head }, (_, h) => [...(all.data as Float32Array).subarray((h * tokens.length + 4) * D, (h + 1) * tokens.length * D)]).flat();
+        expect([...(got.data as Float32Array)]).toEqual(want);
+      }
+    }
+    expect(session.session.outputNames.slice(0, 3)).toEqual([GRAPH_IO.logits, GRAPH_IO.presentKey(0), GRAPH_IO.presentValue(0)]);
     await session.release();
   });
 

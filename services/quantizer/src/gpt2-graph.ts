@@ -125,8 +125,21 @@ export function buildGpt2Graph(config: Gpt2Config, w: Gpt2Weights, options: Grap
   const logitsShape = b.op('Concat', [b.op('Shape', [kept], { end: 2 }), b.constant([V], i64)], { axis: 0 });
   b.op('Reshape', [b.op('Gemm', [final, head], { transB: 1 }), logitsShape], {}, '', GRAPH_IO.logits);
   b.output(GRAPH_IO.logits, DT.FLOAT, ['batch_size', last ? 1 : 'sequence_length', V]);
+  const logitsOutput = b.outputs[b.outputs.length - 1] as onnx.ValueInfoProto;
 
-  // Keep outputs in optimum's order: logits first, then present.{i}.key|value.
-  b.outputs.unshift(b.outputs.pop() as onnx.ValueInfoProto);
+  // This call's positions of the cache, for callers that keep the cache themselves (graph-io.ts).
+  const newPositions = b.op('Neg', [b.op('Shape', [ids], { start: 1, end: 2 })]);
+  const end = b.constant([Number.MAX_SAFE_INTEGER], i64);
+  const seqAxis = b.constant([2], i64);
+  for (let l = 0; l < config.n_layer; l++) {
+    for (const [present, name] of [[GRAPH_IO.presentKey(l), GRAPH_IO.presentNewKey(l)], [GRAPH_IO.presentValue(l), GRAPH_IO.presentNewValue(l)]] as const) {
+      b.op('Slice', [present, newPositions, end, seqAxis], {}, '', name);
+      b.output(name, DT.FLOAT, ['batch_size', H, 'sequence_length', D]);
+    }
+  }
+
+  // Keep outputs in optimum's order: logits first, then present.{i}.key|value (then ours).
+  b.outputs.splice(b.outputs.indexOf(logitsOutput), 1);
+  b.outputs.unshift(logitsOutput);
   return modelProto(b.graph('gpt2'), { 'gpt2-int8.config': JSON.stringify(config) });
 }

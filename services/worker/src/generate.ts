@@ -4,7 +4,8 @@
  * model's context is full.
  */
 import type { GenerateResponse, GeneratedToken } from '@gpt2-int8/shared/api';
-import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import type { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
+import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
 import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/shared/tokenizer';
 import { Rng } from '@gpt2-int8/shared/prng';
 import { chooseToken, type SamplingOptions } from './sampling.js';
@@ -37,12 +38,10 @@ export async function generate(session: Gpt2Session, prompt: readonly number[], 
   const emit = (events: GeneratedToken[]) => events.forEach((e) => onToken(e));
 
   let started = performance.now();
-  let out = await session.step(leftPad([[...prompt]], EOS_TOKEN_ID), session.emptyCache(1));
-  let length = prompt.length; // positions in the cache
+  const decoding = await startDecoding(session, prompt);
   let finishReason: Generation['finishReason'] = 'length';
   for (let i = 0; i < params.maxNewTokens; i++) {
-    const logits = (lastPositionLogits(out, vocab_size)[0] as Float32Array).subarray(0, usable);
-    const id = chooseToken(logits, params, rng);
+    const id = chooseToken(decoding.logits.subarray(0, usable), params, rng);
     perTokenMs.push(performance.now() - started);
     if (id === EOS_TOKEN_ID) {
       finishReason = 'eos';
@@ -54,14 +53,13 @@ export async function generate(session: Gpt2Session, prompt: readonly number[], 
       break;
     }
     if (i === params.maxNewTokens - 1) break;
-    // The next step would put this token at position `length`; past the context it cannot.
-    if (length >= n_positions) {
+    // The next step would put this token at position `decoding.length`; past the context it cannot.
+    if (decoding.length >= n_positions) {
       finishReason = 'context';
       break;
     }
     started = performance.now();
-    out = await session.step({ inputIds: [[id]], attentionMask: [new Array<number>(length + 1).fill(1)] }, out.cache);
-    length++;
+    await decoding.next(id);
   }
   emit(stream.finish());
   return { text: stream.text(), tokens: stream.events(), finishReason, perTokenMs };
