@@ -6,10 +6,11 @@
  * allocations end up in a heap it never returns to the system; a fixed threshold keeps them in
  * mmap'ed blocks that are freed for real (GPT-2 small INT8 session: 302 → 262 MB at 256 KiB). Not
  * lower than 1 MiB: onnxruntime-node returns every output in a fresh buffer, and a KV-cache step
- * gets 2 × n_layer of them (393 KB each for small at 128 tokens of context); mmap'ed, each is
- * page-faulted in anew: a decode step at 127 cached positions 16.2–16.3 ms at 256 KiB, 11.7–11.8 at
- * 1 MiB (`npm run bench:decode`), worker RSS the same within noise. Contexts past ~340 tokens on
- * small still cross it; see docs/performance.md for what that costs and the way out.
+ * that feeds present.* back (graphs without present_new.*, such as an imported ONNX export; see
+ * shared/src/kv-decoder.ts) gets 2 × n_layer of them (393 KB each for small at 128 positions);
+ * mmap'ed, each is page-faulted in anew: such a step at 127 cached positions cost 16.2–16.3 ms at
+ * 256 KiB and 11.7–11.8 at 1 MiB (`npm run bench:decode` before the slot cache), worker RSS the same
+ * within noise. Batched predicts' logits (201 KB a row) stay under it up to 5 rows.
  *
  * NODE_OPTIONS: V8's young generation grows to 16 MiB semi-spaces while the worker loads its modules,
  * the tokenizer and the model, and keeps them, although a serving worker has under 2 MiB of young
