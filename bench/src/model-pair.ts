@@ -32,6 +32,6 @@ export async function releasePair(pair: ModelPair): Promise<void> {
 
 /** One prompt, no cache: the next-token logits (what a predict request computes). */
 export async function nextTokenLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
-  const out = await session.step(leftPad([[...tokens]], EOS_TOKEN_ID), session.emptyCache(1));
+  const out = await session.logits(leftPad([[...tokens]], EOS_TOKEN_ID));
   return lastPositionLogits(out, session.config.vocab_size)[0] as Float32Array;
 }

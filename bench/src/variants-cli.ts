@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     // Each variant against its own FP32 graph (attention and logits change both models).
     const fp32 = await Gpt2Session.load(artifactPaths(dir).fp32, config);
     const int8 = await Gpt2Session.load(artifactPaths(dir).int8, config);
-    const pass = (s: Gpt2Session, n: number) => () => s.step(leftPad([prose.slice(0, n)], EOS_TOKEN_ID), s.emptyCache(1));
+    const pass = (s: Gpt2Session, n: number) => () => s.logits(leftPad([prose.slice(0, n)], EOS_TOKEN_ID));
     const [f8, q8] = await interleaved([pass(fp32, 8), pass(int8, 8)], reps, 3);
     const [f128, q128] = await interleaved([pass(fp32, long), pass(int8, long)], Math.max(3, Math.round(reps / 2)), 1);
     const [fd, qd] = await interleaved([await decodeStep(fp32, long), await decodeStep(int8, long)], reps, 3);

@@ -25,13 +25,16 @@ export interface StepInput {
   attentionMask: number[][];
 }
 
-export interface StepOutput {
+export interface LogitsOutput {
   /** [batch, positions, vocab] */
   logits: Float32Array;
   batch: number;
   seq: number;
   /** Positions per row that have logits: seq for a graph that scores every position, else 1. */
   positions: number;
+}
+
+export interface StepOutput extends LogitsOutput {
   cache: KvCache;
 }
 
@@ -65,7 +68,32 @@ export class Gpt2Session {
     return { keys: Array.from({ length: n_layer }, empty), values: Array.from({ length: n_layer }, empty), length: 0 };
   }
 
+  /** One pass: the logits and the grown cache (present.*, fed back as the next past). */
   async step(input: StepInput, cache: KvCache): Promise<StepOutput> {
+    const out = await this.session.run(this.feeds(input, cache));
+    const next: KvCache = { keys: [], values: [], length: cache.length + (input.inputIds[0]?.length ?? 0) };
+    for (let l = 0; l < this.config.n_layer; l++) {
+      next.keys.push(out[GRAPH_IO.presentKey(l)] as ort.Tensor);
+      next.values.push(out[GRAPH_IO.presentValue(l)] as ort.Tensor);
+    }
+    return { ...this.logitsOf(out, input), cache: next };
+  }
+
+  /**
+   * One pass from an empty cache, fetching the logits only: onnxruntime-node copies every output it
+   * returns, and a prompt's cache (2 × n_layer tensors) is not needed to predict its next token.
+   */
+  async logits(input: StepInput): Promise<LogitsOutput> {
+    const batch = input.inputIds.length;
+    return this.logitsOf(await this.session.run(this.feeds(input, this.emptyCache(batch)), [GRAPH_IO.logits]), input);
+  }
+
+  private logitsOf(out: ort.InferenceSession.OnnxValueMapType, input: StepInput): LogitsOutput {
+    const logits = out[GRAPH_IO.logits] as ort.Tensor;
+    return { logits: logits.data as Float32Array, batch: input.inputIds.length, seq: input.inputIds[0]?.length ?? 0, positions: Number(logits.dims[1]) };
+  }
+
+  private feeds(input: StepInput, cache: KvCache): Record<string, ort.Tensor> {
     const batch = input.inputIds.length;
     const seq = input.inputIds[0]?.length ?? 0;
     if (batch === 0 || seq === 0) throw new Error('step needs at least one row and one token');
@@ -98,14 +126,7 @@ export class Gpt2Session {
       feeds[GRAPH_IO.pastKey(l)] = cache.keys[l] as ort.Tensor;
       feeds[GRAPH_IO.pastValue(l)] = cache.values[l] as ort.Tensor;
     }
-    const out = await this.session.run(feeds);
-    const next: KvCache = { keys: [], values: [], length: total };
-    for (let l = 0; l < this.config.n_layer; l++) {
-      next.keys.push(out[GRAPH_IO.presentKey(l)] as ort.Tensor);
-      next.values.push(out[GRAPH_IO.presentValue(l)] as ort.Tensor);
-    }
-    const logits = out[GRAPH_IO.logits] as ort.Tensor;
-    return { logits: logits.data as Float32Array, batch, seq, positions: Number(logits.dims[1]), cache: next };
+    return feeds;
   }
 
   async release(): Promise<void> {
@@ -123,7 +144,7 @@ export function leftPad(prompts: number[][], padTokenId: number): StepInput {
 }
 
 /** The logits of the last position of each row: [vocab] per row. */
-export function lastPositionLogits(out: StepOutput, vocab: number): Float32Array[] {
+export function lastPositionLogits(out: LogitsOutput, vocab: number): Float32Array[] {
   const p = out.positions;
   return Array.from({ length: out.batch }, (_, r) => out.logits.subarray(((r + 1) * p - 1) * vocab, (r + 1) * p * vocab));
 }
@@ -135,7 +156,7 @@ export function lastPositionLogits(out: StepOutput, vocab: number): Float32Array
  */
 export async function everyPositionLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
   const V = session.config.vocab_size;
-  const whole = await session.step({ inputIds: [[...tokens]], attentionMask: [tokens.map(() => 1)] }, session.emptyCache(1));
+  const whole = await session.logits({ inputIds: [[...tokens]], attentionMask: [tokens.map(() => 1)] });
   if (whole.positions === tokens.length) return whole.logits;
   const out = new Float32Array(tokens.length * V);
   let cache = session.emptyCache(1);

@@ -31,6 +31,10 @@ describe.each([
     const out = await session.step(leftPad([tokens], 0), session.emptyCache(1));
     const ref = referenceForward(config, weights, tokens, emptyCache(config.n_layer));
     expect(out.positions).toBe(logits === 'all' ? tokens.length : 1);
+    // Fetching the logits alone (what a predict does) gives the same values.
+    const alone = await session.logits(leftPad([tokens], 0));
+    expect([alone.batch, alone.seq, alone.positions]).toEqual([out.batch, out.seq, out.positions]);
+    expect(alone.logits).toEqual(out.logits);
     // The graph's positions are the last `out.positions` of the prompt.
     ref.slice(-out.positions).forEach((want, s) => {
       expect(maxAbsDiff(out.logits.subarray(s * config.vocab_size, (s + 1) * config.vocab_size), want)).toBeLessThanOrEqual(1e-4);

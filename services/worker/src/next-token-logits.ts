@@ -37,7 +37,7 @@ export async function nextTokenLogits(session: Gpt2Session, prompts: readonly nu
   const out: Float32Array[] = new Array(prompts.length);
   for (const run of planRuns(prompts.map((p) => p.length), maxBatchTokens)) {
     const rows = run.map((i) => prompts[i] as number[]);
-    const step = await session.step(leftPad(rows, EOS_TOKEN_ID), session.emptyCache(rows.length));
+    const step = await session.logits(leftPad(rows, EOS_TOKEN_ID));
     // Copy the last position of each row so the large [batch, seq, vocab] output can be freed.
     lastPositionLogits(step, vocab).forEach((logits, r) => {
       out[run[r] as number] = logits.slice(0, usable);

@@ -23,7 +23,7 @@ function promptTokens(prompt: string, config: Gpt2Config): number[] {
 }
 
 async function nextTokenLogits(session: Gpt2Session, tokens: number[]): Promise<Float32Array> {
-  const out = await session.step(leftPad([tokens], EOS_TOKEN_ID), session.emptyCache(1));
+  const out = await session.logits(leftPad([tokens], EOS_TOKEN_ID));
   return lastPositionLogits(out, session.config.vocab_size)[0] as Float32Array;
 }
 
