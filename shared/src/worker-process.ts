@@ -9,7 +9,7 @@
  * that feeds present.* back (graphs without present_new.*, such as an imported ONNX export; see
  * shared/src/kv-decoder.ts) gets 2 × n_layer of them (393 KB each for small at 128 positions);
  * mmap'ed, each is page-faulted in anew: such a step at 127 cached positions cost 16.2–16.3 ms at
- * 256 KiB and 11.7–11.8 at 1 MiB (`npm run bench:decode` before the slot cache), worker RSS the same
+ * 256 KiB and 11.7–11.8 at 1 MiB (`npm run bench:decode`, the first version of bench/results/decode-small-2026-11-26.md), worker RSS the same
  * within noise. Batched predicts' logits (201 KB a row) stay under it up to 5 rows.
  *
  * NODE_OPTIONS: V8's young generation grows to 16 MiB semi-spaces while the worker loads its modules,
