@@ -20,7 +20,6 @@ import { InferenceEngine } from './engine.js';
 import { Heartbeat } from './heartbeat.js';
 import { createProcessor, type JobLike } from './job-processor.js';
 import { type LoadedModel, loadModel, ManifestWaitTimeout, waitForManifest } from './model-loader.js';
-import { AdaptiveConcurrency } from './adaptive-concurrency.js';
 import { modelRef } from './model-ref.js';
 
 export interface WorkerService {
@@ -123,26 +122,19 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
     workerRedis = createRedis(config.redisUrl, 'blocking');
     workerRedis.on('error', () => {}); // the Worker's own 'error' event reports it
-    let concurrency: AdaptiveConcurrency | undefined;
     worker = new Worker<unknown, JobResult>(config.queueName, async (job) => {
       running++;
-      concurrency?.started(performance.now(), Date.now() - job.timestamp);
       try {
         return await processor(job as JobLike);
       } finally {
-        concurrency?.ended(performance.now());
         running--;
       }
     }, {
       connection: workerRedis,
-      concurrency: 1,
+      concurrency: config.maxBatch,
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       name: config.workerId,
-    });
-    const w = worker;
-    concurrency = new AdaptiveConcurrency(config.maxBatch, (n) => {
-      w.concurrency = n;
     });
     let redisDown = false;
     worker.on('error', (err) => {
@@ -161,7 +153,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     await worker.waitUntilReady();
     if (abort.signal.aborted) return;
     await heartbeat.set({ state: 'ready', model: ref });
-    logger.info({ queue: config.queueName, max_batch: config.maxBatch }, 'ready: taking jobs');
+    logger.info({ queue: config.queueName, concurrency: config.maxBatch }, 'ready: taking jobs');
   };
 
   /**
