@@ -16,7 +16,6 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { Gpt2Session, type KvCache } from '@gpt2-int8/shared/gpt2-session';
 import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
-import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
 import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/shared/manifest';
 import { Rng } from '@gpt2-int8/shared/prng';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
@@ -53,15 +52,6 @@ async function measure(artifact: string, contexts: number[], reps: number): Prom
     const tensor = () => new ort.Tensor('float32', Float32Array.from({ length: n_head * context * (n_embd / n_head) }, () => rng.normal() * 0.5), [1, n_head, context, n_embd / n_head]);
     const cache: KvCache = { keys: Array.from({ length: n_layer }, tensor), values: Array.from({ length: n_layer }, tensor), length: context };
     const input = { inputIds: [[464]], attentionMask: [Array<number>(context + 1).fill(1)] };
-    const feeds: Record<string, ort.Tensor> = {
-      [GRAPH_IO.inputIds]: new ort.Tensor('int64', BigInt64Array.of(464n), [1, 1]),
-      [GRAPH_IO.attentionMask]: new ort.Tensor('int64', new BigInt64Array(context + 1).fill(1n), [1, context + 1]),
-      [GRAPH_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.of(BigInt(context)), [1, 1]),
-    };
-    for (let l = 0; l < n_layer; l++) {
-      feeds[GRAPH_IO.pastKey(l)] = cache.keys[l] as ort.Tensor;
-      feeds[GRAPH_IO.pastValue(l)] = cache.values[l] as ort.Tensor;
-    }
     const all: number[] = [];
     const logitsOnly: number[] = [];
     for (let i = 0; i < reps + 3; i++) {
@@ -69,7 +59,7 @@ async function measure(artifact: string, contexts: number[], reps: number): Prom
       await session.step(input, cache);
       if (i >= 3) all.push(performance.now() - t);
       t = performance.now();
-      await session.session.run(feeds, [GRAPH_IO.logits]);
+      await session.run(input, cache);
       if (i >= 3) logitsOnly.push(performance.now() - t);
     }
     // The worker's way, from a prompt of `context` tokens (the cache then grows by one a step).

@@ -70,27 +70,37 @@ export class Gpt2Session {
 
   /** One pass: the logits and the grown cache (present.*, fed back as the next past). */
   async step(input: StepInput, cache: KvCache): Promise<StepOutput> {
-    const out = await this.session.run(this.feeds(input, cache));
-    const next: KvCache = { keys: [], values: [], length: cache.length + (input.inputIds[0]?.length ?? 0) };
-    for (let l = 0; l < this.config.n_layer; l++) {
-      next.keys.push(out[GRAPH_IO.presentKey(l)] as ort.Tensor);
-      next.values.push(out[GRAPH_IO.presentValue(l)] as ort.Tensor);
-    }
-    return { ...this.logitsOf(out, input), cache: next };
+    const layers = Array.from({ length: this.config.n_layer }, (_, l) => l);
+    const present = layers.flatMap((l) => [GRAPH_IO.presentKey(l), GRAPH_IO.presentValue(l)]);
+    const { logits, outputs } = await this.run(input, cache, present);
+    const next: KvCache = {
+      keys: layers.map((l) => outputs[GRAPH_IO.presentKey(l)] as ort.Tensor),
+      values: layers.map((l) => outputs[GRAPH_IO.presentValue(l)] as ort.Tensor),
+      length: cache.length + logits.seq,
+    };
+    return { ...logits, cache: next };
   }
 
   /**
-   * One pass from an empty cache, fetching the logits only: onnxruntime-node copies every output it
-   * returns, and a prompt's cache (2 × n_layer tensors) is not needed to predict its next token.
+   * One pass from an empty cache, fetching the logits only: a prompt's cache (2 × n_layer tensors)
+   * is not needed to predict its next token.
    */
   async logits(input: StepInput): Promise<LogitsOutput> {
-    const batch = input.inputIds.length;
-    return this.logitsOf(await this.session.run(this.feeds(input, this.emptyCache(batch)), [GRAPH_IO.logits]), input);
+    return (await this.run(input, this.emptyCache(input.inputIds.length))).logits;
   }
 
-  private logitsOf(out: ort.InferenceSession.OnnxValueMapType, input: StepInput): LogitsOutput {
-    const logits = out[GRAPH_IO.logits] as ort.Tensor;
-    return { logits: logits.data as Float32Array, batch: input.inputIds.length, seq: input.inputIds[0]?.length ?? 0, positions: Number(logits.dims[1]) };
+  /**
+   * One pass fetching the logits and the outputs named in `fetch`, nothing else: onnxruntime-node
+   * copies every output it returns into a fresh buffer. `cache` may hold masked-out positions (0 in
+   * the attention mask) anywhere, as kv-decoder.ts's slot buffers do.
+   */
+  async run(input: StepInput, cache: KvCache, fetch: readonly string[] = []): Promise<{ logits: LogitsOutput; outputs: ort.InferenceSession.OnnxValueMapType }> {
+    const outputs = await this.session.run(this.feeds(input, cache), [GRAPH_IO.logits, ...fetch]);
+    const logits = outputs[GRAPH_IO.logits] as ort.Tensor;
+    return {
+      logits: { logits: logits.data as Float32Array, batch: input.inputIds.length, seq: input.inputIds[0]?.length ?? 0, positions: Number(logits.dims[1]) },
+      outputs,
+    };
   }
 
   private feeds(input: StepInput, cache: KvCache): Record<string, ort.Tensor> {

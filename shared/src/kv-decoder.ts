@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { type Gpt2Session, lastPositionLogits, leftPad } from './gpt2-session.js';
+import { type Gpt2Session, type KvCache, lastPositionLogits, leftPad } from './gpt2-session.js';
 import { GRAPH_IO } from './graph-io.js';
 
 /** One sequence being decoded through the KV cache: the next token's logits, and a way to go on. */
@@ -67,38 +67,29 @@ export class SlotCacheDecoding implements Decoding {
   ) {}
 
   static async start(session: Gpt2Session, prompt: readonly number[]): Promise<SlotCacheDecoding> {
-    const fetched = await session.session.run(
-      promptFeeds(session, prompt),
-      [GRAPH_IO.logits, ...newKvNames(session)],
-    );
-    const decoding = new SlotCacheDecoding(session, 0, lastLogits(fetched, session));
-    decoding.store(fetched, prompt.length);
+    const { logits, outputs } = await session.run(leftPad([[...prompt]], 0), session.emptyCache(1), newKvNames(session));
+    const decoding = new SlotCacheDecoding(session, 0, lastPositionLogits(logits, session.config.vocab_size)[0] as Float32Array);
+    decoding.store(outputs, prompt.length);
     decoding.length = prompt.length;
     return decoding;
   }
 
   async next(token: number): Promise<Float32Array> {
     this.reserve(this.length + 1);
-    const { n_layer, n_head, n_embd } = this.session.config;
-    const headDim = n_embd / n_head;
-    const cap = this.capacity;
-    // Past slots [0, length) and the new position (after all `cap` past slots) attend; the rest not.
-    const mask = new BigInt64Array(cap + 1);
-    mask.fill(1n, 0, this.length);
-    mask[cap] = 1n;
-    const feeds: Record<string, ort.Tensor> = {
-      [GRAPH_IO.inputIds]: new ort.Tensor('int64', BigInt64Array.of(BigInt(token)), [1, 1]),
-      [GRAPH_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.of(BigInt(this.length)), [1, 1]),
-      [GRAPH_IO.attentionMask]: new ort.Tensor('int64', mask, [1, cap + 1]),
+    const { n_head, n_embd, vocab_size } = this.session.config;
+    const dims = [1, n_head, this.capacity, n_embd / n_head];
+    const cache: KvCache = {
+      keys: this.keys.map((k) => new ort.Tensor('float32', k, dims)),
+      values: this.values.map((v) => new ort.Tensor('float32', v, dims)),
+      length: this.capacity,
     };
-    for (let l = 0; l < n_layer; l++) {
-      feeds[GRAPH_IO.pastKey(l)] = new ort.Tensor('float32', this.keys[l] as Float32Array, [1, n_head, cap, headDim]);
-      feeds[GRAPH_IO.pastValue(l)] = new ort.Tensor('float32', this.values[l] as Float32Array, [1, n_head, cap, headDim]);
-    }
-    const fetched = await this.session.session.run(feeds, [GRAPH_IO.logits, ...newKvNames(this.session)]);
-    this.store(fetched, 1);
+    // Past slots [0, length) and the new position (after all `capacity` past slots) attend; the rest not.
+    const mask = new Array<number>(this.capacity + 1).fill(0).fill(1, 0, this.length);
+    mask[this.capacity] = 1;
+    const { logits, outputs } = await this.session.run({ inputIds: [[token]], attentionMask: [mask] }, cache, newKvNames(this.session));
+    this.store(outputs, 1);
     this.length++;
-    this.logits = lastLogits(fetched, this.session);
+    this.logits = lastPositionLogits(logits, vocab_size)[0] as Float32Array;
     return this.logits;
   }
 
@@ -135,25 +126,3 @@ export class SlotCacheDecoding implements Decoding {
 }
 
 const newKvNames = (session: Gpt2Session) => Array.from({ length: session.config.n_layer }, (_, l) => [GRAPH_IO.presentNewKey(l), GRAPH_IO.presentNewValue(l)]).flat();
-
-function lastLogits(fetched: ort.InferenceSession.OnnxValueMapType, session: Gpt2Session): Float32Array {
-  const V = session.config.vocab_size;
-  const data = (fetched[GRAPH_IO.logits] as ort.Tensor).data as Float32Array;
-  return data.subarray(data.length - V);
-}
-
-/** Feeds for a first pass over `tokens`, with an empty past. */
-function promptFeeds(session: Gpt2Session, tokens: readonly number[]): Record<string, ort.Tensor> {
-  const n = tokens.length;
-  const empty = session.emptyCache(1);
-  const feeds: Record<string, ort.Tensor> = {
-    [GRAPH_IO.inputIds]: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, n]),
-    [GRAPH_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]),
-    [GRAPH_IO.attentionMask]: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
-  };
-  for (let l = 0; l < session.config.n_layer; l++) {
-    feeds[GRAPH_IO.pastKey(l)] = empty.keys[l] as ort.Tensor;
-    feeds[GRAPH_IO.pastValue(l)] = empty.values[l] as ort.Tensor;
-  }
-  return feeds;
-}

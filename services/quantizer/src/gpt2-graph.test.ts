@@ -59,16 +59,8 @@ describe.each([
     const session = await Gpt2Session.load(model, config);
     const first = await session.step(leftPad([tokens.slice(0, 4)], 0), session.emptyCache(1));
     const more = tokens.slice(4);
-    const feeds: Record<string, ort.Tensor> = {
-      [GRAPH_IO.inputIds]: new ort.Tensor('int64', BigInt64Array.from(more, BigInt), [1, more.length]),
-      [GRAPH_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from(more, (_, i) => BigInt(4 + i)), [1, more.length]),
-      [GRAPH_IO.attentionMask]: new ort.Tensor('int64', new BigInt64Array(tokens.length).fill(1n), [1, tokens.length]),
-    };
-    for (let l = 0; l < config.n_layer; l++) {
-      feeds[GRAPH_IO.pastKey(l)] = first.cache.keys[l] as ort.Tensor;
-      feeds[GRAPH_IO.pastValue(l)] = first.cache.values[l] as ort.Tensor;
-    }
-    const out = await session.session.run(feeds);
+    const names = Array.from({ length: config.n_layer }, (_, l) => [GRAPH_IO.presentKey(l), GRAPH_IO.presentValue(l), GRAPH_IO.presentNewKey(l), GRAPH_IO.presentNewValue(l)]).flat();
+    const { outputs: out } = await session.run({ inputIds: [more], attentionMask: [Array<number>(tokens.length).fill(1)] }, first.cache, names);
     const D = config.n_embd / config.n_head;
     for (let l = 0; l < config.n_layer; l++) {
       for (const [present, fresh] of [[GRAPH_IO.presentKey(l), GRAPH_IO.presentNewKey(l)], [GRAPH_IO.presentValue(l), GRAPH_IO.presentNewValue(l)]]) {

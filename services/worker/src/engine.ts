@@ -21,13 +21,6 @@ export interface EngineOptions {
   loadFp32?: () => Promise<Gpt2Session>;
 }
 
-/** Logits of one prompt from a batched run, with the run's time and size. */
-export interface BatchedLogits {
-  logits: Float32Array;
-  ms: number;
-  batch: number;
-}
-
 /** A prompt and how many candidates its answer lists. */
 interface PromptItem {
   tokens: number[];
@@ -93,25 +86,15 @@ export class InferenceEngine {
     }
   }
 
-  /** Runs a batch of prompts as one inference (the batcher's run function). */
-  async logitsBatch(session: Gpt2Session, prompts: number[][]): Promise<Float32Array[]> {
-    return nextTokenLogits(session, prompts, this.maxBatchTokens);
-  }
-
-  private async timed(session: Gpt2Session, prompts: number[][]): Promise<BatchedLogits[]> {
-    const started = performance.now();
-    const all = await this.logitsBatch(session, prompts);
-    const ms = performance.now() - started;
-    return all.map((logits) => ({ logits, ms, batch: prompts.length }));
-  }
-
   /** A batch's answers: one model run, then one softmax + top-k run for all its rows. */
   private async predictBatch(session: Gpt2Session, items: PromptItem[]): Promise<BatchedPrediction[]> {
-    const rows = await this.timed(session, items.map((i) => i.tokens));
+    const started = performance.now();
+    const rows = await nextTokenLogits(session, items.map((i) => i.tokens), this.maxBatchTokens);
+    const inferenceMs = performance.now() - started;
     const widest = Math.max(...items.map((i) => i.topK));
-    const tops = await (await this.probabilities).topK(rows.map((r) => r.logits), widest);
+    const tops = await (await this.probabilities).topK(rows, widest);
     // Each row's top-k is the first k of its top-`widest`: both sorted by probability, ties by id.
-    return items.map((item, i) => ({ prediction: predictionOf((tops[i] ?? []).slice(0, item.topK)), inferenceMs: (rows[i] as BatchedLogits).ms, batch: items.length }));
+    return items.map((item, i) => ({ prediction: predictionOf((tops[i] ?? []).slice(0, item.topK)), inferenceMs, batch: items.length }));
   }
 
   /** The next token and the top-k of one prompt, batched with whatever else is waiting. */
