@@ -8,15 +8,18 @@ import { Errors } from 'typebox/value';
 /** The artifact's files. The manifest is written last, so its presence means the rest is complete. */
 export const ARTIFACT_FILES = {
   int8: 'model.int8.onnx',
+  /** The INT8 graph's lookup tables as ONNX external data (see MODEL_DATA_FILES). */
+  int8Data: 'model.int8.onnx.data',
   fp32: 'model.fp32.onnx',
   manifest: 'manifest.json',
   report: 'report.json',
 } as const;
 
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 2;
 
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const FileEntry = Type.Object({ bytes: Type.Integer({ minimum: 1 }), sha256: Sha256 }, { additionalProperties: false });
+const fileEntry = (minBytes: number) => Type.Object({ bytes: Type.Integer({ minimum: minBytes }), sha256: Sha256 }, { additionalProperties: false });
+const FileEntry = fileEntry(1);
 
 export const Gpt2ConfigSchema = Type.Object(
   {
@@ -85,16 +88,30 @@ export const ManifestSchema = Type.Object(
     quantization: QuantizationSchema,
     graph: GraphSchema,
     files: Type.Object(
-      { [ARTIFACT_FILES.int8]: FileEntry, [ARTIFACT_FILES.fp32]: FileEntry, [ARTIFACT_FILES.report]: FileEntry },
+      { [ARTIFACT_FILES.int8]: FileEntry, [ARTIFACT_FILES.int8Data]: fileEntry(0), [ARTIFACT_FILES.fp32]: FileEntry, [ARTIFACT_FILES.report]: FileEntry },
       { additionalProperties: false },
     ),
     fp32_bytes: Type.Integer({ minimum: 1 }),
+    /** The INT8 model's size: its graph file and its external data together. */
     int8_bytes: Type.Integer({ minimum: 1 }),
   },
   { additionalProperties: false },
 );
 export type Manifest = Static<typeof ManifestSchema>;
 export type ArtifactFile = keyof Manifest['files'];
+/** The files ONNX Runtime loads a session from. */
+export type ModelFile = typeof ARTIFACT_FILES.int8 | typeof ARTIFACT_FILES.fp32;
+
+/**
+ * The external data file a model file references, if any. The INT8 graph keeps its lookup tables
+ * (token and position embeddings) there because ONNX Runtime memory-maps external data and a Gather
+ * reads it in place: only the rows actually looked up become resident, and workers on one host share
+ * the pages, where a table inside the .onnx file is copied into every worker's own memory.
+ */
+export const MODEL_DATA_FILES: Readonly<Record<ModelFile, ArtifactFile | undefined>> = {
+  [ARTIFACT_FILES.int8]: ARTIFACT_FILES.int8Data,
+  [ARTIFACT_FILES.fp32]: undefined,
+};
 
 export class ArtifactError extends Error {
   override name = 'ArtifactError';
@@ -147,4 +164,11 @@ export async function verifyArtifactFile(dir: string, manifest: Manifest, file: 
   const actual = await sha256File(path);
   if (actual !== expected.sha256) throw new ArtifactError(`${path} has sha256 ${actual}, the manifest says ${expected.sha256} (replaced or corrupted); re-run the quantizer`);
   return path;
+}
+
+/** Checks a model file and its external data file (if it has one) against the manifest; returns the model's path. */
+export async function verifyModelFiles(dir: string, manifest: Manifest, model: ModelFile): Promise<string> {
+  const data = MODEL_DATA_FILES[model];
+  if (data !== undefined) await verifyArtifactFile(dir, manifest, data);
+  return verifyArtifactFile(dir, manifest, model);
 }

@@ -226,7 +226,7 @@ describe('the images\' entrypoints, run as compose would run them', () => {
     expect(launch.env.MODEL_SOURCE).toBe(tinyCheckpoint());
     const r = await run('quantizer', launch, 120_000);
     expect(r.code, r.output).toBe(0);
-    for (const f of ['model.int8.onnx', 'model.fp32.onnx', 'manifest.json', 'report.json']) expect(existsSync(join(artifact(), f)), f).toBe(true);
+    for (const f of ['model.int8.onnx', 'model.int8.onnx.data', 'model.fp32.onnx', 'manifest.json', 'report.json']) expect(existsSync(join(artifact(), f)), f).toBe(true);
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ out: artifact(), reused: false, synthetic: true });
     expect(r.output).toContain('synthetic');
   }, 150_000);

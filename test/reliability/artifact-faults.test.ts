@@ -43,6 +43,12 @@ function flipByte(path: string): void {
 const CASES: Array<{ name: string; id: string; damage: (dir: string) => void; reason: RegExp }> = [
   { name: 'model file missing', id: 'missing', damage: (d) => unlinkSync(join(d, 'model.int8.onnx')), reason: /refusing to serve: model\.int8\.onnx is missing; re-run the quantizer/ },
   {
+    name: 'external data file missing',
+    id: 'data',
+    damage: (d) => unlinkSync(join(d, 'model.int8.onnx.data')),
+    reason: /refusing to serve: model\.int8\.onnx\.data is missing; re-run the quantizer/,
+  },
+  {
     name: 'model file truncated',
     id: 'truncated',
     damage: (d) => truncateSync(join(d, 'model.int8.onnx'), 4096),

@@ -185,7 +185,7 @@ export function writeFakeArtifact(opts: { synthetic?: boolean } = {}): string {
   const synthetic = opts.synthetic ?? true;
   const file = (bytes: number, c: string) => ({ bytes, sha256: c.repeat(64) });
   const manifest = {
-    format_version: 1,
+    format_version: 2,
     tool_version: '0.1.0',
     created_at: '2026-11-25T12:00:00.000Z',
     source: { kind: 'hf-dir', id: synthetic ? '/srv/private/checkpoints/distilgpt2-synthetic' : '/srv/private/checkpoints/distilgpt2', sha256: 'c'.repeat(64) },
@@ -193,7 +193,7 @@ export function writeFakeArtifact(opts: { synthetic?: boolean } = {}): string {
     config: { n_layer: 6, n_embd: 768, n_head: 12, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5 },
     quantization: { weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8' },
     graph: { attention: 'fused', logits: 'last' },
-    files: { 'model.int8.onnx': file(126_000_000, 'a'), 'model.fp32.onnx': file(353_000_000, 'b'), 'report.json': file(2048, 'd') },
+    files: { 'model.int8.onnx': file(84_000_000, 'a'), 'model.int8.onnx.data': file(42_000_000, 'e'), 'model.fp32.onnx': file(353_000_000, 'b'), 'report.json': file(2048, 'd') },
     fp32_bytes: 353_000_000,
     int8_bytes: 126_000_000,
   };

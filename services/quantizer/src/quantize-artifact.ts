@@ -5,11 +5,13 @@ import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, type Quantizati
 import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
 import type { Report } from '@gpt2-int8/shared/report';
 import { acquireLock } from './artifact/artifact-lock.js';
+import { encodeWithExternalData, type ModelWithExternalData } from './artifact/external-data.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { hashFiles } from './checkpoint/source-hash.js';
 import { type AttentionKind, buildGpt2Graph, type LogitsKind } from './gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { loadOnnxSource } from './onnx-import.js';
 import { quantizeModel, type QuantizeOptions } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';
@@ -121,7 +123,10 @@ async function reusable(req: QuantizeRequest, source: ResolvedSource, files: str
 interface BuiltModel {
   config: Gpt2Config;
   fp32: Uint8Array;
+  /** The INT8 graph in one file, for the validation report's session. */
   int8: Uint8Array;
+  /** The same graph as the artifact stores it. */
+  int8Files: ModelWithExternalData;
   synthetic: boolean;
   /** sha256 of the source files (SourceHasher framing). */
   sha256: string;
@@ -135,7 +140,7 @@ async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promis
     req.log(`quantizing ${source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
     const stats = quantizeModel(src.model, options);
     req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-    return { config: src.config, fp32: src.bytes, int8: encodeModel(src.model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
+    return { config: src.config, fp32: src.bytes, ...int8Encodings(src.model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
   }
   req.log(`loading ${source.path}`);
   const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
@@ -145,7 +150,11 @@ async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promis
   req.log(`quantizing linear layers and the embedding to ${req.weights.toUpperCase()}`);
   const stats = quantizeModel(graph, options);
   req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-  return { config: checkpoint.config, fp32, int8: encodeModel(graph), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
+  return { config: checkpoint.config, fp32, ...int8Encodings(graph), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
+}
+
+function int8Encodings(model: onnx.ModelProto): Pick<BuiltModel, 'int8' | 'int8Files'> {
+  return { int8: encodeModel(model), int8Files: encodeWithExternalData(model, ARTIFACT_FILES.int8Data) };
 }
 
 /**
@@ -188,7 +197,8 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
     req.log(`\n${formatReport(report)}\n`);
     const manifest = await writeArtifact(outDir, {
       fp32: built.fp32,
-      int8: built.int8,
+      int8: built.int8Files.model,
+      int8Data: built.int8Files.data,
       report: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`),
       manifest: {
         format_version: MANIFEST_FORMAT_VERSION,
@@ -200,7 +210,7 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
         graph: graphOf(req, source),
       },
     });
-    req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);
+    req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} and ${ARTIFACT_FILES.int8Data} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB together, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);
     return { manifest, reused: false, report };
   } finally {
     await lock.release();

@@ -1,6 +1,6 @@
 /**
  * Getting from an artifact directory to a session that is safe to serve: wait for the manifest
- * (written last by the quantizer), check the model file's size and sha256 against the manifest, load
+ * (written last by the quantizer), check the model's files' sizes and sha256 against the manifest, load
  * it, make sure the artifact did not change meanwhile, and check the graph against the config.
  */
 import { access } from 'node:fs/promises';
@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tensor } from 'onnxruntime-node';
 import { Gpt2Session, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { ARTIFACT_FILES, type ArtifactFile, ArtifactError, type Manifest, readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, ArtifactError, type Manifest, MODEL_DATA_FILES, type ModelFile, readManifest, verifyModelFiles } from '@gpt2-int8/shared/manifest';
 import { EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
 import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
 
 export interface LoadedModel {
-  file: ArtifactFile;
+  file: ModelFile;
   session: Gpt2Session;
   manifest: Manifest;
   sha256: string;
@@ -69,14 +69,14 @@ export async function waitForManifest(dir: string, opts: WaitOptions): Promise<M
 }
 
 /** Loads, checks and warms one of the artifact's models. Throws ArtifactError with the reason. */
-export async function loadModel(dir: string, manifest: Manifest, file: ArtifactFile, opts: { threads: number }): Promise<LoadedModel> {
+export async function loadModel(dir: string, manifest: Manifest, file: ModelFile, opts: { threads: number }): Promise<LoadedModel> {
   const started = performance.now();
   const config = manifest.config;
   const fits = checkTokenizerFits(config);
   if (fits.length > 0) throw new ArtifactError(`${join(dir, ARTIFACT_FILES.manifest)}: ${fits.join('; ')}`);
   // Verified by streaming, then loaded by path: holding the file in a Buffer for ONNX Runtime keeps
   // its size in the worker's memory until a garbage collection that may never come.
-  const path = await verifyArtifactFile(dir, manifest, file);
+  const path = await verifyModelFiles(dir, manifest, file);
   let session: Gpt2Session;
   try {
     session = await Gpt2Session.load(path, config, { threads: opts.threads });
@@ -86,7 +86,9 @@ export async function loadModel(dir: string, manifest: Manifest, file: ArtifactF
   // The quantizer replaces an artifact by renaming its directory: one swapped in between the check
   // and the load shows as a different manifest, and the load starts over from it.
   const after = await readManifest(dir).catch(() => undefined);
-  if (after?.created_at !== manifest.created_at || after.files[file].sha256 !== manifest.files[file].sha256) {
+  const data = MODEL_DATA_FILES[file];
+  const changed = (f: keyof Manifest['files']) => after?.files[f].sha256 !== manifest.files[f].sha256;
+  if (after?.created_at !== manifest.created_at || changed(file) || (data !== undefined && changed(data))) {
     await session.release();
     throw new ArtifactError(`${join(dir, file)} was replaced while it was loading; loading the new artifact`);
   }

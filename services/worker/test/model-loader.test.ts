@@ -84,6 +84,15 @@ describe('verifying and loading', () => {
     await expect(verifyArtifactFile(dir, manifest, 'model.fp32.onnx')).rejects.toThrow(/model\.fp32\.onnx is missing; re-run the quantizer/);
   });
 
+  it('checks the INT8 graph\'s external data file too before loading', async () => {
+    const dir = fresh();
+    const manifest = await readManifest(dir);
+    corrupt(dir, 'model.int8.onnx.data');
+    await expect(loadModel(dir, manifest, 'model.int8.onnx', { threads: 1 })).rejects.toThrow(/model\.int8\.onnx\.data has sha256 [0-9a-f]{64}, the manifest says/);
+    rmSync(join(dir, 'model.int8.onnx.data'));
+    await expect(loadModel(dir, manifest, 'model.int8.onnx', { threads: 1 })).rejects.toThrow(/model\.int8\.onnx\.data is missing; re-run the quantizer/);
+  });
+
   it('refuses a manifest config that does not match the graph', async () => {
     const dir = fresh();
     editManifest(dir, (m) => {

@@ -234,7 +234,7 @@ describe('a worker whose artifact is wrong', () => {
 
   it.each([
     ['a model config that does not match the graph', (dir: string) => editManifest(dir, (m) => void (m.config.n_layer = 4)), /does not match its manifest: the graph has no input past_key_values\.2\.key/],
-    ['a manifest that is not valid', (dir: string) => writeFileSync(join(dir, 'manifest.json'), '{"format_version": 1}'), /does not match manifest format 1/],
+    ['a manifest that is not valid', (dir: string) => writeFileSync(join(dir, 'manifest.json'), '{"format_version": 1}'), /does not match manifest format 2/],
     ['a truncated model', (dir: string) => truncateSync(join(dir, 'model.int8.onnx'), 4096), /is 4096 bytes, the manifest says \d+ \(truncated or replaced\)/],
   ])('refuses %s, saying why', async (_what, damage, reason) => {
     const dir = copyArtifact();

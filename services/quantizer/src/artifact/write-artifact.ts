@@ -5,6 +5,8 @@ import { ARTIFACT_FILES, ArtifactError, type Manifest } from '@gpt2-int8/shared/
 
 export interface ArtifactContent {
   int8: Uint8Array;
+  /** The INT8 graph's external data (ARTIFACT_FILES.int8Data). */
+  int8Data: Uint8Array;
   fp32: Uint8Array;
   report: Uint8Array;
   /** Everything in the manifest except what is derived from the files here. */
@@ -50,16 +52,18 @@ export async function writeArtifact(outDir: string, content: ArtifactContent): P
     created_at: new Date().toISOString(),
     files: {
       [ARTIFACT_FILES.int8]: { bytes: content.int8.byteLength, sha256: sha256(content.int8) },
+      [ARTIFACT_FILES.int8Data]: { bytes: content.int8Data.byteLength, sha256: sha256(content.int8Data) },
       [ARTIFACT_FILES.fp32]: { bytes: content.fp32.byteLength, sha256: sha256(content.fp32) },
       [ARTIFACT_FILES.report]: { bytes: content.report.byteLength, sha256: sha256(content.report) },
     },
     fp32_bytes: content.fp32.byteLength,
-    int8_bytes: content.int8.byteLength,
+    int8_bytes: content.int8.byteLength + content.int8Data.byteLength,
   };
   try {
     await mkdir(tmp);
     await writeDurably(join(tmp, ARTIFACT_FILES.fp32), content.fp32);
     await writeDurably(join(tmp, ARTIFACT_FILES.int8), content.int8);
+    await writeDurably(join(tmp, ARTIFACT_FILES.int8Data), content.int8Data);
     await writeDurably(join(tmp, ARTIFACT_FILES.report), content.report);
     await writeDurably(join(tmp, ARTIFACT_FILES.manifest), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
     await syncDir(tmp);
@@ -73,7 +77,7 @@ export async function writeArtifact(outDir: string, content: ArtifactContent): P
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC') throw new ArtifactError(`disk full while writing the artifact into ${parent}; free some space (it needs about ${Math.ceil((content.fp32.byteLength + content.int8.byteLength) / 1e6)} MB) and run again`);
+    if (code === 'ENOSPC') throw new ArtifactError(`disk full while writing the artifact into ${parent}; free some space (it needs about ${Math.ceil((content.fp32.byteLength + content.int8.byteLength + content.int8Data.byteLength) / 1e6)} MB) and run again`);
     if (code === 'EACCES' || code === 'EROFS') throw new ArtifactError(`cannot write into ${parent} (${code}); check the directory's permissions`);
     throw err;
   }
