@@ -85,6 +85,9 @@ function modelSection(models: ModelBenchResult[], rss: WorkerRss | null): string
           [`loading and ${rss.short_predicts} short predicts`, `**${mb(rss.rss_bytes)}**`, ''],
           [`${rss.long_predicts} more: ~120-token prompts, alone and in batches of 8`, mb(rss.rss_after_long_bytes), mb(rss.peak_rss_bytes)],
           ...(rss.session_only_rss_bytes !== undefined ? [['baseline: a bare Node process with only the INT8 session, after 10 short prompts', mb(rss.session_only_rss_bytes), '']] : []),
+          ...(rss.tables_rss_bytes !== undefined && rss.tables_rss_after_long_bytes !== undefined
+            ? [['of the worker\'s VmRSS, pages of the mapped lookup tables (`model.int8.onnx.data`: file-backed, shared by a host\'s workers), after the short / the long predicts', `${mb(rss.tables_rss_bytes)} / ${mb(rss.tables_rss_after_long_bytes)}`, '']]
+            : []),
         ],
         ['l', 'r', 'r'],
       ),

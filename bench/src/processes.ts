@@ -198,6 +198,18 @@ export async function startGroup(opts: GroupOptions): Promise<ServiceGroup> {
   }
 }
 
+/** How much of a process's resident memory is pages of files named `fileName` that it has mapped (bytes), from /proc/<pid>/smaps. */
+export function mappedFileRss(pid: number, fileName: string): number {
+  let inFile = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) inFile = (mapping[1] ?? '').endsWith(`/${fileName}`);
+    else if (inFile) kb += Number(/^Rss:\s+(\d+) kB/.exec(line)?.[1] ?? 0);
+  }
+  return kb * 1024;
+}
+
 /** Resident and peak resident memory of a process, from /proc/<pid>/status (bytes). */
 export function processMemory(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

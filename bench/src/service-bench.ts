@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { decode } from '@gpt2-int8/shared/tokenizer';
@@ -16,7 +17,7 @@ import { cpuByRole } from './cpu-share.js';
 import { GENERATE_TOKENS, type LoadRun, predictSequential, predictTogether, type RawRun, runLoad, type Workload } from './load.js';
 import { proseTokens } from './model-bench.js';
 import { ROOT } from './paths.js';
-import { processMemory, startGroup } from './processes.js';
+import { mappedFileRss, processMemory, startGroup } from './processes.js';
 import { round } from './summary.js';
 
 const SESSION_RSS_SCRIPT = join(ROOT, 'bench/dist/session-rss.js');
@@ -260,6 +261,13 @@ export interface WorkerRss {
   limit_bytes: number;
   /** A bare Node process holding only the INT8 session, after 10 short prompts (a baseline). */
   session_only_rss_bytes?: number;
+  /**
+   * Of rss_bytes and rss_after_long_bytes: the pages of the mapped lookup tables
+   * (model.int8.onnx.data) — file-backed, shared by the workers of one host, grows with the
+   * distinct tokens looked up.
+   */
+  tables_rss_bytes?: number;
+  tables_rss_after_long_bytes?: number;
 }
 
 /**
@@ -277,6 +285,7 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
     await predictSequential(group.url, LEGACY_PROMPTS, 10);
     await settle();
     const short = processMemory(pid);
+    const shortTables = mappedFileRss(pid, ARTIFACT_FILES.int8Data);
     say('long and batched predicts');
     const long = decode(proseTokens(120));
     await predictSequential(group.url, [long], 3);
@@ -284,6 +293,7 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
     await predictTogether(group.url, [long], 8);
     await settle();
     const after = processMemory(pid);
+    const afterTables = mappedFileRss(pid, ARTIFACT_FILES.int8Data);
     say('baseline: the INT8 session alone');
     const bare = await measureSessionRss(modelDir);
     return {
@@ -297,6 +307,8 @@ export async function measureWorkerRss(preset: string, modelDir: string, int8Byt
       long_predicts: 19,
       int8_bytes: int8Bytes,
       limit_bytes: int8Bytes + 150e6,
+      tables_rss_bytes: shortTables,
+      tables_rss_after_long_bytes: afterTables,
     };
   } finally {
     await group.stop();
