@@ -221,7 +221,7 @@ export function compareMarkdown(r: CompareResult): string {
       ['file', 'bytes', 'size'],
       [
         ['model.fp32.onnx', String(r.sizes.fp32_bytes), mb(r.sizes.fp32_bytes)],
-        ['model.int8.onnx', String(r.sizes.int8_bytes), mb(r.sizes.int8_bytes)],
+        ['model.int8.onnx + model.int8.onnx.data', String(r.sizes.int8_bytes), mb(r.sizes.int8_bytes)],
         ['INT8 / FP32', fixed(r.sizes.ratio, 3), ''],
       ],
       ['l', 'r', 'r'],
