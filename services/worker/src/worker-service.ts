@@ -46,7 +46,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
   const heartbeat = new Heartbeat(hbRedis, config.queueName, config.workerId, logger, opts.heartbeatIntervalMs);
   let engine: InferenceEngine | undefined;
   let ref: ModelRef | undefined;
-  let worker: Worker<unknown, JobResult> | undefined;
+  let workers: Worker<unknown, JobResult>[] = [];
   let workerRedis: Redis | undefined;
   let closing: Promise<void> | undefined;
   /** Jobs whose processing (inference) has started and not ended. */
@@ -120,37 +120,49 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     // Replies go out on the heartbeat's connection: a producer's, which fails fast while Redis is
     // away (BullMQ then still delivers the result once it is back).
     const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
-    workerRedis = createRedis(config.redisUrl, 'blocking');
-    workerRedis.on('error', () => {}); // the Worker's own 'error' event reports it
-    worker = new Worker<unknown, JobResult>(config.queueName, async (job) => {
+    const connection = createRedis(config.redisUrl, 'blocking');
+    workerRedis = connection;
+    connection.on('error', () => {}); // the Workers' own 'error' events report it
+    const run = async (job: JobLike) => {
       running++;
       try {
-        return await processor(job as JobLike);
+        return await processor(job);
       } finally {
         running--;
       }
-    }, {
-      connection: workerRedis,
-      concurrency: config.maxBatch,
-      lockDuration: config.lockDurationMs,
-      stalledInterval: config.stalledIntervalMs,
-      name: config.workerId,
-    });
+    };
+    // MAX_BATCH BullMQ Workers of concurrency 1 rather than one of concurrency MAX_BATCH: above 1,
+    // BullMQ's loop, holding a job, first awaits one more fetch (an empty round trip to Redis when
+    // the queue is idle) before it starts the job, which made a lone request slower with batching
+    // on. Each of these starts its job at once and fetches its next one as it finishes; the engine's
+    // batcher groups the jobs they hold. One stalled-job check per process is enough.
+    workers = Array.from({ length: config.maxBatch }, (_, i) =>
+      new Worker<unknown, JobResult>(config.queueName, (job) => run(job as JobLike), {
+        connection,
+        concurrency: 1,
+        lockDuration: config.lockDurationMs,
+        stalledInterval: config.stalledIntervalMs,
+        skipStalledCheck: i > 0,
+        name: config.workerId,
+      }),
+    );
     let redisDown = false;
-    worker.on('error', (err) => {
-      if (!redisDown) logger.warn({ err: err.message }, 'queue connection error; reconnecting by itself');
-      redisDown = true;
-    });
-    workerRedis.on('ready', () => {
+    connection.on('ready', () => {
       if (redisDown) logger.info('queue connection back');
       redisDown = false;
     });
-    worker.on('failed', (job, err) => {
-      if (job === undefined) return;
-      const data = job.data as { request_id?: string };
-      logger.debug({ request_id: data.request_id, job_id: job.id, reason: err.message, attempts: job.attemptsMade }, 'job failed');
-    });
-    await worker.waitUntilReady();
+    for (const worker of workers) {
+      worker.on('error', (err) => {
+        if (!redisDown) logger.warn({ err: err.message }, 'queue connection error; reconnecting by itself');
+        redisDown = true;
+      });
+      worker.on('failed', (job, err) => {
+        if (job === undefined) return;
+        const data = job.data as { request_id?: string };
+        logger.debug({ request_id: data.request_id, job_id: job.id, reason: err.message, attempts: job.attemptsMade }, 'job failed');
+      });
+    }
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
     if (abort.signal.aborted) return;
     await heartbeat.set({ state: 'ready', model: ref });
     logger.info({ queue: config.queueName, concurrency: config.maxBatch }, 'ready: taking jobs');
@@ -162,9 +174,9 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
    * a worker would wait out SHUTDOWN_TIMEOUT_MS and exit 1 even with nothing running. Once no job
    * is being processed and Redis does not answer, there is nothing left to finish: stop.
    */
-  const closeWorker = async (w: Worker<unknown, JobResult>): Promise<void> => {
+  const closeWorkers = async (ws: Worker<unknown, JobResult>[]): Promise<void> => {
     let closed = false;
-    const done = w.close().finally(() => (closed = true));
+    const done = Promise.all(ws.map((w) => w.close())).finally(() => (closed = true));
     for (;;) {
       const redisAway = workerRedis?.status !== 'ready';
       if (closed) return;
@@ -189,10 +201,10 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
       closing ??= (async () => {
         abort.abort();
         // Loading stops at its next await; a worker that exists is closed even if still connecting.
-        if (!worker) await ready.catch(() => {});
-        if (worker) {
+        if (workers.length === 0) await ready.catch(() => {});
+        if (workers.length > 0) {
           logger.info('draining: finishing jobs in flight');
-          await closeWorker(worker);
+          await closeWorkers(workers);
         }
         await heartbeat.stop();
         await engine?.release();
