@@ -155,3 +155,14 @@ describe('npm run bench:decode', () => {
     }
   }, 120_000);
 });
+
+describe('npm run bench:lone', () => {
+  it('times sequential predicts with MAX_BATCH=8 and 1 in each round, and their difference', async () => {
+    const r = await run('bench/dist/lone-cli.js', ['--model-dir', tinyArtifact(), '--requests', '5', '--rounds', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.split('\n').filter((l) => /^\| [12] \| (8|1) \|/.test(l));
+    expect(rows.map((l) => l.split('|')[2]?.trim())).toEqual(['8', '1', '8', '1']);
+    for (const row of rows) expect(row).toMatch(/( \| -?\d+\.\d{2}){4} \|$/);
+    expect(r.stdout).toMatch(/MAX_BATCH=8 minus MAX_BATCH=1 in each round: -?\d+\.\d{2}, -?\d+\.\d{2} ms \(mean -?\d+\.\d{2}\)/);
+  }, 120_000);
+});
