@@ -4,6 +4,7 @@
  * and the worker's timings_ms from every response body.
  */
 import autocannon, { type Request, type Result } from 'autocannon';
+import type { PredictResponse } from '@gpt2-int8/shared/api';
 import { percentile } from '@gpt2-int8/shared/stats';
 import { round } from './summary.js';
 
@@ -100,17 +101,20 @@ export async function runLoad(url: string, prompts: readonly string[], concurren
 }
 
 /** A few sequential predicts (warm-up, or to make a worker touch its memory). */
+/** One POST /api/predict; rejects unless it answers 200. */
+export async function predict(url: string, prompt: string): Promise<PredictResponse> {
+  const res = await fetch(`${url}/api/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (res.status !== 200) throw new Error(`POST /api/predict answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  return (await res.json()) as PredictResponse;
+}
+
 export async function predictSequential(url: string, prompts: readonly string[], count: number): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    const res = await fetch(`${url}/api/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: prompts[i % prompts.length] }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (res.status !== 200) throw new Error(`POST /api/predict answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-    await res.arrayBuffer();
-  }
+  for (let i = 0; i < count; i++) await predict(url, prompts[i % prompts.length] as string);
 }
 
 /** `count` predicts at once (makes a worker run a full micro-batch). */

@@ -11,11 +11,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { PredictResponse } from '@gpt2-int8/shared/api';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { ensureSyntheticArtifact } from './artifacts.js';
 import { positiveInt, runMain, UsageError } from './cli-args.js';
 import { machineInfo, machineMarkdown } from './machine.js';
+import { predict } from './load.js';
 import { fixed, table } from './markdown.js';
 import { DEFAULT_CACHE_DIR } from './paths.js';
 import { startGroup, startRedis } from './processes.js';
@@ -37,14 +37,7 @@ async function sequentialPredicts(url: string, count: number): Promise<{ client:
   const out = { client: [] as number[], gateway: [] as number[], inference: [] as number[] };
   for (let i = 0; i < WARMUPS + count; i++) {
     const started = performance.now();
-    const res = await fetch(`${url}/api/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: LEGACY_PROMPTS[i % LEGACY_PROMPTS.length] }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (res.status !== 200) throw new Error(`POST /api/predict answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-    const body = (await res.json()) as PredictResponse;
+    const body = await predict(url, LEGACY_PROMPTS[i % LEGACY_PROMPTS.length] as string);
     const elapsed = performance.now() - started;
     if (i < WARMUPS) continue;
     out.client.push(elapsed);
