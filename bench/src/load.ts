@@ -100,7 +100,6 @@ export async function runLoad(url: string, prompts: readonly string[], concurren
   };
 }
 
-/** A few sequential predicts (warm-up, or to make a worker touch its memory). */
 /** One POST /api/predict; rejects unless it answers 200. */
 export async function predict(url: string, prompt: string): Promise<PredictResponse> {
   const res = await fetch(`${url}/api/predict`, {
@@ -113,6 +112,7 @@ export async function predict(url: string, prompt: string): Promise<PredictRespo
   return (await res.json()) as PredictResponse;
 }
 
+/** A few sequential predicts (warm-up, or to make a worker touch its memory). */
 export async function predictSequential(url: string, prompts: readonly string[], count: number): Promise<void> {
   for (let i = 0; i < count; i++) await predict(url, prompts[i % prompts.length] as string);
 }

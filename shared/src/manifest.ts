@@ -108,7 +108,7 @@ export type ModelFile = typeof ARTIFACT_FILES.int8 | typeof ARTIFACT_FILES.fp32;
  * reads it in place: only the rows actually looked up become resident, and workers on one host share
  * the pages, where a table inside the .onnx file is copied into every worker's own memory.
  */
-export const MODEL_DATA_FILES: Readonly<Record<ModelFile, ArtifactFile | undefined>> = {
+const MODEL_DATA_FILES: Readonly<Record<ModelFile, ArtifactFile | undefined>> = {
   [ARTIFACT_FILES.int8]: ARTIFACT_FILES.int8Data,
   [ARTIFACT_FILES.fp32]: undefined,
 };
@@ -166,9 +166,14 @@ export async function verifyArtifactFile(dir: string, manifest: Manifest, file: 
   return path;
 }
 
-/** Checks a model file and its external data file (if it has one) against the manifest; returns the model's path. */
-export async function verifyModelFiles(dir: string, manifest: Manifest, model: ModelFile): Promise<string> {
+/** A model file and the external data file it references, if any: what a session is loaded from. */
+export function modelFiles(model: ModelFile): ArtifactFile[] {
   const data = MODEL_DATA_FILES[model];
-  if (data !== undefined) await verifyArtifactFile(dir, manifest, data);
-  return verifyArtifactFile(dir, manifest, model);
+  return data === undefined ? [model] : [model, data];
+}
+
+/** Checks a model's files against the manifest; returns the model file's path. */
+export async function verifyModelFiles(dir: string, manifest: Manifest, model: ModelFile): Promise<string> {
+  for (const file of modelFiles(model)) await verifyArtifactFile(dir, manifest, file);
+  return join(dir, model);
 }

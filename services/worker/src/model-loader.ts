@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tensor } from 'onnxruntime-node';
 import { Gpt2Session, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { ARTIFACT_FILES, ArtifactError, type Manifest, MODEL_DATA_FILES, type ModelFile, readManifest, verifyModelFiles } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, type ArtifactFile, ArtifactError, type Manifest, type ModelFile, modelFiles, readManifest, verifyModelFiles } from '@gpt2-int8/shared/manifest';
 import { EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
 import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
 
@@ -86,9 +86,8 @@ export async function loadModel(dir: string, manifest: Manifest, file: ModelFile
   // The quantizer replaces an artifact by renaming its directory: one swapped in between the check
   // and the load shows as a different manifest, and the load starts over from it.
   const after = await readManifest(dir).catch(() => undefined);
-  const data = MODEL_DATA_FILES[file];
-  const changed = (f: keyof Manifest['files']) => after?.files[f].sha256 !== manifest.files[f].sha256;
-  if (after?.created_at !== manifest.created_at || changed(file) || (data !== undefined && changed(data))) {
+  const changed = (f: ArtifactFile) => after?.files[f].sha256 !== manifest.files[f].sha256;
+  if (after?.created_at !== manifest.created_at || modelFiles(file).some(changed)) {
     await session.release();
     throw new ArtifactError(`${join(dir, file)} was replaced while it was loading; loading the new artifact`);
   }
