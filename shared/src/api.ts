@@ -4,7 +4,7 @@
  * are these response shapes, so there is one definition of each.
  */
 import { type Static, Type } from 'typebox';
-import { ManifestSchema } from './manifest.js';
+import { ManifestSchema } from './manifest-schema.js';
 import { ReportSchema } from './report.js';
 
 export const LIMITS = {

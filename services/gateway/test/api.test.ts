@@ -52,12 +52,12 @@ describe('inference routes', () => {
     await postJson(`${gw.url}/api/predict`, { prompt: 'Defaults please' });
     const predict = jobFor('Defaults please');
     expect(predict).toMatchObject({ kind: 'predict', top_k: 5 });
-    expect(checkJobData(predict)).toBeUndefined();
+    expect(await checkJobData(predict)).toBeUndefined();
 
     await postJson(`${gw.url}/api/generate`, { prompt: 'Generate defaults' });
     const gen = jobFor('Generate defaults');
     expect(gen).toMatchObject({ kind: 'generate', max_new_tokens: 32, temperature: 0, top_k: 0, top_p: 1, stop: [], stream: false, seed: expect.any(Number) });
-    expect(checkJobData(gen)).toBeUndefined();
+    expect(await checkJobData(gen)).toBeUndefined();
   });
 
   it('POST /api/compare answers FP32 and INT8 side by side', async () => {

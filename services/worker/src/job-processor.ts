@@ -31,7 +31,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
   return async (job) => {
     const startedAt = now();
     const t0 = performance.now();
-    const problem = checkJobData(job.data);
+    const problem = await checkJobData(job.data);
     if (problem !== undefined) {
       deps.logger.warn({ job_id: job.id, problem }, 'invalid job data');
       throw new UnrecoverableError(encodeJobError('INVALID_JOB', `invalid job data: ${problem}`));
