@@ -77,12 +77,12 @@ function modelSection(models: ModelBenchResult[], rss: WorkerRss | null): string
     out.push(
       '### Worker memory',
       '',
-      `A real worker process (\`services/worker/dist/main.js\`, MAX_BATCH=8, COMPARE_FP32=false) on the ${rss.preset} INT8 artifact (${mb(rss.int8_bytes)}; target ≤ ${mb(rss.limit_bytes)}), VmRSS from /proc:`,
+      `Real worker processes (\`services/worker/dist/main.js\`, MAX_BATCH=8, COMPARE_FP32=false) on the ${rss.preset} INT8 artifact (${mb(rss.int8_bytes)}; target ≤ ${mb(rss.limit_bytes)}), VmRSS from /proc: the median of ${rss.processes} fresh processes, each one's figure in brackets (the same code measures up to ±10 MB apart from one process to the next); peak: the highest.`,
       '',
       table(
         ['after', 'VmRSS', 'peak (VmHWM)'],
         [
-          [`loading and ${rss.short_predicts} short predicts`, `**${mb(rss.rss_bytes)}**`, ''],
+          [`loading and ${rss.short_predicts} short predicts`, `**${mb(rss.rss_bytes)}** (${rss.rss_samples_bytes.map(mb).join(', ')})`, ''],
           [`${rss.long_predicts} more: ~120-token prompts, alone and in batches of 8`, mb(rss.rss_after_long_bytes), mb(rss.peak_rss_bytes)],
           ...(rss.session_only_rss_bytes !== undefined ? [['baseline: a bare Node process with only the INT8 session, after 10 short prompts', mb(rss.session_only_rss_bytes), '']] : []),
           ...(rss.tables_rss_bytes !== undefined && rss.tables_rss_after_long_bytes !== undefined

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
-import { percentile } from '@gpt2-int8/shared/stats';
+import { median, percentile } from '@gpt2-int8/shared/stats';
 import { decode } from '@gpt2-int8/shared/tokenizer';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
 import { runNodeScript } from './artifacts.js';
@@ -249,10 +249,14 @@ export async function runServiceBench(
 export interface WorkerRss {
   preset: string;
   model_dir: string;
+  /** How many fresh worker processes were measured; the figures below are their medians. */
+  processes: number;
   /** VmRSS after loading and a few short predicts: the figure the target is judged on. */
   rss_bytes: number;
+  /** rss_bytes of each process, in order. */
+  rss_samples_bytes: number[];
   short_predicts: number;
-  /** VmRSS and peak (VmHWM) after further long (~120-token) and batched predicts. */
+  /** VmRSS after further long (~120-token) and batched predicts, and the highest peak (VmHWM). */
   rss_after_long_bytes: number;
   peak_rss_bytes: number;
   long_predicts: number;
@@ -271,48 +275,60 @@ export interface WorkerRss {
 }
 
 /**
- * A real worker process on `modelDir`: loaded, then a few short predicts, and its RSS read from
- * /proc (the target's figure); then long and batched predicts, and its RSS and peak again — the
- * [batch, seq, vocab] logits of long prompts make the second figure much larger.
+ * The same code's worker measures up to ±10 MB apart from one process to the next (where glibc and
+ * V8 happen to place things), so the target is judged on the median of a few fresh processes.
+ */
+export const RSS_PROCESSES = 3;
+
+/**
+ * Real worker processes on `modelDir`, one after another: each loaded, then a few short predicts,
+ * and its RSS read from /proc (the target's figure); then long and batched predicts, and its RSS
+ * and peak again — the activations of long batched prompts make the second figure much larger.
  */
 export async function measureWorkerRss(preset: string, modelDir: string, int8Bytes: number, redisUrl: string, say: (d: string) => void): Promise<WorkerRss> {
-  say('starting gateway + 1 worker');
-  const group = await startGroup({ redisUrl, modelDir, workers: 1, maxBatch: 8, queueName: `bench-rss-${randomUUID().slice(0, 8)}` });
-  try {
-    const pid = group.workerPids[0] as number;
-    const settle = () => new Promise((r) => setTimeout(r, 300));
-    say('a few short predicts');
-    await predictSequential(group.url, LEGACY_PROMPTS, 10);
-    await settle();
-    const short = processMemory(pid);
-    const shortTables = mappedFileRss(pid, ARTIFACT_FILES.int8Data);
-    say('long and batched predicts');
-    const long = decode(proseTokens(120));
-    await predictSequential(group.url, [long], 3);
-    await predictTogether(group.url, [...LEGACY_PROMPTS, long], 8);
-    await predictTogether(group.url, [long], 8);
-    await settle();
-    const after = processMemory(pid);
-    const afterTables = mappedFileRss(pid, ARTIFACT_FILES.int8Data);
-    say('baseline: the INT8 session alone');
-    const bare = await measureSessionRss(modelDir);
-    return {
-      session_only_rss_bytes: bare.rss_bytes,
-      preset,
-      model_dir: modelDir,
-      rss_bytes: short.rss,
-      short_predicts: 10,
-      rss_after_long_bytes: after.rss,
-      peak_rss_bytes: after.hwm,
-      long_predicts: 19,
-      int8_bytes: int8Bytes,
-      limit_bytes: int8Bytes + 150e6,
-      tables_rss_bytes: shortTables,
-      tables_rss_after_long_bytes: afterTables,
-    };
-  } finally {
-    await group.stop();
+  const runs: { short: number; shortTables: number; after: number; afterTables: number; hwm: number }[] = [];
+  for (let i = 0; i < RSS_PROCESSES; i++) {
+    say(`worker process ${i + 1}/${RSS_PROCESSES}: starting gateway + 1 worker`);
+    const group = await startGroup({ redisUrl, modelDir, workers: 1, maxBatch: 8, queueName: `bench-rss-${randomUUID().slice(0, 8)}` });
+    try {
+      const pid = group.workerPids[0] as number;
+      const settle = () => new Promise((r) => setTimeout(r, 300));
+      say(`worker process ${i + 1}/${RSS_PROCESSES}: a few short predicts`);
+      await predictSequential(group.url, LEGACY_PROMPTS, 10);
+      await settle();
+      const short = processMemory(pid).rss;
+      const shortTables = mappedFileRss(pid, ARTIFACT_FILES.int8Data);
+      say(`worker process ${i + 1}/${RSS_PROCESSES}: long and batched predicts`);
+      const long = decode(proseTokens(120));
+      await predictSequential(group.url, [long], 3);
+      await predictTogether(group.url, [...LEGACY_PROMPTS, long], 8);
+      await predictTogether(group.url, [long], 8);
+      await settle();
+      const after = processMemory(pid);
+      runs.push({ short, shortTables, after: after.rss, afterTables: mappedFileRss(pid, ARTIFACT_FILES.int8Data), hwm: after.hwm });
+    } finally {
+      await group.stop();
+    }
   }
+  say('baseline: the INT8 session alone');
+  const bare = await measureSessionRss(modelDir);
+  const med = (pick: (r: (typeof runs)[number]) => number) => median(runs.map(pick));
+  return {
+    session_only_rss_bytes: bare.rss_bytes,
+    preset,
+    model_dir: modelDir,
+    processes: runs.length,
+    rss_bytes: med((r) => r.short),
+    rss_samples_bytes: runs.map((r) => r.short),
+    short_predicts: 10,
+    rss_after_long_bytes: med((r) => r.after),
+    peak_rss_bytes: Math.max(...runs.map((r) => r.hwm)),
+    long_predicts: 19,
+    int8_bytes: int8Bytes,
+    limit_bytes: int8Bytes + 150e6,
+    tables_rss_bytes: med((r) => r.shortTables),
+    tables_rss_after_long_bytes: med((r) => r.afterTables),
+  };
 }
 
 /** The baseline: VmRSS of a bare process holding only the INT8 session after 10 short prompts. */

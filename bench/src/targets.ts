@@ -104,7 +104,7 @@ export function evaluateTargets(inp: TargetInputs): TargetRow[] {
     figures.worker_rss = {
       x: w.rss_bytes / 1e6,
       shown: `${(w.rss_bytes / 1e6).toFixed(0)} MB vs limit ${(w.limit_bytes / 1e6).toFixed(0)} MB (after long/batched prompts: ${(w.rss_after_long_bytes / 1e6).toFixed(0)} MB)`,
-      source: `${w.preset} INT8 worker after ${w.short_predicts} short predicts${presetNote(w.preset)}`,
+      source: `${w.preset} INT8 worker after ${w.short_predicts} short predicts, median of ${w.processes} processes${presetNote(w.preset)}`,
       pass: w.rss_bytes <= w.limit_bytes,
     };
   }

@@ -99,6 +99,10 @@ describe('npm run bench', () => {
     expect(finite(m?.generation.cached_tokens_per_s) && finite(m?.generation.recompute_tokens_per_s)).toBe(true);
     expect(finite(m?.load_ms.fp32.median) && finite(m?.load_ms.int8.median)).toBe(true);
     expect(result.worker_rss?.rss_bytes).toBeGreaterThan(0);
+    // Judged on the median of fresh worker processes, each one's figure kept.
+    const samples = [...(result.worker_rss?.rss_samples_bytes ?? [])].sort((a, b) => a - b);
+    expect(samples).toHaveLength(result.worker_rss?.processes ?? -1);
+    expect(result.worker_rss?.rss_bytes).toBe(samples[Math.floor(samples.length / 2)]);
     const groups = result.service?.groups.map((g) => `${g.workers}w/${g.maxBatch}/${g.workload ?? 'predict'}`);
     expect(groups).toEqual(['1w/8/predict', '2w/8/predict', '1w/1/predict', '2w/1/predict', '1w/8/generate', '2w/8/generate']);
     expect(finite(result.service?.scaling?.generate?.ratio)).toBe(true);

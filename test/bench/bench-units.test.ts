@@ -91,7 +91,7 @@ describe('evaluateTargets', () => {
     const rows = evaluateTargets({
       models: [],
       targetPreset: undefined,
-      workerRss: { preset: 'small', model_dir: '/x', rss_bytes: 300e6, short_predicts: 10, rss_after_long_bytes: 500e6, peak_rss_bytes: 600e6, long_predicts: 19, int8_bytes: 160e6, limit_bytes: 310e6 },
+      workerRss: { preset: 'small', model_dir: '/x', processes: 3, rss_bytes: 300e6, rss_samples_bytes: [290e6, 300e6, 310e6], short_predicts: 10, rss_after_long_bytes: 500e6, peak_rss_bytes: 600e6, long_predicts: 19, int8_bytes: 160e6, limit_bytes: 310e6 },
       service: {
         preset: 'distil',
         model_dir: '/x',
