@@ -5,9 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Errors } from 'typebox/value';
+import { Value } from 'typebox/value';
 import type { ModelInfoResponse, ReportSummary } from '@gpt2-int8/shared/api';
 import type { FastifyBaseLogger } from 'fastify';
+import { describeSchemaErrors } from '@gpt2-int8/shared/checks/schema-errors';
 import { ARTIFACT_FILES, ArtifactError, readManifest } from '@gpt2-int8/shared/manifest';
 import { ReportSchema, type Report } from '@gpt2-int8/shared/report';
 import { ApiError } from './errors.js';
@@ -16,9 +17,8 @@ async function readReport(dir: string, log: FastifyBaseLogger): Promise<ReportSu
   const path = join(dir, ARTIFACT_FILES.report);
   try {
     const raw = JSON.parse(await readFile(path, 'utf8')) as unknown;
-    const errors = [...Errors(ReportSchema, raw)];
-    if (errors.length > 0) {
-      log.warn({ path, error: `${errors[0]?.instancePath} ${errors[0]?.message}` }, 'report.json does not match its schema; not shown');
+    if (!Value.Check(ReportSchema, raw)) {
+      log.warn({ path, error: describeSchemaErrors(ReportSchema, raw) }, 'report.json does not match its schema; not shown');
       return null;
     }
     const { rows: _rows, ...summary } = raw as Report;
