@@ -1,9 +1,9 @@
 /**
  * Standalone checkers: TypeBox's Code() turns a schema into an ES module of plain checks, which
- * imports only typebox/guard and typebox/system. A worker process that imported the schemas
- * themselves would load TypeBox's builder and compiler, 10–14 MB of its resident memory
- * (docs/performance.md), to run the same checks. The modules are generated into this folder
- * (`npm run generate:checks`) and committed; a test fails when one is out of date.
+ * needs only typebox/guard at run time (and typebox/format for a format check). A worker process
+ * that imported the schemas themselves would load TypeBox's builder and compiler, 10–14 MB of its
+ * resident memory (docs/performance.md), to run the same checks. The modules are generated into
+ * this folder (`npm run generate:checks`) and committed; a test fails when one is out of date.
  */
 import type { TSchema } from 'typebox';
 import { Code } from 'typebox/compile';
