@@ -89,8 +89,9 @@ describe('a worker whose artifact is damaged, through the real gateway', () => {
       expect(body.error.message).toMatch(new RegExp(`worker art-${id} is error: ${reason.source}`));
       expect(text).not.toContain(dir);
       expect(text).not.toContain(tmpdir());
-      // The worker's log keeps the details for the operator.
-      expect(worker.output()).toContain('refusing to serve');
+      // The worker's log keeps the details for the operator (its stdout reaches this process on a
+      // pipe, which can lag behind the heartbeat the worker set after logging).
+      await until('the refusal in the worker log', () => worker.output().includes('refusing to serve'), 5000, () => worker.output().slice(-2000));
 
       const t0 = Date.now();
       const res = await post(c.base, '/api/predict', { prompt: 'The sky is' });
