@@ -5,12 +5,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, modelFiles } from '@gpt2-int8/shared/manifest';
 
 /** Size, mtime and inode of the manifest and the models' files: changes when any of them is rewritten. */
 export async function artifactFingerprint(dir: string): Promise<string> {
   const parts = await Promise.all(
-    [ARTIFACT_FILES.manifest, ARTIFACT_FILES.int8, ARTIFACT_FILES.int8Data, ARTIFACT_FILES.fp32].map(async (f) => {
+    [ARTIFACT_FILES.manifest, ...modelFiles(ARTIFACT_FILES.int8), ...modelFiles(ARTIFACT_FILES.fp32)].map(async (f) => {
       try {
         const s = await stat(join(dir, f));
         return `${f}:${s.size}:${s.mtimeMs}:${s.ino}`;
