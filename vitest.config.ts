@@ -7,7 +7,7 @@ export default defineConfig({
     alias: [{ find: /^@gpt2-int8\/shared\/(.*)$/, replacement: fileURLToPath(new URL('./shared/src/$1.ts', import.meta.url)) }],
   },
   test: {
-    include: ['shared/**/*.test.ts', 'services/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.ts'],
+    include: ['shared/**/*.test.ts', 'services/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.ts', 'scripts/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -1,35 +1,26 @@
 /**
  * `npm start`: the whole product on one machine, without Docker. Uses REDIS_URL, or starts a
  * private redis-server when nothing answers there; runs the quantizer job (a no-op when the
- * artifact is up to date); starts the gateway and WORKERS worker processes with prefixed logs;
- * stops everything cleanly on Ctrl-C.
+ * artifact is up to date); then supervises the gateway and WORKERS worker processes (restarted when
+ * they die, scripts/src/supervisor/supervisor.ts). Ctrl-C drains in the order that lets every
+ * request finish: the gateway first (it answers what it holds while the workers still serve), then
+ * the workers, then the private Redis. A second Ctrl-C stops everything at once.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/shared/config';
 import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
-import { startRedisServer } from '@gpt2-int8/shared/redis-server';
+import { type RedisServer, startRedisServer } from '@gpt2-int8/shared/redis-server';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { type ServiceSpec, spawnService } from './supervisor/spawn-service.js';
+import { onStopSignals } from './supervisor/stop-signals.js';
+import { describeExit, Supervisor } from './supervisor/supervisor.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COLORS = [36, 35, 33, 32, 34, 31];
-const children: ChildProcess[] = [];
-let stopping = false;
 
 function say(message: string): void {
   process.stdout.write(`\x1b[1m[start]\x1b[0m ${message}\n`);
-}
-
-/** Runs a process with each output line prefixed by its name, as `npm start` shows them together. */
-function launch(name: string, args: string[], env: NodeJS.ProcessEnv, color: number): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const prefix = `\x1b[${color}m[${name}]\x1b[0m `;
-  for (const stream of [child.stdout, child.stderr]) {
-    if (stream) createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
-  }
-  children.push(child);
-  return child;
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
@@ -45,35 +36,58 @@ async function redisAnswers(url: string): Promise<boolean> {
   }
 }
 
-/** A private redis-server on a free port, kept in memory only; stopAll stops it after the services. */
-async function startPrivateRedis(): Promise<string> {
-  const redis = await startRedisServer().catch((err: Error) => {
-    throw new Error(`no Redis answers at REDIS_URL (set it to one that does), and ${err.message}`);
-  });
-  children.push(redis.child);
-  return redis.url;
-}
+let privateRedis: RedisServer | undefined;
+let quantizer: ChildProcess | undefined;
+const workerNames: string[] = [];
+let draining = false;
 
-function waitForExit(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
+const supervisor = new Supervisor({
+  launch: (spec) => spawnService(spec, ROOT),
+  say,
+  onCannotStart: (name, how) => {
+    say(`${name} could not start (it ${how}); see its messages above`);
+    void drain(1);
+  },
+  onGiveUp: (name) => {
+    if (name === 'gateway') {
+      say('without the gateway nothing can be served; stopping');
+      void drain(1);
+    } else if (workerNames.every((w) => !supervisor.running().includes(w))) {
+      say('no worker is left: the gateway answers 503 (see /readyz) until the cause is fixed and npm start runs again');
+    }
+  },
+});
 
-async function stopAll(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    say('stopping: letting workers and the gateway finish what they are doing');
-    // Services first (they drain), Redis last.
-    const services = children.filter((c) => c.spawnfile === process.execPath);
-    for (const c of services) c.kill('SIGTERM');
-    await Promise.all(services.map(waitForExit));
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map(waitForExit));
+/** Gateway first, so the requests it holds are answered by workers still serving; Redis last. */
+async function drain(code: number): Promise<never> {
+  if (!draining) {
+    draining = true;
+    quantizer?.kill('SIGTERM');
+    await supervisor.stop(['gateway']);
+    if (workerNames.length > 0) say('gateway stopped; the workers finish their jobs');
+    await supervisor.stop(workerNames);
+    if (privateRedis) {
+      say('stopping the private Redis');
+      await privateRedis.stop();
+    }
+    say('stopped');
+    process.exit(code);
   }
-  process.exit(code);
+  return new Promise<never>(() => undefined);
 }
+
+onStopSignals({
+  drain: (signal) => {
+    say(`${signal}: draining — the gateway answers the requests it holds, then the workers and Redis stop (Ctrl-C again stops at once)`);
+    void drain(0);
+  },
+  force: (signal) => {
+    say(`${signal} again: stopping everything now`);
+    quantizer?.kill('SIGKILL');
+    privateRedis?.child.kill('SIGKILL');
+    void supervisor.stop(supervisor.names(), 'SIGKILL').then(() => process.exit(130));
+  },
+});
 
 async function main(): Promise<void> {
   const env = new EnvReader();
@@ -84,37 +98,36 @@ async function main(): Promise<void> {
     say(`using Redis at ${redactRedisUrl(redisUrl)}`);
   } else {
     say(`nothing answers at ${redactRedisUrl(redisUrl)}; starting a private redis-server`);
-    redisUrl = await startPrivateRedis();
+    privateRedis = await startRedisServer({ detached: true }).catch((err: Error) => {
+      throw new Error(`no Redis answers at REDIS_URL (set it to one that does), and ${err.message}`);
+    });
+    redisUrl = privateRedis.url;
     say(`private Redis at ${redisUrl}`);
   }
+  if (draining) return;
   const childEnv = { ...process.env, REDIS_URL: redisUrl, MODEL_DIR: common.modelDir, LOG_PRETTY: process.env.LOG_PRETTY ?? 'true' };
 
   say(`preparing the model in ${common.modelDir} (MODEL_SOURCE=${process.env.MODEL_SOURCE ?? 'unset: hf:distilgpt2'})`);
-  const quantizer = launch('quantizer', ['services/quantizer/dist/cli.js', 'ensure', '--out', common.modelDir], childEnv, 33);
-  const quantized = await waitForExit(quantizer);
-  if (quantized !== 0) {
-    say(`the quantizer failed (exit ${quantized}); see its messages above`);
-    await stopAll(1);
+  quantizer = spawnService({ name: 'quantizer', args: ['services/quantizer/dist/cli.js', 'ensure', '--out', common.modelDir], env: childEnv, color: 33 }, ROOT);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => quantizer?.once('exit', (c, s) => resolve([c, s])));
+  quantizer = undefined;
+  if (draining) return;
+  if (code !== 0) {
+    say(`the quantizer ${describeExit(code, signal)}; see its messages above`);
+    await drain(1);
   }
 
-  const gateway = launch('gateway', ['services/gateway/dist/main.js'], childEnv, 36);
+  const specs: ServiceSpec[] = [{ name: 'gateway', args: ['services/gateway/dist/main.js'], env: childEnv, color: 36 }];
   for (let i = 1; i <= workers; i++) {
-    launch(`worker-${i}`, ['services/worker/dist/main.js'], { ...childEnv, ...WORKER_PROCESS_ENV, WORKER_ID: `worker-${i}` }, COLORS[(i + 1) % COLORS.length] as number);
+    const name = `worker-${i}`;
+    workerNames.push(name);
+    specs.push({ name, args: ['services/worker/dist/main.js'], env: { ...childEnv, ...WORKER_PROCESS_ENV, WORKER_ID: name }, color: COLORS[(i + 1) % COLORS.length] as number });
   }
-  say(`gateway and ${workers} worker(s) starting; open http://localhost:${process.env.PORT ?? 6006} (Ctrl-C stops everything)`);
-  for (const child of children) {
-    child.once('exit', (code) => {
-      if (!stopping && child !== quantizer) {
-        say(`${child === gateway ? 'the gateway' : 'a worker'} exited (code ${code}); stopping`);
-        void stopAll(code ?? 1);
-      }
-    });
-  }
+  for (const spec of specs) supervisor.start(spec);
+  say(`gateway and ${workers} ${workers === 1 ? 'worker' : 'workers'} starting; open http://localhost:${process.env.PORT ?? 6006} once the gateway says it is listening (Ctrl-C stops everything)`);
 }
 
-process.once('SIGINT', () => void stopAll(0));
-process.once('SIGTERM', () => void stopAll(0));
 main().catch((err: Error) => {
   say(err instanceof ConfigError ? `configuration: ${err.message}` : `error: ${err.message}`);
-  void stopAll(1);
+  void drain(1);
 });

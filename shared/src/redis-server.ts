@@ -18,6 +18,8 @@ export interface RedisServerOptions {
    * repeated option, so they can override the defaults (`--appendonly yes`, `--port 0` for TLS only).
    */
   args?: string[];
+  /** In a process group of its own, so a terminal's Ctrl-C does not reach it (scripts/src/start.ts stops it last). */
+  detached?: boolean;
 }
 
 export interface RedisServer {
@@ -53,7 +55,7 @@ function killOnExit(child: ChildProcess): void {
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort());
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(opts.dir ? ['--dir', opts.dir] : []), ...(opts.args ?? [])];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   killOnExit(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 

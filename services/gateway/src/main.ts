@@ -6,6 +6,7 @@
 import { ConfigError } from '@gpt2-int8/shared/config';
 import { createLogger } from '@gpt2-int8/shared/logger';
 import { redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/shared/supervision';
 import { buildApp } from './app.js';
 import { readGatewayConfig, type GatewayConfig } from './config.js';
 
@@ -48,6 +49,7 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
+stopWhenSupervisorGone(() => void shutdown('supervisor gone'));
 
 try {
   const address = await app.listen({ port: config.port, host: config.host });
@@ -55,6 +57,7 @@ try {
     { address, redis: redactRedisUrl(config.redisUrl), queue: config.queueName, modelDir: config.modelDir, webDir: config.webDir },
     `gateway listening on ${address}`,
   );
+  tellSupervisorReady();
 } catch (err) {
   log.fatal({ err }, 'could not start listening');
   process.exit(1);

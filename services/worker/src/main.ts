@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '@gpt2-int8/shared/config';
 import { createLogger } from '@gpt2-int8/shared/logger';
+import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/shared/supervision';
 import { readWorkerConfig, type WorkerConfig } from './config.js';
 import { startWorkerService } from './worker-service.js';
 
@@ -49,7 +50,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-service.ready.catch((err: unknown) => {
+stopWhenSupervisorGone(() => stop(0, 'supervisor gone'));
+
+service.ready.then(tellSupervisorReady, (err: unknown) => {
   if (stopping) return;
   logger.fatal(`cannot serve: ${(err as Error).message}`);
   stop(1, 'giving up');

@@ -1,0 +1,187 @@
+/**
+ * `npm start` as a user runs it: the real command in a process group of its own, as a terminal
+ * runs it, with nothing answering at REDIS_URL (so it starts its private Redis), the quantizer
+ * turning the tiny checkpoint into an artifact, and two workers.
+ *
+ * - A worker SIGKILLed while 30 generations run: its jobs are taken over, the supervisor restarts
+ *   it, every client gets 200, and 30 concurrent predicts after that each get their own answer.
+ * - Ctrl-C as a terminal sends it (SIGINT to the whole group) while 10 generations and a stream are
+ *   in flight: all of them complete with 200, then everything exits, Redis last.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { post, until } from '../reliability/cluster.js';
+import { readSse } from '../support/sse.js';
+import { freePort } from '../support/redis-server.js';
+import { tinyCheckpoint } from '../support/tiny-artifact.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Product {
+  npm: ChildProcess;
+  base: string;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+let product: Product | undefined;
+let workDir: string | undefined;
+
+afterEach(async () => {
+  if (product && product.npm.exitCode === null) {
+    try {
+      process.kill(-(product.npm.pid as number), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const pid of product ? nodeServices(product.npm.pid as number) : []) process.kill(pid, 'SIGKILL');
+  product = undefined;
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+/** Parent pid of every process, from /proc. */
+function parents(): Map<number, number> {
+  const map = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      map.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return map;
+}
+
+/** Pids of the processes below `root` whose command line contains `needle`. */
+function descendants(root: number, needle = ''): number[] {
+  const ppid = parents();
+  const below = (pid: number): boolean => {
+    for (let p = ppid.get(pid); p !== undefined && p > 1; p = ppid.get(p)) if (p === root) return true;
+    return false;
+  };
+  return [...ppid.keys()].filter((pid) => {
+    if (!below(pid)) return false;
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+    } catch {
+      return false;
+    }
+  });
+}
+
+const nodeServices = (root: number) => [...descendants(root, 'services/'), ...descendants(root, 'redis-server')];
+
+async function startProduct(): Promise<Product> {
+  workDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
+  const port = await freePort();
+  const npm = spawn('npm', ['start', '--silent'], {
+    cwd: ROOT,
+    detached: true, // its own process group, as a terminal's foreground job
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      // Nothing listens there: npm start starts its private redis-server.
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      PORT: String(port),
+      MODEL_SOURCE: tinyCheckpoint(),
+      MODEL_DIR: join(workDir, 'models', 'current'),
+      WORKERS: '2',
+      QUEUE_NAME: 'npmstart',
+      LOG_PRETTY: 'false',
+      NODE_ENV: 'production',
+    },
+  });
+  let out = '';
+  npm.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  npm.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+  const p: Product = { npm, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+  product = p;
+  await waitWorkersReady(p, 2, 90_000);
+  return p;
+}
+
+async function readyWorkers(base: string): Promise<number> {
+  const res = await fetch(`${base}/readyz`);
+  const body = (await res.json()) as { workers?: { ready: number } };
+  return body.workers?.ready ?? 0;
+}
+
+async function waitWorkersReady(p: Product, n: number, timeoutMs: number): Promise<void> {
+  await until(`${n} workers ready under npm start`, async () => (await readyWorkers(p.base)) === n, timeoutMs, () => p.output().slice(-3000), 200);
+}
+
+const generation = (i: number) => ({ prompt: `Story number ${i} begins with`, max_new_tokens: 200 });
+
+describe('npm start', () => {
+  it('survives a SIGKILLed worker: 30 generations in flight all get 200, the worker comes back, 30 predicts each get their own answer', async () => {
+    const p = await startProduct();
+    const workers = descendants(p.npm.pid as number, 'services/worker/dist/main.js');
+    expect(workers).toHaveLength(2);
+
+    const gens = Array.from({ length: 30 }, (_, i) => post(p.base, '/api/generate', generation(i)).then(async (r) => ({ status: r.status, body: await r.text() })));
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(workers[0] as number, 'SIGKILL');
+    const results = await Promise.all(gens);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+
+    await until('the supervisor says it restarts the worker', () => /worker-\d was killed by SIGKILL after [\d.]+ s; restarting it in 1 s/.test(p.output()), 10_000, () => p.output().slice(-3000));
+    await waitWorkersReady(p, 2, 30_000);
+    const restarted = descendants(p.npm.pid as number, 'services/worker/dist/main.js');
+    expect(restarted).toHaveLength(2);
+    expect(restarted).not.toContain(workers[0]);
+
+    const prompts = Array.from({ length: 30 }, (_, i) => `Prompt ${i}: the weather today is`);
+    const answers = await Promise.all(prompts.map((prompt) => post(p.base, '/api/predict', { prompt }).then(async (r) => ({ status: r.status, body: (await r.json()) as { prompt: string } }))));
+    expect(answers.map((a) => a.status)).toEqual(prompts.map(() => 200));
+    expect(answers.map((a) => a.body.prompt)).toEqual(prompts);
+  }, 180_000);
+
+  it('drains on Ctrl-C to the whole process group: 10 generations and a stream in flight all complete, then every process exits', async () => {
+    const p = await startProduct();
+    const services = nodeServices(p.npm.pid as number);
+    expect(services.length).toBe(4); // gateway, two workers, Redis
+
+    const gens = Array.from({ length: 10 }, (_, i) => post(p.base, '/api/generate', generation(i)).then(async (r) => ({ status: r.status, body: (await r.json()) as { tokens?: unknown[] } })));
+    const streamRes = await post(p.base, '/api/generate', { ...generation(99), stream: true });
+    expect(streamRes.status).toBe(200);
+    let first!: () => void;
+    const gotFirst = new Promise<void>((r) => (first = r));
+    const stream = readSse(streamRes, (e) => {
+      if (e.event === 'token') first();
+    });
+    await gotFirst;
+
+    process.kill(-(p.npm.pid as number), 'SIGINT');
+    const results = await Promise.all(gens);
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+    for (const r of results) expect(r.body.tokens?.length).toBeGreaterThan(0);
+    const events = await stream;
+    const done = events.find((e) => e.event === 'done');
+    expect(done, `stream events: ${events.map((e) => e.event).join(',')}`).toBeDefined();
+    expect(events.filter((e) => e.event === 'token')).toHaveLength((done?.data.tokens as unknown[]).length);
+
+    expect(await p.exited).toBe(0);
+    const out = p.output();
+    expect(out).toMatch(/SIGINT: draining/);
+    expect(out).not.toMatch(/SIGINT again/);
+    expect(out.indexOf('gateway stopped; the workers finish their jobs')).toBeLessThan(out.indexOf('stopping the private Redis'));
+    await until('every service process gone', () => services.every((pid) => !existsPid(pid)), 10_000);
+  }, 180_000);
+});
+
+function existsPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
