@@ -8,10 +8,11 @@ import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
 import { encode, tokenText } from '@gpt2-int8/shared/tokenizer';
 import { CpuShare } from './cpu-share.js';
-import { type Agreement, agreementOverText, comparePosition, summarizeAgreement } from './agreement.js';
+import { type Agreement, agreementOverText, comparePosition, summarizeAgreement } from '@gpt2-int8/shared/agreement';
 import { type MachineInfo, machineInfo } from './machine.js';
 import { cell, fixed, mb, pct, quoted, table } from './markdown.js';
-import { loadModelPair, nextTokenLogits, releasePair } from './model-pair.js';
+import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
+import { loadModelPair, releasePair } from './model-pair.js';
 import { interleaved, round, roundSummary, type Summary, summarize } from './summary.js';
 
 export interface CompareOptions {
@@ -93,9 +94,9 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
       if (tokens.length > manifest.config.n_positions) return `${tokens.length} tokens, longer than the context (${manifest.config.n_positions})`;
       const known = measured.get(prompt);
       if (known) return known;
-      const fp32 = await nextTokenLogits(pair.fp32, tokens);
-      const int8 = await nextTokenLogits(pair.int8, tokens);
-      const [fp32Ms, int8Ms] = await interleaved([() => nextTokenLogits(pair.fp32, tokens), () => nextTokenLogits(pair.int8, tokens)], opts.reps, opts.warmups);
+      const fp32 = await promptLogits(pair.fp32, tokens);
+      const int8 = await promptLogits(pair.int8, tokens);
+      const [fp32Ms, int8Ms] = await interleaved([() => promptLogits(pair.fp32, tokens), () => promptLogits(pair.int8, tokens)], opts.reps, opts.warmups);
       const pos = comparePosition(fp32, int8);
       const f = summarize(fp32Ms as number[]);
       const i = summarize(int8Ms as number[]);

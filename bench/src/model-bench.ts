@@ -9,7 +9,8 @@ import { argmax } from '@gpt2-int8/shared/logits';
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
 import { encode } from '@gpt2-int8/shared/tokenizer';
-import { artifactPaths, loadModelPair, nextTokenLogits, releasePair } from './model-pair.js';
+import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
+import { artifactPaths, loadModelPair, releasePair } from './model-pair.js';
 import { interleaved, round, roundSummary, type Summary, summarize } from './summary.js';
 
 export interface ModelBenchSettings {
@@ -87,7 +88,7 @@ export async function measureLoad(dir: string, settings: ModelBenchSettings, say
 }
 
 async function measureLatency(fp32: Gpt2Session, int8: Gpt2Session, tokens: number[], settings: ModelBenchSettings, say: Say): Promise<LatencyFigure> {
-  const [f, i] = (await interleaved([() => nextTokenLogits(fp32, tokens), () => nextTokenLogits(int8, tokens)], settings.latencyReps, settings.warmups, (r) =>
+  const [f, i] = (await interleaved([() => promptLogits(fp32, tokens), () => promptLogits(int8, tokens)], settings.latencyReps, settings.warmups, (r) =>
     say(`${tokens.length}-token prompt, rep ${r}/${settings.latencyReps}`),
   )) as [number[], number[]];
   const pairs = i.map((x, k) => x / (f[k] as number));
@@ -119,7 +120,7 @@ async function generateRecompute(session: Gpt2Session, prompt: number[], first: 
   const stepMs: number[] = [];
   for (let s = 0; s < steps; s++) {
     const started = performance.now();
-    const logits = await nextTokenLogits(session, [...prompt, ...tokens]);
+    const logits = await promptLogits(session, [...prompt, ...tokens]);
     stepMs.push(performance.now() - started);
     tokens.push(argmax(logits));
   }

@@ -1,8 +1,7 @@
 /** An artifact's two models loaded side by side, and the one forward pass everything here times. */
 import { join } from 'node:path';
-import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
 import { ARTIFACT_FILES, type Manifest, readManifest, verifyModelFiles } from '@gpt2-int8/shared/manifest';
-import { EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
 
 export interface ModelPair {
   dir: string;
@@ -28,10 +27,4 @@ export async function loadModelPair(dir: string, threads: number): Promise<Model
 export async function releasePair(pair: ModelPair): Promise<void> {
   await pair.fp32.release();
   await pair.int8.release();
-}
-
-/** One prompt, no cache: the next-token logits (what a predict request computes). */
-export async function nextTokenLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
-  const out = await session.logits(leftPad([[...tokens]], EOS_TOKEN_ID));
-  return lastPositionLogits(out, session.config.vocab_size)[0] as Float32Array;
 }

@@ -10,7 +10,7 @@ import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
 import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/shared/manifest';
 import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
 import { encode } from '@gpt2-int8/shared/tokenizer';
-import { nextTokenLogits } from './model-pair.js';
+import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
 import { processMemory } from './processes.js';
 
 const dir = process.argv[2];
@@ -20,7 +20,7 @@ if (!dir) {
 }
 const manifest = await readManifest(dir);
 const session = await Gpt2Session.load(join(dir, ARTIFACT_FILES.int8), manifest.config, { threads: 1 });
-for (let i = 0; i < 10; i++) await nextTokenLogits(session, encode(LEGACY_PROMPTS[i % LEGACY_PROMPTS.length] as string));
+for (let i = 0; i < 10; i++) await promptLogits(session, encode(LEGACY_PROMPTS[i % LEGACY_PROMPTS.length] as string));
 await new Promise((r) => setTimeout(r, 300));
 const mem = processMemory(process.pid);
 process.stdout.write(`${JSON.stringify({ rss_bytes: mem.rss, peak_rss_bytes: mem.hwm, predicts: 10 })}\n`);

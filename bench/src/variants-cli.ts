@@ -15,7 +15,7 @@ import { everyPositionLogits, Gpt2Session, type KvCache, leftPad } from '@gpt2-i
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
 import { encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
-import { comparePosition, summarizeAgreement } from './agreement.js';
+import { comparePosition, summarizeAgreement } from '@gpt2-int8/shared/agreement';
 import { runQuantizer } from './artifacts.js';
 import { positiveInt, runMain, UsageError } from './cli-args.js';
 import { machineInfo, machineMarkdown } from './machine.js';

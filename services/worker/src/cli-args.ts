@@ -1,4 +1,5 @@
 /** Parsing of the `infer` command line (pure, so the usage errors are tested). */
+import { parseArgs } from 'node:util';
 import { LIMITS } from '@gpt2-int8/shared/api';
 
 export interface InferArgs {
@@ -38,50 +39,39 @@ function intOption(name: string, raw: string | undefined, min: number, max: numb
   return n;
 }
 
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  'model-dir': { type: 'string' },
+  'top-k': { type: 'string' },
+  runs: { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
 export function parseInferArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): ParsedArgs {
-  const words: string[] = [];
-  let modelDir = env.MODEL_DIR?.trim() || 'models/current';
-  let topK: number = LIMITS.topK.default;
-  let threads = env.WORKER_THREADS?.trim() ? intOption('WORKER_THREADS', env.WORKER_THREADS.trim(), 1, 256) : 1;
-  let runs = 5;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '-h':
-      case '--help':
-        return { help: true };
-      case '--json':
-        json = true;
-        break;
-      case '--model-dir': {
-        const v = value();
-        if (v === undefined || v === '') throw new UsageError('--model-dir needs a directory');
-        modelDir = v;
-        break;
-      }
-      case '--top-k':
-        topK = intOption('--top-k', value(), LIMITS.topK.min, LIMITS.topK.max);
-        break;
-      case '--runs':
-        runs = intOption('--runs', value(), 1, 1000);
-        break;
-      case '--threads':
-        threads = intOption('--threads', value(), 1, 256);
-        break;
-      case '--':
-        words.push(...argv.slice(i + 1));
-        i = argv.length;
-        break;
-      default:
-        if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
-        words.push(a);
+  // Not strict, so an unknown option or a missing value is worded here, as a usage error.
+  const { values, positionals, tokens } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    if (!(t.name in OPTIONS)) throw new UsageError(`unknown option ${t.rawName}`);
+    if (OPTIONS[t.name as keyof typeof OPTIONS].type === 'string' && (t.value === undefined || t.value === '')) {
+      throw new UsageError(t.name === 'model-dir' ? '--model-dir needs a directory' : `${t.rawName} needs a value`);
     }
   }
+  if (values.help === true) return { help: true };
+  const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+  const envThreads = env.WORKER_THREADS?.trim();
+  const threadsRaw = str(values.threads);
   // `npm run infer -- Artificial intelligence is` (unquoted) means the same as the quoted prompt.
-  const prompt = words.join(' ');
+  const prompt = positionals.join(' ');
+  const args: InferArgs = {
+    prompt,
+    modelDir: str(values['model-dir']) ?? (env.MODEL_DIR?.trim() || 'models/current'),
+    topK: values['top-k'] === undefined ? LIMITS.topK.default : intOption('--top-k', str(values['top-k']), LIMITS.topK.min, LIMITS.topK.max),
+    threads: threadsRaw !== undefined ? intOption('--threads', threadsRaw, 1, 256) : envThreads ? intOption('WORKER_THREADS', envThreads, 1, 256) : 1,
+    runs: values.runs === undefined ? 5 : intOption('--runs', str(values.runs), 1, 1000),
+    json: values.json === true,
+  };
   if (prompt.trim() === '') throw new UsageError('give a prompt, e.g. npm run infer -- "Artificial intelligence is"');
-  return { help: false, args: { prompt, modelDir, topK, threads, runs, json } };
+  return { help: false, args };
 }

@@ -9,7 +9,7 @@ import type { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
 import { Batcher } from './batcher.js';
 import { ClientError } from './client-error.js';
 import { type GenerateParams, type Generation, generate } from './generate.js';
-import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from './next-token-logits.js';
+import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from '@gpt2-int8/shared/next-token-logits';
 import { predictionOf } from './prediction.js';
 import { TokenProbabilities } from './token-probabilities.js';
 

@@ -1,16 +1,15 @@
 /**
  * The `infer` command's work, without the printing: load the INT8 artifact directly, predict the
- * next token of one prompt, time each stage. Same code path as the worker's predict jobs.
+ * next token of one prompt, time each stage, through the worker's InferenceEngine (its prompt checks,
+ * batched logits and top-k), as a predict job would.
  */
-import type { ModelRef, TokenProb } from '@gpt2-int8/shared/api';
-import { ARTIFACT_FILES, ArtifactError } from '@gpt2-int8/shared/manifest';
-import { readManifest } from '@gpt2-int8/shared/manifest';
+import type { ModelRef, Prediction, TokenProb } from '@gpt2-int8/shared/api';
+import { ARTIFACT_FILES, ArtifactError, readManifest } from '@gpt2-int8/shared/manifest';
+import { median } from '@gpt2-int8/shared/stats';
 import { encode } from '@gpt2-int8/shared/tokenizer';
-import { ClientError } from './client-error.js';
+import { InferenceEngine } from './engine.js';
 import { loadModel, manifestExists } from './model-loader.js';
 import { modelRef } from './model-ref.js';
-import { nextTokenLogits } from './next-token-logits.js';
-import { predictionFrom } from './prediction.js';
 
 export interface InferResult {
   prompt: string;
@@ -33,38 +32,34 @@ export async function infer(opts: { prompt: string; modelDir: string; topK: numb
   }
   const manifest = await readManifest(opts.modelDir);
   const model = await loadModel(opts.modelDir, manifest, ARTIFACT_FILES.int8, { threads: opts.threads });
+  const engine = new InferenceEngine(model.session, { maxBatch: 1, batchWindowMs: 0 });
   try {
     const loadMs = performance.now() - t0;
     const t1 = performance.now();
     const tokens = encode(opts.prompt);
     const tokenizeMs = performance.now() - t1;
-    if (tokens.length === 0) throw new ClientError('INVALID_JOB', 'the prompt encodes to no tokens');
-    if (tokens.length > manifest.config.n_positions) {
-      throw new ClientError('PROMPT_TOO_LONG', `the prompt is ${tokens.length} tokens; the model's context is ${manifest.config.n_positions} tokens`);
-    }
     // The first run pays for first-time allocations; the latency quoted is the median of the runs after it.
     const times: number[] = [];
-    let logits: Float32Array | undefined;
+    let prediction: Prediction | undefined;
     for (let i = 0; i <= opts.runs; i++) {
-      const t2 = performance.now();
-      [logits] = await nextTokenLogits(model.session, [tokens]);
-      times.push(performance.now() - t2);
+      const run = await engine.predict(tokens, opts.topK);
+      times.push(run.inferenceMs);
+      prediction = run.prediction;
     }
+    const p = prediction as Prediction;
     const first = times[0] as number;
-    const warm = times.slice(1).sort((a, b) => a - b);
-    const inferenceMs = warm.length > 0 ? (warm[Math.floor((warm.length - 1) / 2)] as number) : first;
-    const p = predictionFrom(logits as Float32Array, opts.topK);
+    const warm = times.slice(1);
     return {
       prompt: opts.prompt,
       prompt_tokens: tokens.length,
       token: p.token,
       token_id: p.token_id,
       top_k: p.top_k,
-      timings_ms: { load: loadMs, tokenize: tokenizeMs, inference: inferenceMs, inference_first: first, runs: warm.length, total: performance.now() - t0 },
+      timings_ms: { load: loadMs, tokenize: tokenizeMs, inference: warm.length > 0 ? median(warm) : first, inference_first: first, runs: warm.length, total: performance.now() - t0 },
       model: { ...modelRef(manifest), dir: opts.modelDir, file: ARTIFACT_FILES.int8 },
     };
   } finally {
-    await model.session.release();
+    await engine.release();
   }
 }
 

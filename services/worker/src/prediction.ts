@@ -1,11 +1,6 @@
 import type { Prediction } from '@gpt2-int8/shared/api';
 import { tokenText } from '@gpt2-int8/shared/tokenizer';
-import { type Candidate, topKProbs } from './sampling.js';
-
-/** The greedy next token and the k most likely tokens with their probabilities. */
-export function predictionFrom(logits: ArrayLike<number>, topK: number): Prediction {
-  return predictionOf(topKProbs(logits, Math.max(1, topK)));
-}
+import type { Candidate } from './sampling.js';
 
 /** A prediction from the most likely tokens, most likely first. */
 export function predictionOf(top: readonly Candidate[]): Prediction {

@@ -7,7 +7,7 @@ import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { ClientError } from '../src/client-error.js';
 import { InferenceEngine } from '../src/engine.js';
 import { type LoadedModel, loadModel } from '../src/model-loader.js';
-import { nextTokenLogits } from '../src/next-token-logits.js';
+import { nextTokenLogits } from '@gpt2-int8/shared/next-token-logits';
 import { argmax } from '@gpt2-int8/shared/logits';
 
 const PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence is', 'Python is a popular', 'A much longer prompt, with several more tokens than the others have'];

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Gpt2Session, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { argmax, klDivergence } from '@gpt2-int8/shared/logits';
+import { agreementOverText } from '@gpt2-int8/shared/agreement';
+import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
 import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
-import { encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
+import { encode } from '@gpt2-int8/shared/tokenizer';
 import { loadHfCheckpoint } from '../checkpoint/hf-checkpoint.js';
 import { buildGpt2Graph } from '../gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
@@ -24,22 +24,12 @@ describe.skipIf(!present)('INT8 quality on trained weights (student-tiny)', () =
     quantizeModel(graph, { weights: 'int8', granularity: 'per-channel' });
     const int8 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
     const tokens = encode(SAMPLE_TEXT).slice(0, ckpt.config.n_positions);
-    const V = ckpt.config.vocab_size;
-    const a = (await fp32.step(leftPad([tokens], EOS_TOKEN_ID), fp32.emptyCache(1))).logits;
-    const b = (await int8.step(leftPad([tokens], EOS_TOKEN_ID), int8.emptyCache(1))).logits;
-    let same = 0;
-    let kl = 0;
-    for (let t = 0; t < tokens.length; t++) {
-      const la = a.subarray(t * V, (t + 1) * V);
-      const lb = b.subarray(t * V, (t + 1) * V);
-      if (argmax(la) === argmax(lb)) same++;
-      kl += klDivergence(la, lb);
-    }
-    const agreement = same / tokens.length;
-    console.info(`student-tiny: top-1 agreement ${(100 * agreement).toFixed(1)}% over ${tokens.length} positions, mean KL ${(kl / tokens.length).toExponential(2)} nats`);
+    const { positions, top1_agreement: agreement, mean_kl: meanKl } = await agreementOverText(fp32, int8, tokens);
+    console.info(`student-tiny: top-1 agreement ${(100 * agreement).toFixed(1)}% over ${positions} positions, mean KL ${meanKl.toExponential(2)} nats`);
+    expect(positions).toBe(tokens.length);
     expect(tokens.length).toBeGreaterThan(200);
     expect(agreement).toBeGreaterThanOrEqual(0.98);
     // PyTorch's quantize_dynamic reaches a mean KL of ~0.0065 nats on this model.
-    expect(kl / tokens.length).toBeLessThan(0.0065);
+    expect(meanKl).toBeLessThan(0.0065);
   });
 });

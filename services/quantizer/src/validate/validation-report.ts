@@ -1,9 +1,11 @@
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { argmax, klDivergence, maxAbsDifference, topK } from '@gpt2-int8/shared/logits';
+import { comparePosition } from '@gpt2-int8/shared/agreement';
+import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
+import { argmax, maxAbsDifference } from '@gpt2-int8/shared/logits';
+import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
 import type { Report, ReportRow } from '@gpt2-int8/shared/report';
 import { median } from '@gpt2-int8/shared/stats';
-import { encode, EOS_TOKEN_ID, tokenText } from '@gpt2-int8/shared/tokenizer';
+import { encode, tokenText } from '@gpt2-int8/shared/tokenizer';
 
 export interface ReportInput {
   config: Gpt2Config;
@@ -22,11 +24,6 @@ function promptTokens(prompt: string, config: Gpt2Config): number[] {
   return encode(prompt).map((t) => Math.min(t, config.vocab_size - 1)).slice(-config.n_positions);
 }
 
-async function nextTokenLogits(session: Gpt2Session, tokens: number[]): Promise<Float32Array> {
-  const out = await session.logits(leftPad([tokens], EOS_TOKEN_ID));
-  return lastPositionLogits(out, session.config.vocab_size)[0] as Float32Array;
-}
-
 /** FP32 vs INT8 on the prompt set: agreement of the next token, divergence, latency and size. */
 export async function buildReport(input: ReportInput): Promise<Report> {
   const { config } = input;
@@ -37,17 +34,16 @@ export async function buildReport(input: ReportInput): Promise<Report> {
     const total = tokenized.length + input.repetitions;
     const rows: ReportRow[] = [];
     for (const [i, tokens] of tokenized.entries()) {
-      const a = await nextTokenLogits(fp32, tokens);
-      const b = await nextTokenLogits(int8, tokens);
-      const topA = topK(a, 5);
-      const topB = new Set(topK(b, 5));
+      const a = await promptLogits(fp32, tokens);
+      const b = await promptLogits(int8, tokens);
+      const agreement = comparePosition(a, b);
       rows.push({
         prompt: input.prompts[i] as string,
         fp32_token: tokenText(argmax(a)),
         int8_token: tokenText(argmax(b)),
-        same: argmax(a) === argmax(b),
-        top5_overlap: topA.filter((t) => topB.has(t)).length / 5,
-        kl: klDivergence(a, b),
+        same: agreement.same,
+        top5_overlap: agreement.top5,
+        kl: agreement.kl,
         max_abs_logit_diff: maxAbsDifference(a, b),
       });
       input.onProgress?.(i + 1, total);
@@ -58,7 +54,7 @@ export async function buildReport(input: ReportInput): Promise<Report> {
     for (let r = 0; r < input.repetitions; r++) {
       for (const [session, times] of [[fp32, fp32Times], [int8, int8Times]] as const) {
         const start = performance.now();
-        for (const tokens of tokenized) await nextTokenLogits(session, tokens);
+        for (const tokens of tokenized) await promptLogits(session, tokens);
         times.push((performance.now() - start) / tokenized.length);
       }
       input.onProgress?.(tokenized.length + r + 1, total);

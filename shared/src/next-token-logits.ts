@@ -4,8 +4,8 @@
  * row compute what it would alone); very unequal or very long prompts are split into several runs so
  * padding and the [batch, seq, vocab] logits output stay bounded.
  */
-import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/shared/tokenizer';
+import { type Gpt2Session, lastPositionLogits, leftPad } from './gpt2-session.js';
+import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from './tokenizer.js';
 
 /** Padded tokens per run: rows × longest row. One full 1024-token prompt always fits on its own. */
 export const DEFAULT_MAX_BATCH_TOKENS = 1024;
@@ -44,4 +44,9 @@ export async function nextTokenLogits(session: Gpt2Session, prompts: readonly nu
     });
   }
   return out;
+}
+
+/** One prompt's next-token logits: what a predict request computes for it. */
+export async function promptLogits(session: Gpt2Session, tokens: readonly number[]): Promise<Float32Array> {
+  return (await nextTokenLogits(session, [[...tokens]]))[0] as Float32Array;
 }

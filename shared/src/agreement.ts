@@ -1,6 +1,6 @@
 /** How far INT8 is from FP32 on next-token distributions: top-1 agreement, top-5 overlap, KL. */
-import { everyPositionLogits, type Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { argmax, klDivergence, topK } from '@gpt2-int8/shared/logits';
+import { everyPositionLogits, type Gpt2Session } from './gpt2-session.js';
+import { argmax, klDivergence, topK } from './logits.js';
 
 export interface PositionAgreement {
   same: boolean;
