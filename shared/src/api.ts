@@ -134,12 +134,31 @@ export type CompareResponse = Static<typeof CompareResponseSchema>;
 export const StreamTokenSchema = Type.Intersect([GeneratedTokenSchema, Type.Object({ text: Type.String({ description: 'The generated text so far.' }) })]);
 export type StreamToken = Static<typeof StreamTokenSchema>;
 
-/** GET /api/model: the artifact's manifest and the validation report without its per-prompt rows. */
+/** What the ready workers serve, against the artifact in MODEL_DIR (they differ during a swap, or when a new artifact was refused). */
+export const ServingSchema = Type.Object({
+  status: Type.Union([Type.Literal('current'), Type.Literal('swapping'), Type.Literal('refused'), Type.Literal('no_worker')], {
+    description:
+      'current: every ready worker serves the artifact in MODEL_DIR; swapping: the workers are moving to it (some may still serve the previous model); ' +
+      'refused: the workers refused it (see message) and keep serving the previous model; no_worker: no worker is ready (the manifest is the artifact in MODEL_DIR).',
+  }),
+  message: Type.String(),
+  /** Each model the ready workers serve (two during a swap), most served first. */
+  models: Type.Array(Type.Object({ sha256: Type.String(), workers: Type.Integer({ minimum: 1 }) })),
+  artifact_sha256: Type.Union([Type.String(), Type.Null()], { description: "The INT8 sha256 of the artifact in MODEL_DIR; null when it has none or an invalid one." }),
+});
+export type Serving = Static<typeof ServingSchema>;
+
+/**
+ * GET /api/model: the served model's manifest and validation report without its per-prompt rows
+ * (while workers disagree mid-swap, the artifact in MODEL_DIR when some worker serves it already),
+ * and what the workers serve.
+ */
 export const ReportSummarySchema = Type.Omit(ReportSchema, ['rows']);
 export type ReportSummary = Static<typeof ReportSummarySchema>;
 export const ModelInfoResponseSchema = Type.Object({
   synthetic: Type.Boolean({ description: 'True when the weights are random: predictions mean nothing.' }),
   manifest: ManifestSchema,
   report: Type.Union([ReportSummarySchema, Type.Null()], { description: 'null when report.json is missing or unreadable.' }),
+  serving: ServingSchema,
 });
 export type ModelInfoResponse = Static<typeof ModelInfoResponseSchema>;

@@ -5,6 +5,7 @@
 import type { CompareResponse, GenerateResponse, GeneratedToken, PredictResponse } from './api.js';
 import { Check as isJobData } from './checks/job-data.generated.js';
 import type { JobKind } from './job-schema.js';
+import type { Manifest } from './manifest-schema.js';
 
 export type { CompareJob, GenerateJob, JobData, JobKind, PredictJob } from './job-schema.js';
 
@@ -94,9 +95,40 @@ export interface WorkerHeartbeat {
   /** Why the worker cannot serve (state 'error'), or what it waits for (state 'loading'). */
   reason?: string;
   model?: { sha256: string; quantization: string; synthetic: boolean };
+  /**
+   * While serving: a new artifact in MODEL_DIR that the worker is moving to, or has refused (and
+   * why). The worker stays 'ready' on its current model throughout.
+   */
+  swap?: ModelSwap;
   pid: number;
   host: string;
   at: number;
 }
+
+export interface ModelSwap {
+  /** waiting: for another worker's swap to end; loading: verifying and loading it; draining: finishing jobs on the old one; refused: it cannot be served. */
+  state: 'waiting' | 'loading' | 'draining' | 'refused';
+  /** The new artifact's INT8 sha256, when its manifest could be read. */
+  sha256?: string;
+  reason?: string;
+}
 /** Heartbeats are refreshed every second and expire after this many, so a dead worker disappears. */
 export const HEARTBEAT_TTL_SECONDS = 5;
+
+/**
+ * Held by the one worker of a queue that is swapping models, so the others keep serving meanwhile.
+ * It has a TTL, refreshed by its holder: a worker that dies mid-swap blocks the others only briefly.
+ */
+export const modelSwapLockKey = (queueName: string) => `${queueName}:model-swap`;
+
+/**
+ * What a worker serves, for the gateway's GET /api/model: the manifest and the validation report
+ * (without its rows) of the model with that INT8 sha256. Refreshed with the heartbeat and expiring
+ * like it, so it is there while some worker serves that model, even after MODEL_DIR has moved on.
+ */
+export const modelCardKey = (queueName: string, sha256: string) => `${queueName}:models:${sha256}`;
+export interface ModelCard {
+  manifest: Manifest;
+  /** report.json without its rows; null when it is missing or unreadable. */
+  report: unknown;
+}

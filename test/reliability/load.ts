@@ -22,6 +22,8 @@ export interface Outcome {
   /** For a streamed generate: the stream ended with `done` (true) or `error` (false). */
   streamDone?: boolean;
   worker?: string;
+  /** The INT8 sha256 of the model that produced the answer. */
+  model?: string;
   /** The answer belongs to this request: same x-request-id, same prompt echoed. */
   matches: boolean;
   body: string;
@@ -79,6 +81,7 @@ export async function request(base: string, kind: Kind, id: string, prompt: stri
       out.streamDone = last?.event === 'done';
       if (last?.event === 'done') {
         out.worker = last.data.worker as string;
+        out.model = (last.data.model as { sha256?: string } | undefined)?.sha256;
         out.matches &&= last.data.prompt === prompt;
         // Each token once, in order, adding up to the final text (nothing repeated after a retry).
         const tokens = events.filter((e) => e.event === 'token');
@@ -87,9 +90,10 @@ export async function request(base: string, kind: Kind, id: string, prompt: stri
         out.code = (last.data.error as { code: string }).code;
       }
     } else {
-      const json = JSON.parse(text) as { prompt?: string; worker?: string; error?: { code: string } };
+      const json = JSON.parse(text) as { prompt?: string; worker?: string; model?: { sha256?: string }; error?: { code: string } };
       if (res.status === 200) {
         out.worker = json.worker;
+        out.model = json.model?.sha256;
         out.matches &&= json.prompt === prompt;
       } else {
         out.code = json.error?.code;

@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { makeModel } from '../../services/quantizer/src/checkpoint/make-model.js';
-import { QUANTIZE_DEFAULTS, quantizeArtifact } from '../../services/quantizer/src/quantize-artifact.js';
+import { buildTinyArtifact } from './build-artifact.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,16 +18,7 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => void> {
   const root = mkdtempSync(join(tmpdir(), 'gpt2-int8-tests-'));
-  const checkpoint = join(root, 'checkpoint');
-  const artifact = join(root, 'models', 'current');
-  await makeModel({ outDir: checkpoint, preset: 'tiny', seed: 1 });
-  await quantizeArtifact({
-    ...QUANTIZE_DEFAULTS,
-    source: { kind: 'hf-dir', path: checkpoint, id: checkpoint },
-    outDir: artifact,
-    reportRepetitions: 1,
-    log: () => undefined,
-  });
+  const { checkpoint, artifact } = await buildTinyArtifact(root, 1);
   project.provide('tinyCheckpointDir', checkpoint);
   project.provide('tinyArtifactDir', artifact);
   return () => rmSync(root, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from '@gpt2-int8/shared/logger';
+import { modelCardKey } from '@gpt2-int8/shared/job';
 import { createRedis } from '@gpt2-int8/shared/redis';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
@@ -122,7 +123,8 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
       await scope.register(fastifyRateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 });
     }
     await scope.register(inferenceRoutes, { jobs, workers, metrics, requestTimeoutMs: config.requestTimeoutMs, queueMaxDepth: config.queueMaxDepth });
-    await scope.register(modelRoutes, { modelDir: config.modelDir });
+    const fleet = { heartbeats: () => readHeartbeats(producer, config.queueName), card: (sha256: string) => producer.get(modelCardKey(config.queueName, sha256)) };
+    await scope.register(modelRoutes, { modelDir: config.modelDir, fleet });
   });
   await app.register(healthRoutes, { redis: producer, workers });
   await app.register(metricsRoutes, { metrics });

@@ -48,11 +48,17 @@ export interface WorkerSummary {
   error: number;
   /** Why nothing can serve, in words (undefined when at least one worker is ready). */
   reason?: string;
+  /** Serving workers that refused a new artifact in MODEL_DIR, and why (they keep their model). */
+  refusals?: string[];
 }
 
 export function summarize(heartbeats: WorkerHeartbeat[]): WorkerSummary {
   const count = (s: WorkerHeartbeat['state']) => heartbeats.filter((h) => h.state === s).length;
   const summary: WorkerSummary = { ready: count('ready'), loading: count('loading'), error: count('error') };
+  const refusals = heartbeats
+    .filter((h) => h.state === 'ready' && h.swap?.state === 'refused')
+    .map((h) => `worker ${h.id} refused the new artifact and keeps serving ${h.model?.sha256.slice(0, 12) ?? 'its model'}${h.swap?.reason ? `: ${publicReason(h.swap.reason)}` : ''}`);
+  if (refusals.length > 0) summary.refusals = refusals;
   if (summary.ready > 0) return summary;
   if (heartbeats.length === 0) return { ...summary, reason: 'no worker is running' };
   // The worker's own reason (e.g. a sha256 mismatch) is what an operator needs to see.

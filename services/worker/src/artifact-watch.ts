@@ -1,6 +1,7 @@
 /**
- * While a worker cannot serve its artifact, it watches the directory: when the quantizer writes a new
- * manifest or model, the worker tries again by itself instead of needing a restart.
+ * The artifact directory's fingerprint, polled: while a worker cannot serve its artifact, a change
+ * makes it try again by itself instead of needing a restart; while it serves, a change is a new
+ * artifact to swap to (model-swap.ts).
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';

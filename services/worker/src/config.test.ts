@@ -14,6 +14,7 @@ describe('readWorkerConfig', () => {
       lockDurationMs: 5000,
       stalledIntervalMs: 2000,
       modelWaitMaxMs: 0,
+      artifactPollMs: 2000,
       queueName: 'infer',
       redisUrl: 'redis://127.0.0.1:6379',
     });
@@ -30,11 +31,12 @@ describe('readWorkerConfig', () => {
       LOCK_DURATION_MS: '3000',
       STALLED_INTERVAL_MS: '1000',
       MODEL_WAIT_MAX_MS: '60000',
+      ARTIFACT_POLL_MS: '500',
       SHUTDOWN_TIMEOUT_MS: '5000',
       MODEL_DIR: '/m',
       QUEUE_NAME: 'q',
     });
-    expect(c).toMatchObject({ threads: 2, workerId: 'w-1', compareFp32: false, maxBatch: 4, batchWindowMs: 0, lockDurationMs: 3000, stalledIntervalMs: 1000, modelWaitMaxMs: 60000, shutdownTimeoutMs: 5000, modelDir: '/m', queueName: 'q' });
+    expect(c).toMatchObject({ threads: 2, workerId: 'w-1', compareFp32: false, maxBatch: 4, batchWindowMs: 0, lockDurationMs: 3000, stalledIntervalMs: 1000, modelWaitMaxMs: 60000, artifactPollMs: 500, shutdownTimeoutMs: 5000, modelDir: '/m', queueName: 'q' });
   });
 
   it.each([
@@ -45,6 +47,7 @@ describe('readWorkerConfig', () => {
     ['COMPARE_FP32', 'maybe'],
     ['LOCK_DURATION_MS', '10'],
     ['MODEL_WAIT_MAX_MS', 'forever'],
+    ['ARTIFACT_POLL_MS', '10'],
     ['WORKER_ID', 'has space'],
     ['REDIS_URL', 'http://x'],
   ])('refuses %s=%s, naming the variable', (name, value) => {

@@ -20,6 +20,8 @@ export interface WorkerConfig extends CommonConfig {
   stalledIntervalMs: number;
   /** How long to wait for manifest.json before giving up (0: forever). */
   modelWaitMaxMs: number;
+  /** How often to look at MODEL_DIR for a new artifact (to swap to it) or a repaired one (when in error). */
+  artifactPollMs: number;
   /** After SIGTERM, how long in-flight jobs may take before the process exits anyway (non-zero). */
   shutdownTimeoutMs: number;
 }
@@ -38,6 +40,7 @@ export function readWorkerConfig(env: Env = process.env): WorkerConfig {
     lockDurationMs: r.int('LOCK_DURATION_MS', 5000, { min: 1000, max: 600_000 }),
     stalledIntervalMs: r.int('STALLED_INTERVAL_MS', 2000, { min: 500, max: 600_000 }),
     modelWaitMaxMs: r.int('MODEL_WAIT_MAX_MS', 0, { min: 0 }),
+    artifactPollMs: r.int('ARTIFACT_POLL_MS', 2000, { min: 100, max: 600_000 }),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 30_000, { min: 100 }),
   };
   if (!/^[\w.:@-]{1,128}$/.test(config.workerId)) {

@@ -1,26 +1,29 @@
 /**
  * The worker's presence in Redis: a key refreshed every second with a TTL, saying whether the model
  * is loading, ready or in error (and why). The gateway's /readyz and /metrics read these keys; a
- * worker that dies simply stops refreshing and disappears within HEARTBEAT_TTL_SECONDS.
+ * worker that dies simply stops refreshing and disappears within HEARTBEAT_TTL_SECONDS. Beside it,
+ * the card of the model it serves (shared/job.ts modelCardKey), refreshed and expiring the same way.
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { HEARTBEAT_TTL_SECONDS, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/shared/job';
+import { HEARTBEAT_TTL_SECONDS, modelCardKey, type ModelCard, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
 
 const REPORT_AFTER_FAILURES = 3;
 
-export type HeartbeatState = Pick<WorkerHeartbeat, 'state' | 'reason' | 'model'>;
+export type HeartbeatState = Pick<WorkerHeartbeat, 'state' | 'reason' | 'model' | 'swap'>;
 
 export class Heartbeat {
   private current: HeartbeatState = { state: 'loading' };
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  /** The served model's card: whose (INT8 sha256), its key and JSON. */
+  private card: { sha256: string; key: string; json: string } | undefined;
   readonly key: string;
 
   constructor(
     private readonly redis: Redis,
-    queueName: string,
+    private readonly queueName: string,
     private readonly workerId: string,
     private readonly logger: Logger,
     private readonly intervalMs = 1000,
@@ -36,10 +39,17 @@ export class Heartbeat {
     this.timer.unref();
   }
 
-  /** Changes the state and publishes it at once. */
-  set(state: HeartbeatState): Promise<void> {
+  /** Changes the state and publishes it at once; with a card, the model's card from now on. */
+  set(state: HeartbeatState, card?: ModelCard): Promise<void> {
     this.current = state;
+    const sha256 = state.model?.sha256;
+    if (card !== undefined && sha256 !== undefined) this.card = { sha256, key: modelCardKey(this.queueName, sha256), json: JSON.stringify(card) };
     return this.beat();
+  }
+
+  /** Changes part of the state (e.g. the swap note while serving) and publishes it at once. */
+  update(change: Partial<HeartbeatState>): Promise<void> {
+    return this.set({ ...this.current, ...change });
   }
 
   get state(): HeartbeatState {
@@ -63,7 +73,12 @@ export class Heartbeat {
 
   private async beat(): Promise<void> {
     try {
-      await this.redis.set(this.key, JSON.stringify(this.body()), 'EX', HEARTBEAT_TTL_SECONDS);
+      // Only while serving that very model: a card is what a ready worker answers with.
+      const card = this.current.state === 'ready' && this.current.model?.sha256 === this.card?.sha256 ? this.card : undefined;
+      await Promise.all([
+        this.redis.set(this.key, JSON.stringify(this.body()), 'EX', HEARTBEAT_TTL_SECONDS),
+        card && this.redis.set(card.key, card.json, 'EX', HEARTBEAT_TTL_SECONDS),
+      ]);
       if (this.failures >= REPORT_AFTER_FAILURES) this.logger.info('heartbeat: Redis reachable again');
       this.failures = 0;
     } catch (err) {

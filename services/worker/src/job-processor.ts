@@ -1,34 +1,44 @@
 /**
  * One job, start to finish: check the data, tokenize, run the engine, and shape the JobResult with
  * its timings. Client errors become BullMQ UnrecoverableErrors carrying "CODE: message", so they are
- * not retried and the gateway can answer with the right status.
+ * not retried and the gateway can answer with the right status. A job that needs a file of a model
+ * being swapped away (served-model.ts ModelMoved) goes back to the queue, for the new model.
  */
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { ModelRef } from '@gpt2-int8/shared/api';
 import { checkJobData, encodeJobError, type JobData, type JobReply, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
 import { encode } from '@gpt2-int8/shared/tokenizer';
 import { ClientError } from './client-error.js';
 import type { InferenceEngine } from './engine.js';
+import { ModelMoved } from './served-model.js';
+
+/** How long a job waits in the queue for the new model when it needs a file of the old one that is gone. */
+const MOVED_RETRY_MS = 250;
+
+/** The model a job runs on, from its start to its end; its result names that model. */
+export interface JobModel {
+  engine: InferenceEngine;
+  ref: ModelRef;
+}
 
 export interface ProcessorDeps {
-  engine: InferenceEngine;
   /** Publishes on a job's reply channel (shared/job.ts JobReply); without it, BullMQ carries every reply. */
   publish?: (channel: string, message: string) => Promise<unknown>;
-  model: ModelRef;
   workerId: string;
   logger: Logger;
   now?: () => number;
 }
 
 /** The part of a BullMQ job the processor uses (so tests can pass a plain object). */
-export type JobLike = Pick<Job<unknown, JobResult>, 'id' | 'data' | 'name'> & { updateProgress(p: StreamProgress): Promise<void> };
+export type JobLike = Pick<Job<unknown, JobResult>, 'id' | 'data' | 'name' | 'moveToDelayed'> & { updateProgress(p: StreamProgress): Promise<void> };
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<JobResult> {
+/** The processor: a job, the model it runs on, and BullMQ's lock token for the job (to put it back in the queue). */
+export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobModel, token?: string) => Promise<JobResult> {
   const now = deps.now ?? Date.now;
-  return async (job) => {
+  return async (job, { engine, ref: model }, token) => {
     const startedAt = now();
     const t0 = performance.now();
     const problem = await checkJobData(job.data);
@@ -50,7 +60,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
       const t1 = performance.now();
       const tokens = encode(data.prompt);
       const tokenizeMs = performance.now() - t1;
-      const common = { worker: deps.workerId, model: deps.model };
+      const common = { worker: deps.workerId, model };
       const timings = (inference: number, extra: { per_token?: number[] } = {}) => ({
         queue: round(queueMs),
         tokenize: round(tokenizeMs),
@@ -63,11 +73,11 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
       // Logged once the reply is on its way: the log line is not part of the client's wait.
       let logLine: () => void;
       if (data.kind === 'predict') {
-        const r = await deps.engine.predict(tokens, data.top_k);
+        const r = await engine.predict(tokens, data.top_k);
         result = { kind: 'predict', prompt: data.prompt, ...r.prediction, timings_ms: timings(r.inferenceMs), ...common };
         logLine = () => log.info({ prompt_tokens: tokens.length, token_id: r.prediction.token_id, batch: r.batch, inference_ms: round(r.inferenceMs) }, 'predicted');
       } else if (data.kind === 'compare') {
-        const r = await deps.engine.compare(tokens, data.top_k);
+        const r = await engine.compare(tokens, data.top_k);
         result = {
           kind: 'compare',
           prompt: data.prompt,
@@ -84,7 +94,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
         const sends: Promise<void>[] = [];
         const send = (e: StreamProgress): Promise<void> =>
           reply ? reply({ id: job.id as string, progress: e }) : job.updateProgress(e).catch((err: unknown) => log.warn({ err }, 'could not send a streamed token'));
-        const g = await deps.engine.generate(
+        const g = await engine.generate(
           tokens,
           { maxNewTokens: data.max_new_tokens, temperature: data.temperature, topK: data.top_k, topP: data.top_p, seed: data.seed, stop: data.stop },
           data.stream ? (e) => sends.push(send(e)) : undefined,
@@ -113,6 +123,11 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
         await reply?.({ id: job.id as string, failed: reason });
         log.info({ code: err.code, reason: err.message }, 'refused');
         throw new UnrecoverableError(reason);
+      }
+      if (err instanceof ModelMoved && token !== undefined) {
+        log.info({ reason: err.message }, 'back to the queue until this worker serves the new model');
+        await job.moveToDelayed(Date.now() + MOVED_RETRY_MS, token);
+        throw new DelayedError();
       }
       log.error({ err }, 'job failed');
       throw err;

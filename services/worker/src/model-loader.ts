@@ -21,6 +21,11 @@ export interface LoadedModel {
   loadMs: number;
 }
 
+/** The artifact was replaced between its verification and its load: the newer one is to be loaded. */
+export class ArtifactReplaced extends ArtifactError {
+  override name = 'ArtifactReplaced';
+}
+
 /** Waiting for the manifest took longer than MODEL_WAIT_MAX_MS. */
 export class ManifestWaitTimeout extends ArtifactError {
   override name = 'ManifestWaitTimeout';
@@ -89,7 +94,7 @@ export async function loadModel(dir: string, manifest: Manifest, file: ModelFile
   const changed = (f: ArtifactFile) => after?.files[f].sha256 !== manifest.files[f].sha256;
   if (after?.created_at !== manifest.created_at || modelFiles(file).some(changed)) {
     await session.release();
-    throw new ArtifactError(`${join(dir, file)} was replaced while it was loading; loading the new artifact`);
+    throw new ArtifactReplaced(`${join(dir, file)} was replaced while it was loading; loading the new artifact`);
   }
   try {
     const ort = session.session;

@@ -1,6 +1,8 @@
 /**
  * A whole worker: heartbeat from the start, the model loaded and verified (waiting for the quantizer
  * if need be), then a BullMQ Worker taking jobs; and a graceful close that finishes what is in flight.
+ * While serving, it moves to a new artifact written into MODEL_DIR without failing a job
+ * (model-swap.ts).
  *
  * When the artifact is wrong (sha256 mismatch, truncated file, config that does not match the graph)
  * the worker does not serve and does not exit: it stays up with heartbeat state 'error' and the
@@ -12,15 +14,18 @@ import type { Redis } from 'ioredis';
 import type { ModelRef } from '@gpt2-int8/shared/api';
 import type { JobResult } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
-import { ARTIFACT_FILES, ArtifactError } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/shared/manifest';
 import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
 import { artifactFingerprint, waitForArtifactChange } from './artifact-watch.js';
 import type { WorkerConfig } from './config.js';
-import { InferenceEngine } from './engine.js';
+import type { InferenceEngine } from './engine.js';
 import { Heartbeat } from './heartbeat.js';
 import { createProcessor, type JobLike } from './job-processor.js';
-import { type LoadedModel, loadModel, ManifestWaitTimeout, waitForManifest } from './model-loader.js';
-import { modelRef } from './model-ref.js';
+import { ManifestWaitTimeout, waitForManifest } from './model-loader.js';
+import { ModelSlot } from './model-slot.js';
+import { sameModel, watchForNewModel } from './model-swap.js';
+import { logServing, openModel, type OpenOptions, type ServedModel } from './served-model.js';
+import { acquireSwapLock } from './swap-lock.js';
 
 export interface WorkerService {
   /** Resolves once jobs are being taken; rejects when loading gives up (MODEL_WAIT_MAX_MS). */
@@ -34,8 +39,6 @@ export interface WorkerService {
 }
 
 export interface ServiceOptions {
-  /** How often to look for a fixed artifact while in error (ms). */
-  artifactPollMs?: number;
   heartbeatIntervalMs?: number;
 }
 
@@ -44,18 +47,28 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
   const hbRedis = createRedis(config.redisUrl, 'producer');
   hbRedis.on('error', () => {}); // reported by the heartbeat, once per outage
   const heartbeat = new Heartbeat(hbRedis, config.queueName, config.workerId, logger, opts.heartbeatIntervalMs);
-  let engine: InferenceEngine | undefined;
-  let ref: ModelRef | undefined;
+  /** The model jobs start on, once loaded. */
+  let slot: ModelSlot | undefined;
+  /** The watch for a new artifact, once serving. */
+  let swapping: Promise<void> | undefined;
   let workers: Worker<unknown, JobResult>[] = [];
   let workerRedis: Redis | undefined;
   let closing: Promise<void> | undefined;
-  /** Jobs whose processing (inference) has started and not ended. */
-  let running = 0;
+  /** Whether the artifact in MODEL_DIR was refused as a new model (the served one stays). */
+  let refusedNew = false;
+  const openOptions: OpenOptions = {
+    swapPending: async (manifest: Manifest) => {
+      if (refusedNew) return false;
+      const inDir = await readManifest(config.modelDir).catch(() => undefined);
+      return inDir === undefined || !sameModel(inDir, manifest);
+    },
+  };
 
   logger.info({ redis: redactRedisUrl(config.redisUrl), queue: config.queueName, model_dir: config.modelDir, threads: config.threads, max_batch: config.maxBatch }, 'worker starting');
   heartbeat.start();
 
-  const load = async (): Promise<LoadedModel> => {
+  /** The model to serve first, and the fingerprint of the artifact it came from. */
+  const load = async (): Promise<{ model: ServedModel; fingerprint: string }> => {
     for (;;) {
       try {
         const manifest = await waitForManifest(config.modelDir, {
@@ -70,13 +83,13 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
         const fingerprint = await artifactFingerprint(config.modelDir);
         try {
           await heartbeat.set({ state: 'loading', reason: `verifying and loading ${ARTIFACT_FILES.int8}` });
-          return await loadModel(config.modelDir, manifest, ARTIFACT_FILES.int8, { threads: config.threads });
+          return { model: await openModel(config, manifest, logger, openOptions), fingerprint };
         } catch (err) {
           if (abort.signal.aborted || err instanceof ManifestWaitTimeout) throw err;
           const reason = `refusing to serve: ${err instanceof ArtifactError ? err.message : `could not load the model: ${(err as Error).message}`}`;
           logger.error({ model_dir: config.modelDir }, reason);
           await heartbeat.set({ state: 'error', reason });
-          await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: opts.artifactPollMs ?? 2000, signal: abort.signal });
+          await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: config.artifactPollMs, signal: abort.signal });
           logger.info('the artifact changed; trying again');
         }
       } catch (err) {
@@ -87,57 +100,31 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
         logger.error({ model_dir: config.modelDir }, reason);
         await heartbeat.set({ state: 'error', reason });
         const fingerprint = await artifactFingerprint(config.modelDir);
-        await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: opts.artifactPollMs ?? 2000, signal: abort.signal });
+        await waitForArtifactChange(config.modelDir, fingerprint, { pollMs: config.artifactPollMs, signal: abort.signal });
         logger.info('the artifact changed; trying again');
       }
     }
   };
 
   const serve = async () => {
-    const model = await load();
-    const manifest = model.manifest;
-    ref = modelRef(manifest);
-    engine = new InferenceEngine(model.session, {
-      maxBatch: config.maxBatch,
-      batchWindowMs: config.batchWindowMs,
-      maxBatchTokens: config.maxBatchTokens,
-      ...(config.compareFp32
-        ? {
-            loadFp32: async () => {
-              logger.info(`loading ${ARTIFACT_FILES.fp32} for the first compare`);
-              const fp32 = await loadModel(config.modelDir, manifest, ARTIFACT_FILES.fp32, { threads: config.threads });
-              logger.info({ load_ms: Math.round(fp32.loadMs) }, `${ARTIFACT_FILES.fp32} loaded`);
-              return fp32.session;
-            },
-          }
-        : {}),
-    });
-    logger.info(
-      { sha256: ref.sha256, quantization: ref.quantization, synthetic: ref.synthetic, config: manifest.config, load_ms: Math.round(model.loadMs) },
-      ref.synthetic ? 'model loaded (SYNTHETIC random weights: predictions are meaningless)' : 'model loaded',
-    );
+    const { model, fingerprint } = await load();
+    const served = new ModelSlot(model);
+    slot = served;
+    logServing(logger, model);
     if (abort.signal.aborted) return;
     // Replies go out on the heartbeat's connection: a producer's, which fails fast while Redis is
     // away (BullMQ then still delivers the result once it is back).
-    const processor = createProcessor({ engine, model: ref, workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
+    const processor = createProcessor({ workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
     const connection = createRedis(config.redisUrl, 'blocking');
     workerRedis = connection;
     connection.on('error', () => {}); // the Workers' own 'error' events report it
-    const run = async (job: JobLike) => {
-      running++;
-      try {
-        return await processor(job);
-      } finally {
-        running--;
-      }
-    };
     // MAX_BATCH BullMQ Workers of concurrency 1 rather than one of concurrency MAX_BATCH: above 1,
     // BullMQ's loop, holding a job, first awaits one more fetch (an empty round trip to Redis when
     // the queue is idle) before it starts the job, which made a lone request slower with batching
     // on. Each of these starts its job at once and fetches its next one as it finishes; the engine's
     // batcher groups the jobs they hold. One stalled-job check per process is enough.
     workers = Array.from({ length: config.maxBatch }, (_, i) =>
-      new Worker<unknown, JobResult>(config.queueName, (job) => run(job as JobLike), {
+      new Worker<unknown, JobResult>(config.queueName, (job, token) => served.run((on) => processor(job as JobLike, on, token)), {
         connection,
         concurrency: 1,
         lockDuration: config.lockDurationMs,
@@ -164,8 +151,29 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     }
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     if (abort.signal.aborted) return;
-    await heartbeat.set({ state: 'ready', model: ref });
+    await heartbeat.set({ state: 'ready', model: model.ref }, model.card);
     logger.info({ queue: config.queueName, concurrency: config.maxBatch }, 'ready: taking jobs');
+    swapping = watchForNewModel({
+      modelDir: config.modelDir,
+      pollMs: config.artifactPollMs,
+      signal: abort.signal,
+      logger,
+      since: fingerprint,
+      current: () => served.current.manifest,
+      note: (swap) => {
+        refusedNew = swap?.state === 'refused';
+        return heartbeat.update({ swap });
+      },
+      lock: (onWait) => acquireSwapLock(hbRedis, config.queueName, config.workerId, { pollMs: 250, signal: abort.signal, onWait }),
+      open: (manifest) => openModel(config, manifest, logger, openOptions),
+      switchTo: async (next) => {
+        logger.info({ new_sha256: next.ref.sha256, jobs: served.running }, 'swapping models: finishing the jobs in flight on the old one; jobs taken meanwhile wait for the new one');
+        const { old, heldMs } = await served.switchTo(next);
+        await heartbeat.set({ state: 'ready', model: next.ref }, next.card);
+        logServing(logger, next, 'swapped models: serving the new one', { held_ms: Math.round(heldMs) });
+        await old.engine.release();
+      },
+    });
   };
 
   /**
@@ -180,7 +188,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     for (;;) {
       const redisAway = workerRedis?.status !== 'ready';
       if (closed) return;
-      if (running === 0 && redisAway) {
+      if ((slot?.running ?? 0) === 0 && redisAway) {
         logger.warn('Redis unreachable and no job running: stopping without waiting for it');
         void done.catch(() => {});
         return;
@@ -195,19 +203,21 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
   return {
     ready,
     heartbeat,
-    engine: () => engine,
-    model: () => ref,
+    engine: () => slot?.current.engine,
+    model: () => slot?.current.ref,
     close: () => {
       closing ??= (async () => {
         abort.abort();
         // Loading stops at its next await; a worker that exists is closed even if still connecting.
         if (workers.length === 0) await ready.catch(() => {});
+        // A swap under way ends first (a new model it loaded is released, or the switch completes).
+        await swapping;
         if (workers.length > 0) {
           logger.info('draining: finishing jobs in flight');
           await closeWorkers(workers);
         }
         await heartbeat.stop();
-        await engine?.release();
+        await slot?.current.engine.release();
         hbRedis.disconnect();
         workerRedis?.disconnect();
         logger.info('worker stopped');

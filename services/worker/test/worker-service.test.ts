@@ -206,7 +206,7 @@ describe('a worker whose artifact is wrong', () => {
     corrupt(dir, 'model.int8.onnx');
     const queueName = `q-${randomUUID().slice(0, 8)}`;
     const logs = captureLogger();
-    const service = startWorkerService(config({ QUEUE_NAME: queueName, WORKER_ID: 'bad-sha', MODEL_DIR: dir }), logs.logger, { artifactPollMs: 100 });
+    const service = startWorkerService(config({ QUEUE_NAME: queueName, WORKER_ID: 'bad-sha', MODEL_DIR: dir, ARTIFACT_POLL_MS: '100' }), logs.logger);
     const client = new QueueClient(redis.url, queueName);
     try {
       const hb = await until('the error heartbeat', async () => {

@@ -1,7 +1,8 @@
 /**
  * GET /healthz: the process is alive (for restarts). GET /readyz: it can serve — Redis answers and
  * at least one worker reports a loaded model; otherwise 503 with the reason (for load balancers and
- * for the operator: a worker's own error, e.g. a sha256 mismatch, is shown here).
+ * for the operator: a worker's own error, e.g. a sha256 mismatch, is shown here). A new artifact
+ * that serving workers refused is shown too (`refused`), without making the service not ready.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
@@ -10,7 +11,8 @@ import { errorBody } from '../errors.js';
 import type { WorkerGate } from '../workers.js';
 
 const Workers = Type.Object({ ready: Type.Integer(), loading: Type.Integer(), error: Type.Integer() });
-const ReadySchema = Type.Object({ status: Type.Literal('ready'), workers: Workers });
+const Refused = Type.Optional(Type.Array(Type.String(), { description: 'Workers that refused a new artifact in MODEL_DIR and keep serving their model, and why.' }));
+const ReadySchema = Type.Object({ status: Type.Literal('ready'), workers: Workers, refused: Refused });
 const NotReadySchema = Type.Object({
   status: Type.Literal('not_ready'),
   redis: Type.Boolean(),
@@ -56,7 +58,7 @@ export async function healthRoutes(app: FastifyInstance, deps: { redis: Redis; w
       if (summary.ready === 0) {
         return reply.code(503).send({ status: 'not_ready', redis: true, workers, ...errorBody('NO_WORKER', summary.reason ?? 'no worker is ready') });
       }
-      return { status: 'ready' as const, workers };
+      return { status: 'ready' as const, workers, ...(summary.refusals ? { refused: summary.refusals } : {}) };
     },
   );
 }
