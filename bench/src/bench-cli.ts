@@ -2,7 +2,7 @@
 /**
  * npm run bench -- [--only model|service] [--quick] [--name NAME] ...
  * Model-level and service-level benchmarks; writes bench/results/<name>.json and <name>.md and
- * prints the summary with issue 5's targets (measured figure, PASS/FAIL). Progress goes to stderr.
+ * prints the summary with the targets (measured figure, PASS/FAIL). Progress goes to stderr.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -13,7 +13,7 @@ import type { InferenceEngine } from './engine.js';
 
 export interface ProcessorDeps {
   engine: InferenceEngine;
-  /** Publishes on a job's reply channel (shared/job.ts JobReply); without it, BullMQ carries every reply. */
+  /** Publishes on a job's reply channel (shared/src/job.ts JobReply); without it, BullMQ carries every reply. */
   publish?: (channel: string, message: string) => Promise<unknown>;
   model: ModelRef;
   workerId: string;
