@@ -2,11 +2,10 @@
 /**
  * npm run bench -- [--only model|service] [--quick] [--name NAME] ...
  * Model-level and service-level benchmarks; writes bench/results/<name>.json and <name>.md and
- * prints the summary with issue 5's targets (measured figure, PASS/FAIL). Progress goes to stderr.
+ * prints the summary with the targets (measured figure, PASS/FAIL). Progress goes to stderr.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifest } from '@gpt2-int8/shared/manifest';
@@ -20,6 +19,7 @@ import { DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR } from './paths.js';
 import { CpuShare } from './cpu-share.js';
 import { type BenchRedis, runningPids, startRedis } from './processes.js';
 import { type PlannedStep, Progress } from './progress.js';
+import { writeResults } from './results.js';
 import { groupEstimateS, measureWorkerRss, planGroups, runServiceBench, type ServiceBenchResult, type ServiceSettings, type WorkerRss } from './service-bench.js';
 import { round } from './summary.js';
 import { evaluateTargets } from './targets.js';
@@ -52,11 +52,6 @@ const USAGE = `usage: npm run bench -- [options]
 
 function stamp(d: Date): string {
   return d.toISOString().slice(0, 19).replace(/:/g, '-');
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
-  await rename(`${path}.tmp`, path);
 }
 
 async function main(): Promise<void> {
@@ -219,10 +214,8 @@ async function main(): Promise<void> {
     steps: progress.records(),
     notes,
   };
-  await mkdir(outDir, { recursive: true });
   const md = benchMarkdown(result);
-  await writeAtomic(join(outDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  await writeAtomic(join(outDir, `${name}.md`), md);
+  await writeResults(join(outDir, name), result, md);
   process.stdout.write(md);
   process.stderr.write(`\nwrote ${join(outDir, `${name}.json`)} and ${name}.md\n`);
 }

@@ -197,7 +197,7 @@ export function benchMarkdown(r: BenchResult): string {
     ...r.notes.map((n) => `> **Note:** ${n}\n`),
     modelSection(r.model, r.worker_rss),
     serviceSection(r.service),
-    '## Targets (issue 5 §3)',
+    '## Targets',
     '',
     targetsTable(r.targets),
     '',

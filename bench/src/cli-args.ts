@@ -17,6 +17,16 @@ export function positiveNumber(name: string, value: string | undefined, fallback
   return n;
 }
 
+/** A number from `min` to `max` (a whole one when `whole`), or the fallback when the option is absent. */
+export function numberIn(name: string, value: string | undefined, fallback: number, min: number, max: number, whole = false): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be a ${whole ? 'whole ' : ''}number from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
 export function intList(name: string, value: string | undefined, fallback: number[]): number[] {
   if (value === undefined) return fallback;
   const parts = value.split(',').map((p) => p.trim());

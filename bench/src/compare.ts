@@ -1,5 +1,5 @@
 /**
- * `npm run compare`: the old project's FP32-vs-INT8 comparison, done properly — per prompt the next
+ * `npm run compare`: FP32 against INT8 prompt by prompt — per prompt the next
  * token of each model, their medians over repeated runs (FP32 and INT8 interleaved so drift hits
  * both), the speedup; then sizes and agreement (top-1, top-5 overlap, KL) on the prompts and at
  * every position of real prose.
@@ -136,7 +136,7 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
         agreement: summarizeAgreement(rows.map((r) => ({ same: r.same, top5: r.top5_overlap, kl: r.kl }))),
       };
     };
-    const legacy = await promptSet("the old project's five prompts", LEGACY_PROMPTS);
+    const legacy = await promptSet('the five legacy prompts', LEGACY_PROMPTS);
     const set = await promptSet(opts.promptsLabel, opts.prompts);
     const sample = await agreementOverText(pair.fp32, pair.int8, encode(SAMPLE_TEXT));
     const notes = [...opts.notes];

@@ -47,11 +47,19 @@ export class CpuShare {
 
   /** Cores' worth of CPU used by other processes between two samples (0 = a quiet machine). */
   othersCores(from: CpuSample | undefined, to: CpuSample | undefined): number | null {
-    if (!from || !to || to.at <= from.at) return null;
-    const seconds = (to.at - from.at) / 1000;
-    const others = (to.busy - from.busy - (to.own - from.own)) / HZ;
-    return Math.max(0, Math.round((others / seconds) * 100) / 100);
+    return cores(from, to, (a, b) => b.busy - a.busy - (b.own - a.own));
   }
+
+  /** Cores' worth of CPU used by this process and its children between two samples. */
+  ownCores(from: CpuSample | undefined, to: CpuSample | undefined): number | null {
+    return cores(from, to, (a, b) => b.own - a.own);
+  }
+}
+
+function cores(from: CpuSample | undefined, to: CpuSample | undefined, ticks: (from: CpuSample, to: CpuSample) => number): number | null {
+  if (!from || !to || to.at <= from.at) return null;
+  const seconds = (to.at - from.at) / 1000;
+  return Math.max(0, Math.round((ticks(from, to) / HZ / seconds) * 100) / 100);
 }
 
 /** CPU time of named groups of processes over a stretch of wall time, in cores. */

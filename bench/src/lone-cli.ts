@@ -2,12 +2,13 @@
 /**
  * npm run bench:lone -- [--requests N] [--rounds N] [--preset distil|small|tiny | --model-dir DIR] [--cache-dir DIR]
  *
- * Issue 5 §4, "a lone request must not get measurably slower" with micro-batching on: one worker
- * behind a real gateway and a private redis-server, `--requests` sequential predicts (after 100
- * warm-ups) with MAX_BATCH=8 and with MAX_BATCH=1, alternating over `--rounds`. Per run: the
- * medians of the client's time, of the gateway's total and of the worker's inference, and the
- * gateway's total minus inference — what the queue adds, without the HTTP of the client, which is
- * what makes autocannon's figure too noisy here to resolve a few tenths of a millisecond.
+ * The target "a lone request must not get measurably slower" with micro-batching on
+ * (docs/performance.md): one worker behind a real gateway and a private redis-server, `--requests`
+ * sequential predicts (after 100 warm-ups) with MAX_BATCH=8 and with MAX_BATCH=1, alternating over
+ * `--rounds`. Per run: the medians of the client's time, of the gateway's total and of the worker's
+ * inference, and the gateway's total minus inference — what the queue adds, without the HTTP of the
+ * client, which is what makes autocannon's figure too noisy here to resolve a few tenths of a
+ * millisecond.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';

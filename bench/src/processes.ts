@@ -4,7 +4,7 @@
  * here is registered so that an interrupted bench still stops them all.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@gpt2-int8/shared/free-port';
@@ -44,7 +44,8 @@ interface Managed {
   exited: Promise<number | null>;
 }
 
-function manage(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): Managed {
+/** Starts a process; with `logFile`, everything it prints also goes there (complete once `exited` resolves). */
+function manage(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logFile?: string): Managed {
   hookExit();
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -54,10 +55,17 @@ function manage(name: string, command: string, args: string[], env: NodeJS.Proce
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  const log = logFile === undefined ? undefined : createWriteStream(logFile);
+  if (log) {
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+  }
   const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => {
+    // 'close': after the exit and the end of its output, so the log file is whole.
+    child.on('close', (code) => {
       running.delete(child);
-      resolve(code);
+      if (log) log.end(() => resolve(code));
+      else resolve(code);
     });
     child.on('error', (err) => {
       running.delete(child);
@@ -68,12 +76,13 @@ function manage(name: string, command: string, args: string[], env: NodeJS.Proce
   return { child, name, tail: () => tail, exited };
 }
 
-async function stopManaged(m: Managed, graceMs = 10_000): Promise<void> {
-  if (m.child.exitCode !== null || m.child.signalCode !== null) return;
-  m.child.kill('SIGTERM');
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with its exit code (null when a signal ended it). */
+async function stopManaged(m: Managed, graceMs = 10_000): Promise<number | null> {
+  if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');
   const timer = setTimeout(() => m.child.kill('SIGKILL'), graceMs);
-  await m.exited;
+  const code = await m.exited;
   clearTimeout(timer);
+  return code;
 }
 
 export interface BenchRedis {
@@ -82,11 +91,11 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
-/** A private redis-server (no persistence) on a free loopback port. */
-export async function startRedis(): Promise<BenchRedis> {
+/** A private redis-server (no persistence) on a free loopback port; its output goes to `logFile` when given. */
+export async function startRedis(logFile?: string): Promise<BenchRedis> {
   hookExit();
   const dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-bench-redis-'));
-  const redis = await startRedisServer({ dir });
+  const redis = await startRedisServer({ dir, logFile });
   // Counted among the bench's own processes (runningPids), not as other load on the machine.
   running.add(redis.child);
   void redis.exited.then(() => running.delete(redis.child));
@@ -108,13 +117,20 @@ export interface GroupOptions {
   batchWindowMs?: number;
   queueName: string;
   readyTimeoutMs?: number;
+  /** Set over the bench's settings below; an undefined value removes one, leaving the service's default. */
+  gatewayEnv?: NodeJS.ProcessEnv;
+  /** The same for worker k (from 0). */
+  workerEnv?: (k: number) => NodeJS.ProcessEnv;
+  /** Each process's output also goes to <logDir>/<name>.log (gateway, worker-1, …). */
+  logDir?: string;
 }
 
 export interface ServiceGroup {
   url: string;
   gatewayPid: number;
   workerPids: number[];
-  stop(): Promise<void>;
+  /** Stops the workers (they drain), then the gateway; resolves with each one's exit code by name. */
+  stop(): Promise<Record<string, number | null>>;
 }
 
 function baseEnv(opts: GroupOptions): NodeJS.ProcessEnv {
@@ -155,34 +171,32 @@ export async function startGroup(opts: GroupOptions): Promise<ServiceGroup> {
   const port = await freePort();
   const env = baseEnv(opts);
   const procs: Managed[] = [];
+  const logFile = (name: string) => (opts.logDir === undefined ? undefined : join(opts.logDir, `${name}.log`));
   const stop = async () => {
-    // Workers first (they drain), then the gateway.
-    await Promise.all(procs.filter((p) => p.name !== 'gateway').map((p) => stopManaged(p)));
-    await Promise.all(procs.filter((p) => p.name === 'gateway').map((p) => stopManaged(p)));
+    const codes: Record<string, number | null> = {};
+    const stopAll = async (ps: Managed[]) => {
+      const exits = await Promise.all(ps.map((p) => stopManaged(p)));
+      ps.forEach((p, i) => (codes[p.name] = exits[i] ?? null));
+    };
+    await stopAll(procs.filter((p) => p.name !== 'gateway'));
+    await stopAll(procs.filter((p) => p.name === 'gateway'));
+    return codes;
   };
   try {
-    procs.push(
-      manage('gateway', process.execPath, [GATEWAY_MAIN], {
-        ...env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        RATE_LIMIT_PER_MINUTE: '0',
-        REQUEST_TIMEOUT_MS: '30000',
-        QUEUE_MAX_DEPTH: '1024',
-      }),
-    );
+    const gatewayEnv = { ...env, PORT: String(port), HOST: '127.0.0.1', RATE_LIMIT_PER_MINUTE: '0', REQUEST_TIMEOUT_MS: '30000', QUEUE_MAX_DEPTH: '1024', ...opts.gatewayEnv };
+    procs.push(manage('gateway', process.execPath, [GATEWAY_MAIN], gatewayEnv, logFile('gateway')));
     for (let w = 0; w < opts.workers; w++) {
-      procs.push(
-        manage(`worker-${w + 1}`, process.execPath, [WORKER_MAIN], {
-          ...env,
-          ...WORKER_PROCESS_ENV,
-          WORKER_ID: `${opts.queueName}-w${w + 1}`,
-          WORKER_THREADS: '1',
-          MAX_BATCH: String(opts.maxBatch),
-          ...(opts.batchWindowMs !== undefined ? { BATCH_WINDOW_MS: String(opts.batchWindowMs) } : {}),
-          COMPARE_FP32: 'false',
-        }),
-      );
+      const workerEnv = {
+        ...env,
+        ...WORKER_PROCESS_ENV,
+        WORKER_ID: `${opts.queueName}-w${w + 1}`,
+        WORKER_THREADS: '1',
+        MAX_BATCH: String(opts.maxBatch),
+        ...(opts.batchWindowMs !== undefined ? { BATCH_WINDOW_MS: String(opts.batchWindowMs) } : {}),
+        COMPARE_FP32: 'false',
+        ...opts.workerEnv?.(w),
+      };
+      procs.push(manage(`worker-${w + 1}`, process.execPath, [WORKER_MAIN], workerEnv, logFile(`worker-${w + 1}`)));
     }
     const url = `http://127.0.0.1:${port}`;
     await waitReady(url, opts.workers, procs, opts.readyTimeoutMs ?? 180_000);

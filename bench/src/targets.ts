@@ -1,6 +1,6 @@
 /**
- * Issue 5 §3's targets, each with the figure the bench measured and PASS/FAIL. Met (or not) in the
- * benchmark's report; never asserted in unit tests.
+ * The performance targets (docs/performance.md), each with the figure the bench measured and
+ * PASS/FAIL. Met (or not) in the benchmark's report; never asserted in unit tests.
  */
 import type { ModelBenchResult } from './model-bench.js';
 import type { ServiceBenchResult, WorkerRss } from './service-bench.js';

@@ -8,7 +8,7 @@
  * synthetic checkpoint (speed and size), and the 4-bit agreement on the trained student-tiny.
  * Every variant's INT8 model runs interleaved with its own FP32 model in one process.
  */
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { everyPositionLogits, Gpt2Session, type KvCache, leftPad } from '@gpt2-int8/shared/gpt2-session';
@@ -22,6 +22,7 @@ import { machineInfo, machineMarkdown } from './machine.js';
 import { fixed, mb, pct, table } from './markdown.js';
 import { artifactPaths } from './model-pair.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, DEFAULT_STUDENT_DIR } from './paths.js';
+import { writeResults } from './results.js';
 import { interleaved, summarize } from './summary.js';
 
 const VARIANTS: Record<string, string[]> = {
@@ -163,11 +164,8 @@ async function main(): Promise<void> {
       : []),
   ].join('\n');
   const resultsDir = values['results-dir'] ?? DEFAULT_RESULTS_DIR;
-  await mkdir(resultsDir, { recursive: true });
   const out = join(resultsDir, `variants-${values.preset}-${stamp}`);
-  await writeFile(`${out}.json.tmp`, JSON.stringify({ preset: values.preset, reps, long_prompt_tokens: long, rows, agreement }, null, 2));
-  await rename(`${out}.json.tmp`, `${out}.json`);
-  await writeFile(`${out}.md`, `${md}\n`);
+  await writeResults(out, { preset: values.preset, reps, long_prompt_tokens: long, rows, agreement }, md);
   process.stdout.write(`${md}\n`);
   log(`wrote ${out}.md and .json`);
 }

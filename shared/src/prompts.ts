@@ -1,4 +1,4 @@
-/** The old project's five demo prompts: every comparison starts with these. */
+/** Five short demo prompts: every comparison starts with these. */
 export const LEGACY_PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence is', 'Python is a popular'] as const;
 
 /**

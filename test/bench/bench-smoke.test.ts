@@ -43,7 +43,7 @@ describe('npm run compare', () => {
     const json = join(dir, 'compare.json');
     const r = await run('bench/dist/compare-cli.js', ['--model-dir', tinyArtifact(), '--reps', '1', '--json', json]);
     expect(r.code, r.stderr).toBe(0);
-    for (const heading of ["## The old project's five prompts", '## Validation prompts', '## Sizes', '## Agreement']) expect(r.stdout).toContain(heading);
+    for (const heading of ['## The five legacy prompts', '## Validation prompts', '## Sizes', '## Agreement']) expect(r.stdout).toContain(heading);
     expect(r.stdout).toContain('| prompt | FP32 next token | INT8 next token | same? | FP32 ms | INT8 ms | speedup |');
     for (const p of LEGACY_PROMPTS) expect(r.stdout).toContain(JSON.stringify(p));
     expect(r.stdout).toMatch(/synthetic \(random\) weights/);
@@ -125,7 +125,7 @@ describe('npm run bench', () => {
     const md = readFileSync(join(out, 'smoke.md'), 'utf8');
     expect(md).toContain('## Background load');
     expect(r.stdout).toBe(md);
-    expect(md).toContain('## Targets (issue 5 §3)');
+    expect(md).toContain('## Targets');
     for (const t of result.targets) expect(md).toMatch(new RegExp(`\\| ${t.what.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\|[^\\n]*\\*\\*(PASS|FAIL)\\*\\*`));
   }, 240_000);
 });

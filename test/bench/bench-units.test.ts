@@ -1,10 +1,12 @@
-/** The bench's pure pieces: interleaving, the progress estimate, the service plan, the targets. */
+/** The bench's pure pieces: interleaving, the progress estimate, the service plan, the targets, the soak's verdict. */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CpuShare } from '../../bench/src/cpu-share.js';
+import { numberIn } from '../../bench/src/cli-args.js';
 import { cell, quoted } from '../../bench/src/markdown.js';
 import { clock, Progress } from '../../bench/src/progress.js';
 import { planGroups, type ServiceSettings } from '../../bench/src/service-bench.js';
+import { type Sample, type SoakRun, soakMarkdown, soakResult } from '../../bench/src/soak-report.js';
 import { interleaved, summarize } from '../../bench/src/summary.js';
 import { evaluateTargets, TARGET_IDS } from '../../bench/src/targets.js';
 
@@ -129,5 +131,70 @@ describe('CpuShare', () => {
     expect(others).not.toBeNull();
     expect(others as number).toBeGreaterThanOrEqual(0);
     expect(cpu.othersCores(undefined, b)).toBeNull();
+  });
+});
+
+describe('soak verdict', () => {
+  const MiB = 2 ** 20;
+  // Two full minutes at 1 request/s: every answer 10 ms, except minute 2's slowest at 50 ms.
+  const samples = (): Sample[] =>
+    Array.from({ length: 120 }, (_, i) => ({ i, id: `soak-${i}`, kind: 'predict', measured: true, sentAt: i * 1000, ms: i === 100 ? 50 : 10, status: 200, ok: true, duplicated: false, worker: 'soak-worker-1' }));
+  const run = (over: Partial<SoakRun> = {}): SoakRun => ({
+    command: 'npm run soak',
+    startedAt: new Date('2026-01-01T00:00:00Z'),
+    machine: { cpu: 'cpu', cores: 2, flags: [], memory_gb: 1, kernel: 'k', node: 'v20', onnxruntime: '1', load: [0, 0, 0], git: null },
+    model: { dir: 'tiny (synthetic, seed 1)', config: { n_layer: 2, n_embd: 64 }, int8_bytes: MiB, synthetic: true },
+    settings: { seconds: 120, rate: 1, workers: 1, warmup: 0, maxNewTokens: 8 },
+    samples: samples(),
+    due: 120,
+    sendingMs: 120_000,
+    rss: [
+      { t: 0, gateway: 100 * MiB, 'worker-1': 500 * MiB },
+      { t: 120, gateway: 110 * MiB, 'worker-1': 560 * MiB },
+    ],
+    cpu: [],
+    jobsRun: new Map(),
+    exitCodes: { gateway: 0, 'worker-1': 0 },
+    workerIds: ['soak-worker-1'],
+    logs: '/tmp',
+    ...over,
+  });
+  const share = new CpuShare(() => []);
+
+  it('passes a clean run: within 2× or 25 ms of the best minute, memory under max(64 MiB, 15%)', () => {
+    const r = soakResult(run(), share);
+    expect(r.verdict).toMatchObject({ ok: true, sent: 120, answered: 120, lost: 0, p99_stable: true, memory_bounded: true });
+    expect(r.answers_by_worker).toEqual({ 'soak-worker-1': 120 });
+    expect(r.memory.map((m) => [m.process, m.growth_mib, m.bound_mib])).toEqual([
+      ['gateway', 10, 64],
+      ['worker-1', 60, 75],
+    ]);
+    expect(soakMarkdown(r)).toContain('# Soak 2026-01-01 00:00 UTC — PASS');
+  });
+
+  it('fails on a lost, duplicated or failed request, a job run twice, a drifting p99, memory growth or an unclean exit', () => {
+    const fails = [
+      run({ samples: samples().slice(1) }),
+      run({ samples: samples().map((x) => (x.i === 3 ? { ...x, duplicated: true } : x)) }),
+      run({ samples: samples().map((x) => (x.i === 3 ? { ...x, status: 503, ok: false } : x)) }),
+      run({ jobsRun: new Map([['soak-3', 2]]) }),
+      run({ samples: samples().map((x) => (x.i >= 60 ? { ...x, ms: 80 } : x)) }),
+      run({ rss: [{ t: 0, 'worker-1': 100 * MiB }, { t: 120, 'worker-1': 170 * MiB }] }),
+      run({ exitCodes: { gateway: 0, 'worker-1': null } }),
+    ].map((r) => soakResult(r, share).verdict);
+    expect(fails.map((v) => v.ok)).toEqual(fails.map(() => false));
+    expect(fails[0]).toMatchObject({ lost: 1 });
+    expect(fails[1]).toMatchObject({ duplicated_answers: 1 });
+    expect(fails[2]).toMatchObject({ errors: 1 });
+    expect(fails[3]).toMatchObject({ jobs_run_twice: 1 });
+    expect(fails[4]).toMatchObject({ p99_stable: false, p99_best_minute_ms: 10, p99_worst_minute_ms: 80 });
+    expect(fails[5]).toMatchObject({ memory_bounded: false });
+  });
+
+  it('checks numeric options against their range', () => {
+    expect(numberIn('warmup', undefined, 15, 0, 600)).toBe(15);
+    expect(numberIn('warmup', '0', 15, 0, 600)).toBe(0);
+    expect(() => numberIn('workers', '2.5', 2, 1, 32, true)).toThrow(/whole number from 1 to 32/);
+    expect(() => numberIn('rate', '0', 20, 0.1, 1000)).toThrow(/from 0.1 to 1000/);
   });
 });

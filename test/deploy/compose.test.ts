@@ -1,5 +1,5 @@
 /**
- * docker-compose.yml, read statically: the deployment contract of issue 4 (services, start order,
+ * docker-compose.yml, read statically: the deployment contract (services, start order,
  * the shared models volume, scalable workers, healthchecks, restart policies, Redis persistence
  * and password, environment passthrough), and that every variable it sets is one a service reads.
  */

@@ -1,6 +1,6 @@
 /**
  * The Dockerfiles, checked without a Docker engine: a linter (dockerfile-utils, the parser behind
- * VS Code's Dockerfile support), and the image contract of issue 4 — multi-stage on the official
+ * VS Code's Dockerfile support), and the image contract — multi-stage on the official
  * Node image that `engines` asks for, production dependencies only, non-root, an init as PID 1,
  * exec-form commands, a healthcheck — plus what a build would trip over: every file copied from
  * the build stage exists after `npm run build`, everything the commands run is copied, and every

@@ -1,7 +1,7 @@
 /**
  * A stand-in for services/worker in gateway and browser tests: a real BullMQ Worker on the same
  * queue and a real heartbeat key, answering with canned results shaped exactly like the worker's
- * (shared/job.ts), so the gateway is tested over real Redis without ONNX Runtime.
+ * (shared/src/job.ts), so the gateway is tested over real Redis without ONNX Runtime.
  *
  * Prompts steer it: one containing "TOO_LONG" fails with the worker's PROMPT_TOO_LONG client error,
  * "CRASH" fails with an internal error (whose text must not reach the client), "HANG" never answers.

@@ -1,5 +1,5 @@
 /**
- * The gateway's HTTP API from the browser. Types come from shared/api.ts (type-only imports,
+ * The gateway's HTTP API from the browser. Types come from shared/src/api.ts (type-only imports,
  * erased at build), so the page and the gateway agree on every shape.
  */
 import type {

@@ -1,9 +1,9 @@
 /**
  * Request/reply over the BullMQ queue: add a job, wait (bounded) for its result, relay its
- * progress (streamed tokens). See /work/shared/QUEUE-NOTES.md for why it is built this way:
+ * progress (streamed tokens). Why it is built this way:
  *
  * - Replies come straight back on this gateway's own pub/sub channel, named in each job
- *   (shared/job.ts JobReply): the quickest path. BullMQ's QueueEvents listener stays as the second
+ *   (shared/src/job.ts JobReply): the quickest path. BullMQ's QueueEvents listener stays as the second
  *   path (and the only one for failures that are not client errors); whichever answer comes first
  *   wins. Both are registered *before* the job is added, so no reply can arrive before someone listens. (BullMQ's
  *   job.waitUntilFinished registers after `add` and re-checks; it also awaits Redis inside a Promise
@@ -12,7 +12,7 @@
  *   directly (a completion event can be lost) before answering 504.
  * - Completed jobs are kept a short while (age/count), never removed at once: removal races the
  *   waiter reading the result.
- * - The producer connection fails commands at once while Redis is down (shared/redis.ts), and a
+ * - The producer connection fails commands at once while Redis is down (shared/src/redis.ts), and a
  *   request checks the connection before enqueueing, so Redis down is a fast 503, not a hang.
  */
 import { randomUUID } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * A validated API request → the job the worker runs, with every default filled in here, once, so
- * the worker never guesses (shared/job.ts). Generate gets a seed even when the client sent none:
+ * the worker never guesses (shared/src/job.ts). Generate gets a seed even when the client sent none:
  * a job retried after a worker died then produces the same tokens, so a stream that already
  * showed some of them continues consistently.
  */

@@ -1,5 +1,5 @@
 /**
- * What the workers say about themselves: each refreshes a heartbeat key with a TTL (shared/job.ts),
+ * What the workers say about themselves: each refreshes a heartbeat key with a TTL (shared/src/job.ts),
  * so a dead worker's key expires and it disappears from here. /readyz, /metrics and the fail-fast
  * "no worker can serve" check read these.
  */

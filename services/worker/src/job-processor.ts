@@ -23,7 +23,7 @@ export interface JobModel {
 }
 
 export interface ProcessorDeps {
-  /** Publishes on a job's reply channel (shared/job.ts JobReply); without it, BullMQ carries every reply. */
+  /** Publishes on a job's reply channel (shared/src/job.ts JobReply); without it, BullMQ carries every reply. */
   publish?: (channel: string, message: string) => Promise<unknown>;
   workerId: string;
   logger: Logger;

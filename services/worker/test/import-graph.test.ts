@@ -28,7 +28,7 @@ describe("the worker process's imports", () => {
     const packages = packagesReached('services/worker/dist/main.js');
     // The walk reached the worker's real dependencies, so an empty result cannot pass.
     expect([...packages]).toEqual(expect.arrayContaining(['bullmq', 'onnxruntime-node', 'pino', 'typebox/guard']));
-    // Each worker would hold 10–14 MB more (docs/performance.md, "Worker RSS").
+    // Each worker would hold 10–14 MB more (docs/performance.md, "Decisions").
     const typebox = [...packages].filter((p) => p === 'typebox' || p.startsWith('typebox/'));
     expect(typebox.sort()).toEqual(['typebox/format', 'typebox/guard']);
   });

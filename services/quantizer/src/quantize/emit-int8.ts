@@ -19,7 +19,7 @@ const i64 = DT.INT64;
  * Activations are quantized per row rather than per tensor (ONNX Runtime's DynamicQuantizeLinear),
  * so a prompt's result does not depend on what else is in its batch or on whether its prefix came
  * from the KV cache. Codes are shifted into uint8 with a zero point of 128, which keeps ONNX Runtime
- * on its fast u8×s8 kernel (see QUANTIZATION-NOTES.md).
+ * on its fast u8×s8 kernel (docs/performance.md, "Decisions").
  */
 export function int8Emitter(b: GraphBuilder, inits: Map<string, onnx.ITensorProto>, usages: Usage[], granularity: Granularity, opsetVersion: number) {
   const gathered = new Set(usages.filter((u) => u.kind === 'gather').map((u) => u.init));
