@@ -66,7 +66,8 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     const page = await open();
     expect(await page.locator('#synthetic-banner').isVisible()).toBe(true);
     expect(await page.locator('#synthetic-banner').textContent()).toMatch(/synthetic \(random\)/);
-    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 126 MB (2.80× smaller)');
+    // The fixture's report.json has the quantizer's INT8 ÷ FP32 fraction (0.263), as a real one does.
+    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 92.8 MB (3.8× smaller: 26% of FP32)');
     expect(await page.getByTestId('card-agreement').textContent()).toBe('96.9%');
     expect(await page.getByTestId('card-speedup').textContent()).toMatch(/^2\.30×/);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
@@ -175,6 +176,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.locator('.timing-list dt').first().textContent()).toBe('排队');
     expect(await page.getByTestId('worker').textContent()).toBe('由工作进程 worker-a1 回答');
     expect(await page.locator('#synthetic-banner').textContent()).toMatch(/合成/);
+    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 92.8 MB（为 FP32 的 26%，约 1/3.8）');
     await page.screenshot({ path: `${ROOT}test-results/web-zh.png`, fullPage: true });
     await page.locator('#lang').click();
     expect(await page.locator('#predict').textContent()).toBe('Next token');

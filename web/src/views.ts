@@ -161,14 +161,16 @@ export function modelCard(info: ModelInfoResponse | undefined): HTMLElement {
   const m = info.manifest;
   const r = info.report;
   const row = (key: Key, value: string, testid?: string) => [h('dt', {}, t(key)), h('dd', { 'data-testid': testid }, value)];
-  const ratio = r?.bytes.ratio ?? m.fp32_bytes / m.int8_bytes;
+  // From the manifest, like the sizes shown beside it. (report.bytes.ratio is INT8 ÷ FP32, a
+  // fraction: shown as "× smaller" it read 0.26× for a model four times smaller.)
+  const fraction = m.int8_bytes / m.fp32_bytes;
   return h(
     'dl',
     { class: 'card' },
     ...row('card.source', m.source.id),
     ...row('card.architecture', t('card.architectureValue', { layers: m.config.n_layer, embd: m.config.n_embd, heads: m.config.n_head, ctx: m.config.n_positions })),
     ...row('card.quantization', `${m.quantization.weights} ${m.quantization.granularity}, ${m.quantization.activations} activations, ${m.quantization.embedding} embedding`),
-    ...row('card.size', t('card.sizeValue', { fp32: bytes(m.fp32_bytes), int8: bytes(m.int8_bytes), ratio: ratio.toFixed(2) }), 'card-size'),
+    ...row('card.size', t('card.sizeValue', { fp32: bytes(m.fp32_bytes), int8: bytes(m.int8_bytes), factor: (1 / fraction).toFixed(1), percent: `${Math.round(fraction * 100)}%` }), 'card-size'),
     ...(r
       ? [
           ...row('card.agreement', percent(r.top1_agreement), 'card-agreement'),

@@ -261,8 +261,8 @@ describe('model, health, readiness, metrics, docs, page', () => {
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body.synthetic).toBe(true);
-    expect(body.manifest).toMatchObject({ format_version: 2, int8_bytes: 126_000_000, fp32_bytes: 353_000_000, config: { n_layer: 6 } });
-    expect(body.report).toMatchObject({ top1_agreement: 0.969, bytes: { ratio: 2.8 }, latency_ms: { speedup: 2.3 } });
+    expect(body.manifest).toMatchObject({ format_version: 2, int8_bytes: 92_800_000, fp32_bytes: 353_000_000, config: { n_layer: 6 } });
+    expect(body.report).toMatchObject({ top1_agreement: 0.969, bytes: { int8: 92_800_000, ratio: 92_800_000 / 353_000_000 }, latency_ms: { speedup: 2.3 } });
     expect(body.report).not.toHaveProperty('rows');
     // A local checkpoint path is reduced to its name: the server's directories stay private.
     expect(body.manifest.source.id).toBe('distilgpt2-synthetic');
