@@ -74,7 +74,9 @@ export const TimingsSchema = Type.Object({
 });
 export type Timings = Static<typeof TimingsSchema>;
 
-export const TokenProbSchema = Type.Object({ token: Type.String(), token_id: Type.Integer(), prob: Type.Number() });
+/** A listed token's text (shared/tokenizer.ts tokenText): bytes that are not a whole character on their own read <0xE4>. */
+const ListedToken = Type.String({ description: "The token's text; a byte that is part of a character split across tokens is shown as <0xE4>." });
+export const TokenProbSchema = Type.Object({ token: ListedToken, token_id: Type.Integer(), prob: Type.Number() });
 export type TokenProb = Static<typeof TokenProbSchema>;
 
 export const ModelRefSchema = Type.Object({
@@ -85,7 +87,7 @@ export const ModelRefSchema = Type.Object({
 export type ModelRef = Static<typeof ModelRefSchema>;
 
 export const PredictionSchema = Type.Object({
-  token: Type.String(),
+  token: ListedToken,
   token_id: Type.Integer(),
   top_k: Type.Array(TokenProbSchema),
 });
