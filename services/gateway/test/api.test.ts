@@ -248,10 +248,29 @@ describe('validation: every client mistake is a 4xx JSON error naming the proble
     expect((await res.json()).error.code).toBe('NOT_FOUND');
   });
 
-  it('the wrong method on an API route is a JSON 404', async () => {
-    const res = await fetch(`${gw.url}/api/predict`);
-    expect(res.status).toBe(404);
-    expect((await res.json()).error).toBeDefined();
+  it('the wrong method on a route is a JSON 405 naming the methods it takes, in Allow too', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/api/predict', 'POST'],
+      ['PUT', '/api/generate', 'POST'],
+      ['DELETE', '/api/compare?x=1', 'POST'],
+      ['POST', '/api/model', 'GET, HEAD'],
+      ['POST', '/readyz', 'GET, HEAD'],
+      ['PATCH', '/healthz', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(`${gw.url}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(res.headers.get('content-type')).toMatch(/application\/json/);
+      expect(await res.json()).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path.split('?')[0]}; it takes ${allow}` } });
+    }
+    // HEAD has no body, but the status and Allow are the same.
+    const head = await fetch(`${gw.url}/api/predict`, { method: 'HEAD' });
+    expect(head.status).toBe(405);
+    expect(head.headers.get('allow')).toBe('POST');
+    // A path no route has is still a 404.
+    expect((await fetch(`${gw.url}/api/predict/more`)).status).toBe(404);
   });
 });
 
