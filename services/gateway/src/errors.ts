@@ -83,10 +83,17 @@ function article(type: string): string {
 
 /**
  * TypeBox reports an unknown field twice (a "schema is false" error on the field and an
- * additionalProperties error on the object); keep the readable one and drop duplicates.
+ * additionalProperties error on the object); keep the readable one and drop duplicates. An empty
+ * prompt breaks both its minLength and its "\S" pattern (shared/api.ts): the pattern's sentence
+ * ("must not be empty or only whitespace") already says the other, so it is said once.
  */
 export function validationMessage(errors: FastifySchemaValidationError[]): string {
-  const useful = errors.filter((e) => !(e.keyword === 'boolean' && (e.message ?? '').includes('schema is false')));
+  const notBlank = new Set(errors.filter((e) => e.keyword === 'pattern' && (e.params as { pattern?: unknown }).pattern === '\\S').map((e) => e.instancePath));
+  const useful = errors.filter(
+    (e) =>
+      !(e.keyword === 'boolean' && (e.message ?? '').includes('schema is false')) &&
+      !(e.keyword === 'minLength' && (e.params as { limit?: unknown }).limit === 1 && notBlank.has(e.instancePath)),
+  );
   const lines = [...new Set((useful.length > 0 ? useful : errors).map(describe))];
   return lines.slice(0, 5).join('; ');
 }

@@ -191,8 +191,10 @@ describe('request ids', () => {
 
 describe('validation: every client mistake is a 4xx JSON error naming the problem', () => {
   const cases: Array<{ name: string; path?: string; body: unknown; status: number; code: string; message: RegExp; contentType?: string }> = [
-    { name: 'empty prompt', body: { prompt: '' }, status: 400, code: 'VALIDATION_ERROR', message: /prompt must not be empty/ },
-    { name: 'whitespace prompt', body: { prompt: ' \n\t ' }, status: 400, code: 'VALIDATION_ERROR', message: /prompt must not be empty or only whitespace/ },
+    // Said once: an empty prompt breaks two rules (minLength and the "\S" pattern) that mean the same.
+    { name: 'empty prompt', body: { prompt: '' }, status: 400, code: 'VALIDATION_ERROR', message: /^prompt must not be empty or only whitespace$/ },
+    { name: 'whitespace prompt', body: { prompt: ' \n\t ' }, status: 400, code: 'VALIDATION_ERROR', message: /^prompt must not be empty or only whitespace$/ },
+    { name: 'empty stop string', path: '/api/generate', body: { prompt: 'a', stop: [''] }, status: 400, code: 'VALIDATION_ERROR', message: /^stop\[0\] must not be empty$/ },
     { name: 'missing prompt', body: { top_k: 3 }, status: 400, code: 'VALIDATION_ERROR', message: /prompt is required/ },
     { name: 'prompt of the wrong type', body: { prompt: 42 }, status: 400, code: 'VALIDATION_ERROR', message: /prompt must be a string/ },
     { name: 'top_k as a string', body: { prompt: 'a', top_k: '5' }, status: 400, code: 'VALIDATION_ERROR', message: /top_k must be an integer/ },
