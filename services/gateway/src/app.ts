@@ -15,6 +15,7 @@ import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers, refuseConnect } from './errors.js';
 import { JobClient } from './job-client.js';
+import { strictJsonBodies } from './json-body.js';
 import { lingerOnEarlyAnswers } from './lingering.js';
 import { GatewayMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
@@ -65,6 +66,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
   // JSON only: Fastify's built-in text/plain parser would let a wrong content type reach the
   // validator as a string (400); without it, anything but JSON is a 415.
   app.removeContentTypeParser('text/plain');
+  strictJsonBodies(app);
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);

@@ -238,6 +238,24 @@ describe('validation: every client mistake is a 4xx JSON error naming the proble
     });
   }
 
+  it('a body that is not UTF-8 is a 400 INVALID_UTF8 saying where, not a prompt with U+FFFD in it', async () => {
+    // "café" in Latin-1: the é is the single byte 0xE9, at offset 14.
+    const body = Buffer.concat([Buffer.from('{"prompt":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    for (const path of ['/api/predict', '/api/generate', '/api/compare']) {
+      const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
+      expect(res.status, path).toBe(400);
+      expect(await res.json()).toEqual({ error: { code: 'INVALID_UTF8', message: expect.stringMatching(/not valid UTF-8: byte 0xE9 at byte offset 14\b/) } });
+    }
+    expect(worker.jobs.some((j) => j.prompt.startsWith('caf'))).toBe(false);
+    // Real UTF-8, in every length of character, is served as sent.
+    const ok = await fetch(`${gw.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"prompt":"café 中文 😀"}', 'utf8') });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).prompt).toBe('café 中文 😀');
+    // Fastify's JSON rules still hold behind the UTF-8 check.
+    const poisoned = await postJson(`${gw.url}/api/predict`, '{"prompt":"a","constructor":{"prototype":{"x":1}}}');
+    expect((await poisoned.json()).error.code).toBe('INVALID_JSON');
+  });
+
   it('a request without a body is a 400, not a 500', async () => {
     const res = await fetch(`${gw.url}/api/predict`, { method: 'POST' });
     expect(res.status).toBe(400);
