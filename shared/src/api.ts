@@ -71,7 +71,7 @@ export const TimingsSchema = Type.Object({
   per_token: Type.Optional(Type.Array(Ms)),
   /** Measured by the gateway, from the request arriving to the answer leaving. */
   total: Ms,
-});
+}, { description: 'Milliseconds, to 0.01 ms.' });
 export type Timings = Static<typeof TimingsSchema>;
 
 /** A listed token's text (shared/tokenizer.ts tokenText): bytes that are not a whole character on their own read <0xE4>. */

@@ -118,7 +118,8 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
     const common = { prompt: data.prompt, worker: id, model: FAKE_MODEL };
     if (data.kind === 'predict') {
       const k = topK(data.top_k);
-      const r: PredictResponse = { ...common, token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, timings_ms: { queue, tokenize: 0.2, inference: 3.1, total: 3.5 } };
+      // Unrounded, as a real worker measures them: the gateway rounds what it answers.
+      const r: PredictResponse = { ...common, token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, timings_ms: { queue, tokenize: 0.204917, inference: 3.1415926, total: 3.5 } };
       return { kind: 'predict', ...r };
     }
     if (data.kind === 'compare') {

@@ -32,6 +32,13 @@ afterAll(async () => {
 
 const jobFor = (prompt: string): JobData | undefined => worker.jobs.find((j) => j.prompt === prompt);
 
+/** Every value (or list of values) is a whole number of hundredths of a millisecond. */
+function expectMsRounded(timings: Record<string, number | number[]>): void {
+  for (const [name, value] of Object.entries(timings)) {
+    for (const v of Array.isArray(value) ? value : [value]) expect(Math.round(v * 100) / 100, `${name} = ${v}`).toBe(v);
+  }
+}
+
 describe('inference routes', () => {
   it('POST /api/predict answers in the documented shape, with gateway-measured total time', async () => {
     const res = await postJson(`${gw.url}/api/predict`, { prompt: 'The sky is', top_k: 3 });
@@ -46,6 +53,30 @@ describe('inference routes', () => {
     expect(body.timings_ms.total).not.toBe(3.5);
     expect(body.timings_ms.total).toBeGreaterThan(0);
     expect(body).not.toHaveProperty('kind');
+    // The worker's unrounded figures (3.1415926, 0.204917) and the gateway's total, to 0.01 ms.
+    expect(body.timings_ms).toMatchObject({ inference: 3.14, tokenize: 0.2 });
+    expectMsRounded(body.timings_ms);
+  });
+
+  it('answers every timing to 0.01 ms: predict, compare, generate (JSON and the stream\'s done event)', async () => {
+    const texts = [
+      await (await postJson(`${gw.url}/api/predict`, { prompt: 'Round me' })).text(),
+      await (await postJson(`${gw.url}/api/compare`, { prompt: 'Round me too' })).text(),
+      await (await postJson(`${gw.url}/api/generate`, { prompt: 'Round these', max_new_tokens: 3 })).text(),
+    ];
+    const events = await readSse(await postJson(`${gw.url}/api/generate`, { prompt: 'Round the stream', max_new_tokens: 3, stream: true }));
+    texts.push(JSON.stringify(events.at(-1)!.data));
+    for (const text of texts) {
+      const body = JSON.parse(text) as { timings_ms: Record<string, number | number[]>; int8?: { inference_ms: number }; fp32?: { inference_ms: number } };
+      expectMsRounded(body.timings_ms);
+      // No long tails anywhere in the raw text of the timings.
+      expect(JSON.stringify(body.timings_ms)).not.toMatch(/\.\d{3,}/);
+      if (body.int8) expectMsRounded({ int8: body.int8.inference_ms, fp32: body.fp32!.inference_ms });
+    }
+    // The fake's per-token times are measured (unrounded) pauses.
+    expect((JSON.parse(texts[2]!) as { timings_ms: { per_token: number[] } }).timings_ms.per_token).toHaveLength(3);
+    // speedup is a ratio: three decimals (the fake's 7.4 / 3.1 = 2.3870967…).
+    expect((JSON.parse(texts[1]!) as { speedup: number }).speedup).toBe(2.387);
   });
 
   it('fills every default into the job, which passes the shared job schema', async () => {

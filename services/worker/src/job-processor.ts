@@ -24,6 +24,7 @@ export interface ProcessorDeps {
 /** The part of a BullMQ job the processor uses (so tests can pass a plain object). */
 export type JobLike = Pick<Job<unknown, JobResult>, 'id' | 'data' | 'name'> & { updateProgress(p: StreamProgress): Promise<void> };
 
+/** For log lines. Results carry what was measured: the gateway rounds them once, for the client. */
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<JobResult> {
@@ -52,11 +53,11 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
       const tokenizeMs = performance.now() - t1;
       const common = { worker: deps.workerId, model: deps.model };
       const timings = (inference: number, extra: { per_token?: number[] } = {}) => ({
-        queue: round(queueMs),
-        tokenize: round(tokenizeMs),
-        inference: round(inference),
-        ...(extra.per_token ? { per_token: extra.per_token.map(round) } : {}),
-        total: round(queueMs + (performance.now() - t0)),
+        queue: queueMs,
+        tokenize: tokenizeMs,
+        inference,
+        ...(extra.per_token ? { per_token: extra.per_token } : {}),
+        total: queueMs + (performance.now() - t0),
       });
 
       let result: JobResult;
@@ -74,7 +75,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
           int8: r.int8,
           fp32: r.fp32,
           same: r.same,
-          speedup: round(r.speedup),
+          speedup: r.speedup,
           timings_ms: timings(r.int8.inference_ms + r.fp32.inference_ms),
           ...common,
         };
