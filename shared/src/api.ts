@@ -66,9 +66,14 @@ export const TimingsSchema = Type.Object({
   /** From enqueue to a worker taking the job. */
   queue: Ms,
   tokenize: Ms,
-  /** Model time; for generate, the sum over tokens (each is in per_token). */
+  /** Model time; for generate, the sum over tokens (each is in per_token); for compare, every run of both models. */
   inference: Ms,
   per_token: Type.Optional(Type.Array(Ms)),
+  /**
+   * Compare only, on a worker's first compare: the wait for the FP32 model to load, which is not in
+   * `inference` (nor in either model's `inference_ms`). Absent when the model was loaded already.
+   */
+  load: Type.Optional(Ms),
   /** Measured by the gateway, from the request arriving to the answer leaving. */
   total: Ms,
 }, { description: 'Milliseconds, to 0.01 ms.' });
@@ -114,14 +119,18 @@ export const GenerateResponseSchema = Type.Object({
 });
 export type GenerateResponse = Static<typeof GenerateResponseSchema>;
 
-export const ComparedPredictionSchema = Type.Intersect([PredictionSchema, Type.Object({ inference_ms: Ms })]);
+export const ComparedPredictionSchema = Type.Intersect([
+  PredictionSchema,
+  Type.Object({ inference_ms: Type.Number({ minimum: 0, description: "The median of the model's `runs` timed runs." }) }),
+]);
 export const CompareResponseSchema = Type.Object({
   prompt: Type.String(),
   int8: ComparedPredictionSchema,
   fp32: ComparedPredictionSchema,
   same: Type.Boolean(),
-  /** FP32 inference time ÷ INT8 inference time for this prompt. */
-  speedup: Type.Number(),
+  /** FP32 inference time ÷ INT8 inference time for this prompt (medians). */
+  speedup: Type.Number({ description: "FP32's median inference time ÷ INT8's: above 1, INT8 is faster." }),
+  runs: Type.Integer({ minimum: 1, description: 'How many timed runs of each model, FP32 and INT8 alternating.' }),
   timings_ms: TimingsSchema,
   worker: Type.String(),
   model: ModelRefSchema,

@@ -135,7 +135,38 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.getByTestId('compare-fp32').textContent()).toMatch(/Inference 7\.40 ms/);
     expect(await page.getByTestId('compare-int8').textContent()).toMatch(/Inference 3\.10 ms/);
     expect(await page.getByTestId('speedup').textContent()).toBe('INT8 is 2.39× faster on this prompt');
+    expect(await page.getByTestId('compare-method').textContent()).toBe('Each time is the median of 5 runs, FP32 and INT8 taking turns.');
+    const ok = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--ok').trim());
+    const colourOf = (testid: string) => page.getByTestId(testid).evaluate((el) => getComputedStyle(el).color);
+    const okRgb = await page.evaluate((c) => {
+      const probe = document.createElement('span');
+      probe.style.color = c;
+      document.body.append(probe);
+      const rgb = getComputedStyle(probe).color;
+      probe.remove();
+      return rgb;
+    }, ok);
+    expect(await colourOf('speedup')).toBe(okRgb);
     await page.screenshot({ path: `${ROOT}test-results/web-compare.png`, fullPage: true });
+
+    // A slowdown is said plainly and never in the colour of success, even when the tokens agree.
+    await page.locator('#prompt').fill('SLOW_INT8 compare');
+    await page.locator('#compare').click();
+    await page.waitForFunction(() => /slower/.test(document.querySelector('[data-testid="speedup"]')?.textContent ?? ''));
+    expect(await page.getByTestId('speedup').textContent()).toBe('INT8 is 1.39× slower on this prompt');
+    expect(await page.locator('.verdict .same').textContent()).toBe('Same next token');
+    expect(await page.locator('.verdict .same').evaluate((el) => getComputedStyle(el).color)).toBe(okRgb);
+    expect(await colourOf('speedup')).not.toBe(okRgb);
+    expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'Network & gateway', 'Total']);
+
+    // The FP32 load a worker's first compare waits for is its own row, not "Network & gateway".
+    await page.locator('#prompt').fill('COLD compare');
+    await page.locator('#compare').click();
+    await page.waitForFunction(() => /FP32 model to load/.test(document.querySelector('[data-testid="compare-method"]')?.textContent ?? ''));
+    expect(await page.getByTestId('compare-method').textContent()).toMatch(/waited 453 ms for the FP32 model to load; that is not in either time\.$/);
+    expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'FP32 model load', 'Network & gateway', 'Total']);
+    expect(await page.locator('.timing-list div:has(.key-load) dd').textContent()).toBe('453');
+    expect(Number(await page.locator('.timing-list div:has(.key-other) dd').textContent())).toBeLessThan(452);
     await page.context().close();
   });
 

@@ -124,13 +124,17 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
     }
     if (data.kind === 'compare') {
       const k = topK(data.top_k);
+      // Medians of 5 runs each, as the worker reports them; inference is all ten runs. A prompt
+      // with "SLOW_INT8" has INT8 the slower one; with "COLD", the FP32 model was loaded for it.
+      const [int8Ms, fp32Ms] = data.prompt.includes('SLOW_INT8') ? [4.3, 3.1] : [3.1, 7.4];
       const r: CompareResponse = {
         ...common,
-        int8: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: 3.1 },
-        fp32: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: 7.4 },
+        int8: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: int8Ms },
+        fp32: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: fp32Ms },
         same: true,
-        speedup: 7.4 / 3.1,
-        timings_ms: { queue, tokenize: 0.2, inference: 10.5, total: 11 },
+        speedup: fp32Ms / int8Ms,
+        runs: 5,
+        timings_ms: { queue, tokenize: 0.2, inference: 5 * (int8Ms + fp32Ms), ...(data.prompt.includes('COLD') ? { load: 452.5 } : {}), total: 5 * (int8Ms + fp32Ms) + 1 },
       };
       return { kind: 'compare', ...r };
     }

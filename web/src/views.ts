@@ -31,11 +31,15 @@ export function topKBars(items: TokenProb[], chosenId?: number): HTMLElement {
 
 /** The timing breakdown: the worker's stages, and what the gateway and network added on top. */
 export function timingsView(timings: Timings, extra?: string): HTMLElement {
-  const other = Math.max(0, timings.total - timings.queue - timings.tokenize - timings.inference);
+  // A model loaded for this request (compare's FP32, the first time) is its own row, not
+  // "Network & gateway".
+  const load = timings.load ?? 0;
+  const other = Math.max(0, timings.total - timings.queue - timings.tokenize - timings.inference - load);
   const rows: Array<[Key, number]> = [
     ['timings.queue', timings.queue],
     ['timings.tokenize', timings.tokenize],
     ['timings.inference', timings.inference],
+    ...(timings.load !== undefined ? [['timings.load', timings.load] as [Key, number]] : []),
     ['timings.other', other],
   ];
   const stack = h('div', { class: 'stack', 'aria-hidden': 'true' });
@@ -144,12 +148,22 @@ export function compareView(r: CompareResponse): HTMLElement {
       h('p', { class: 'muted' }, t('compare.latency', { ms: ms(p.inference_ms) })),
       topKBars(p.top_k, p.token_id),
     );
-  const speed = r.speedup >= 1 ? t('compare.speedup', { x: r.speedup.toFixed(2) }) : t('compare.slower', { x: (1 / r.speedup).toFixed(2) });
+  const faster = r.speedup >= 1;
+  const speed = faster ? t('compare.speedup', { x: r.speedup.toFixed(2) }) : t('compare.slower', { x: (1 / r.speedup).toFixed(2) });
+  const method = t('compare.method', { n: r.runs }) + (r.timings_ms.load !== undefined ? ` ${t('compare.loaded', { ms: ms(r.timings_ms.load) })}` : '');
   return h(
     'div',
     { class: 'result compare', 'data-testid': 'compare-result' },
     h('h3', {}, t('compare.title')),
-    h('p', { class: `verdict ${r.same ? 'same' : 'different'}` }, r.same ? t('compare.same') : t('compare.different'), ' · ', h('strong', { 'data-testid': 'speedup' }, speed)),
+    // Each half has its own colour: the same token is good news, a slowdown is not.
+    h(
+      'p',
+      { class: 'verdict' },
+      h('span', { class: r.same ? 'same' : 'different' }, r.same ? t('compare.same') : t('compare.different')),
+      ' · ',
+      h('strong', { class: faster ? 'faster' : 'slower', 'data-testid': 'speedup' }, speed),
+    ),
+    h('p', { class: 'muted', 'data-testid': 'compare-method' }, method),
     h('div', { class: 'sides' }, side('compare.fp32', r.fp32), side('compare.int8', r.int8)),
     timingsView(r.timings_ms),
     workerLine(r.worker),

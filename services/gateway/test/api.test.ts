@@ -100,6 +100,11 @@ describe('inference routes', () => {
     expect(body.fp32).toMatchObject({ token: ' blue', inference_ms: 7.4 });
     expect(body.speedup).toBeCloseTo(7.4 / 3.1);
     expect(body.int8.top_k).toHaveLength(5);
+    expect(body.runs).toBe(5);
+    expect(body.timings_ms).not.toHaveProperty('load');
+    // The FP32 load a worker's first compare waits for reaches the client apart from inference.
+    const cold = await (await postJson(`${gw.url}/api/compare`, { prompt: 'COLD compare' })).json();
+    expect(cold.timings_ms).toMatchObject({ load: 452.5, inference: 52.5 });
   });
 
   it('POST /api/generate answers JSON without stream', async () => {

@@ -52,11 +52,12 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
       const tokens = encode(data.prompt);
       const tokenizeMs = performance.now() - t1;
       const common = { worker: deps.workerId, model: deps.model };
-      const timings = (inference: number, extra: { per_token?: number[] } = {}) => ({
+      const timings = (inference: number, extra: { per_token?: number[]; load?: number | undefined } = {}) => ({
         queue: queueMs,
         tokenize: tokenizeMs,
         inference,
         ...(extra.per_token ? { per_token: extra.per_token } : {}),
+        ...(extra.load !== undefined ? { load: extra.load } : {}),
         total: queueMs + (performance.now() - t0),
       });
 
@@ -76,10 +77,14 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike) => Promise<
           fp32: r.fp32,
           same: r.same,
           speedup: r.speedup,
-          timings_ms: timings(r.int8.inference_ms + r.fp32.inference_ms),
+          runs: r.runs,
+          // All the runs' model time, and the FP32 load on its own: neither is left for the client
+          // to book as network and gateway time.
+          timings_ms: timings(r.modelMs, { load: r.loadMs }),
           ...common,
         };
-        logLine = () => log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), batch: r.batch }, 'compared');
+        logLine = () =>
+          log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), runs: r.runs, batch: r.batch, ...(r.loadMs !== undefined ? { fp32_load_ms: round(r.loadMs) } : {}) }, 'compared');
       } else {
         // Progress updates go out in order on one connection; all are sent before the result.
         const sends: Promise<void>[] = [];

@@ -60,6 +60,7 @@ function roundedTimings(t: Timings): Timings {
     tokenize: roundMs(t.tokenize),
     inference: roundMs(t.inference),
     ...(t.per_token ? { per_token: t.per_token.map(roundMs) } : {}),
+    ...(t.load !== undefined ? { load: roundMs(t.load) } : {}),
     total: roundMs(t.total),
   };
 }
@@ -67,12 +68,15 @@ function roundedTimings(t: Timings): Timings {
 export function roundedForClient<R extends JobResult>(r: R): R {
   const out = { ...r, timings_ms: roundedTimings(r.timings_ms) };
   if (out.kind !== 'compare') return out;
+  const int8 = roundMs(out.int8.inference_ms);
+  const fp32 = roundMs(out.fp32.inference_ms);
   return {
     ...out,
-    int8: { ...out.int8, inference_ms: roundMs(out.int8.inference_ms) },
-    fp32: { ...out.fp32, inference_ms: roundMs(out.fp32.inference_ms) },
-    // A ratio, not a time: three decimals.
-    speedup: Math.round(out.speedup * 1000) / 1000,
+    int8: { ...out.int8, inference_ms: int8 },
+    fp32: { ...out.fp32, inference_ms: fp32 },
+    // The ratio of the two times as answered (so a client dividing them gets the same figure), to
+    // three decimals.
+    speedup: Math.round((int8 > 0 ? fp32 / int8 : out.speedup) * 1000) / 1000,
   };
 }
 
