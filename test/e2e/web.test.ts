@@ -176,8 +176,14 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await page.locator('#prompt').press('Enter');
     await page.locator('#error').waitFor({ state: 'visible' });
     expect(await page.locator('#error strong').textContent()).toBe('The request is invalid');
-    expect(await page.getByTestId('error-detail').textContent()).toMatch(/prompt must not be empty or only whitespace/);
+    // Said once (the gateway used to repeat it: "prompt must not be empty; prompt must not be empty or only whitespace").
+    expect(await page.getByTestId('error-detail').textContent()).toBe(' — prompt must not be empty or only whitespace');
     expect(await page.locator('#error').getAttribute('role')).toBe('alert');
+    // In Chinese the detail is Chinese too, redrawn when the language changes.
+    await page.locator('#lang').click();
+    expect(await page.locator('#error strong').textContent()).toBe('请求无效');
+    expect(await page.getByTestId('error-detail').textContent()).toBe(' — 提示词（prompt）不能为空，也不能只有空白');
+    await page.locator('#lang').click();
 
     await page.locator('#prompt').fill('TOO_LONG prompt');
     await page.locator('#generate').click();
@@ -216,6 +222,12 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     const zh = await open({ locale: 'zh-CN' });
     expect(await zh.locator('#predict').textContent()).toBe('下一个词');
     expect(await zh.locator('#generate').textContent()).toBe('生成');
+    // The worker's error (PROMPT_TOO_LONG, worded in English) is shown in Chinese, numbers kept.
+    await zh.locator('#prompt').fill('TOO_LONG prompt');
+    await zh.locator('#generate').click();
+    await zh.locator('#error').waitFor({ state: 'visible' });
+    expect(await zh.locator('#error strong').textContent()).toBe('提示词超出模型的长度限制');
+    expect(await zh.getByTestId('error-detail').textContent()).toBe(' — 提示词有 2000 个词元，模型最多只能读 1024 个');
     await zh.context().close();
   });
 

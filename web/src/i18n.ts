@@ -91,6 +91,10 @@ const en = {
   'error.WORKER_FAILED': 'The model worker failed',
   'error.COMPARE_DISABLED': 'Comparison with FP32 is switched off on this server',
   'error.BODY_TOO_LARGE': 'The request is too large',
+  'error.INVALID_UTF8': 'The request is invalid',
+  'error.SHUTTING_DOWN': 'The server is shutting down',
+  'error.INTERNAL': 'Internal server error',
+  'error.STREAM': 'The generation was cut off',
   'error.other': 'The request failed',
 };
 
@@ -180,6 +184,10 @@ const zh: Record<Key, string> = {
   'error.WORKER_FAILED': '模型工作进程出错',
   'error.COMPARE_DISABLED': '此服务器已关闭与 FP32 的对比',
   'error.BODY_TOO_LARGE': '请求过大',
+  'error.INVALID_UTF8': '请求无效',
+  'error.SHUTTING_DOWN': '服务器正在关闭',
+  'error.INTERNAL': '服务器内部错误',
+  'error.STREAM': '生成被中断',
   'error.other': '请求失败',
 };
 
