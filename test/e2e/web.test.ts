@@ -71,7 +71,19 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.getByTestId('card-agreement').textContent()).toBe('96.9%');
     expect(await page.getByTestId('card-speedup').textContent()).toMatch(/^2\.30×/);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
-    expect(await page.locator('#status').textContent()).toBe('1 worker(s) ready');
+    expect(await page.locator('#status').textContent()).toBe('1 worker ready');
+    // Two workers: the plural, in both languages (Chinese has one form).
+    const second = await startFakeWorker({ redisUrl: redis.url, queueName: 'web', consume: false, id: 'worker-b2' });
+    try {
+      for (const [locale, text] of [['en-US', '2 workers ready'], ['zh-CN', '2 个工作进程就绪']] as const) {
+        const p = await open({ locale });
+        await p.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
+        expect(await p.locator('#status').textContent()).toBe(text);
+        await p.context().close();
+      }
+    } finally {
+      await second.close();
+    }
     // Keyboard: the prompt has focus first, and Tab reaches the Next token button.
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('prompt');
     await page.keyboard.press('Tab');
@@ -118,7 +130,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
     expect(seen.filter((n) => n > 0 && n < 8).length).toBeGreaterThanOrEqual(3);
     expect(await page.getByTestId('generated').textContent()).toBe(FAKE_TOKENS.slice(0, 8).join(''));
-    expect(await page.getByTestId('gen-status').textContent()).toBe('8 token(s), stopped by: length limit');
+    expect(await page.getByTestId('gen-status').textContent()).toBe('8 tokens, stopped by: length limit');
     expect(await page.locator('#stop').isHidden()).toBe(true);
     expect(worker.jobs.find((j) => j.prompt === 'Once upon a time')).toMatchObject({ kind: 'generate', max_new_tokens: 8, seed: 42, stream: true });
     await page.screenshot({ path: `${ROOT}test-results/web-generate.png`, fullPage: true });
@@ -229,6 +241,29 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await zh.locator('#error strong').textContent()).toBe('提示词超出模型的长度限制');
     expect(await zh.getByTestId('error-detail').textContent()).toBe(' — 提示词有 2000 个词元，模型最多只能读 1024 个');
     await zh.context().close();
+  });
+
+  it('lines up the generation settings: labels on one line on a wide screen, inputs level in every row', async () => {
+    for (const [locale, width] of [['en-US', 1100], ['zh-CN', 1100], ['en-US', 800], ['en-US', 375]] as const) {
+      const page = await open({ locale, width });
+      await page.locator('#settings summary').click();
+      const fields = await page.locator('.settings-grid label').evaluateAll((labels) =>
+        labels.map((l) => ({
+          id: (l as HTMLLabelElement).htmlFor,
+          row: Math.round(l.getBoundingClientRect().top),
+          input: Math.round(l.querySelector('input')!.getBoundingClientRect().top),
+          lines: Math.round(l.querySelector('span')!.getBoundingClientRect().height / parseFloat(getComputedStyle(l).lineHeight)),
+        })),
+      );
+      const where = `${locale} ${width}px: ${JSON.stringify(fields)}`;
+      // Inputs of the same row are level, whatever their labels do ("Temperature (0 = greedy)" used to wrap and push its input down).
+      for (const f of fields) expect(f.input, where).toBe(fields.find((g) => g.row === f.row)!.input);
+      if (width >= 800) {
+        expect(new Set(fields.map((f) => f.row)).size, where).toBe(1);
+        expect(fields.map((f) => f.lines), where).toEqual([1, 1, 1, 1, 1]);
+      }
+      await page.context().close();
+    }
   });
 
   it('fits a 375px-wide phone screen without sideways scrolling', async () => {

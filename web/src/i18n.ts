@@ -12,7 +12,8 @@ const en = {
   'lang.switch': '中文',
   'lang.switchLabel': 'Switch the page to Chinese',
   'status.checking': 'Checking workers…',
-  'status.ready': '{n} worker(s) ready',
+  'status.ready.one': '{n} worker ready',
+  'status.ready.other': '{n} workers ready',
   'status.notReady': 'Not ready: {reason}',
   'status.unreachable': 'Gateway unreachable',
   docs: 'API docs',
@@ -52,9 +53,12 @@ const en = {
   'result.nextToken': 'Next token',
   'result.topK': 'Top {k} candidates',
   'result.generated': 'Generated text',
-  'result.generating': 'Generating… {n} token(s)',
-  'result.finished': '{n} token(s), stopped by: {reason}',
-  'result.stopped': 'Stopped after {n} token(s).',
+  'result.generating.one': 'Generating… {n} token',
+  'result.generating.other': 'Generating… {n} tokens',
+  'result.finished.one': '{n} token, stopped by: {reason}',
+  'result.finished.other': '{n} tokens, stopped by: {reason}',
+  'result.stopped.one': 'Stopped after {n} token.',
+  'result.stopped.other': 'Stopped after {n} tokens.',
   'finish.length': 'length limit',
   'finish.eos': 'end of text',
   'finish.stop': 'stop string',
@@ -106,7 +110,8 @@ const zh: Record<Key, string> = {
   'lang.switch': 'English',
   'lang.switchLabel': '将页面切换为英文',
   'status.checking': '正在检查工作进程…',
-  'status.ready': '{n} 个工作进程就绪',
+  'status.ready.one': '{n} 个工作进程就绪',
+  'status.ready.other': '{n} 个工作进程就绪',
   'status.notReady': '未就绪：{reason}',
   'status.unreachable': '无法连接网关',
   docs: 'API 文档',
@@ -145,9 +150,12 @@ const zh: Record<Key, string> = {
   'result.nextToken': '下一个词',
   'result.topK': '前 {k} 个候选',
   'result.generated': '生成的文本',
-  'result.generating': '正在生成… 已有 {n} 个词',
-  'result.finished': '共 {n} 个词，停止原因：{reason}',
-  'result.stopped': '已在 {n} 个词后停止。',
+  'result.generating.one': '正在生成… 已有 {n} 个词',
+  'result.generating.other': '正在生成… 已有 {n} 个词',
+  'result.finished.one': '共 {n} 个词，停止原因：{reason}',
+  'result.finished.other': '共 {n} 个词，停止原因：{reason}',
+  'result.stopped.one': '已在 {n} 个词后停止。',
+  'result.stopped.other': '已在 {n} 个词后停止。',
   'finish.length': '达到长度上限',
   'finish.eos': '文本结束',
   'finish.stop': '遇到停止字符串',
@@ -213,6 +221,18 @@ export function lang(): Lang {
 
 export function t(key: Key, params: Record<string, string | number> = {}): string {
   return TABLES[current][key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+}
+
+/** Texts that depend on a count: each has a `.one` and an `.other` form in every language. */
+type CountedKey = { [K in Key]: K extends `${infer Base}.one` ? (`${Base}.other` extends Key ? Base : never) : never }[Key];
+
+/**
+ * A text about `n` things in the current language's plural form ("1 worker", "2 workers"; Chinese
+ * has one form for every count), with `n` and `params` filled in.
+ */
+export function tn(key: CountedKey, n: number, params: Record<string, string | number> = {}): string {
+  const form = new Intl.PluralRules(current === 'zh' ? 'zh-CN' : 'en').select(n);
+  return t(form === 'one' ? `${key}.one` : `${key}.other`, { ...params, n });
 }
 
 export function hasKey(key: string): key is Key {

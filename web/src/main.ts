@@ -5,7 +5,7 @@
 import { ApiError, compare, generateStream, modelInfo, predict, readiness, type ModelInfoResponse } from './api.js';
 import { byId, h } from './dom.js';
 import { chineseErrorDetail } from './error-detail.js';
-import { detectLang, hasKey, lang, setLang, t } from './i18n.js';
+import { detectLang, hasKey, lang, setLang, t, tn } from './i18n.js';
 import { GenerateView, compareView, modelCard, predictView } from './views.js';
 
 const form = byId<HTMLFormElement>('ask');
@@ -162,7 +162,7 @@ async function refreshStatus(): Promise<void> {
   try {
     const r = await readiness();
     el.dataset.state = r.ready ? 'ready' : 'not-ready';
-    el.textContent = r.ready ? t('status.ready', { n: r.workers ?? 0 }) : t('status.notReady', { reason: r.reason ?? '' });
+    el.textContent = r.ready ? tn('status.ready', r.workers ?? 0) : t('status.notReady', { reason: r.reason ?? '' });
   } catch {
     el.dataset.state = 'not-ready';
     el.textContent = t('status.unreachable');

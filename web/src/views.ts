@@ -4,7 +4,7 @@
  */
 import type { CompareResponse, GenerateResponse, ModelInfoResponse, PredictResponse, StreamToken } from './api.js';
 import { bytes, h, ms, percent, showToken } from './dom.js';
-import { t, type Key } from './i18n.js';
+import { t, tn, type Key } from './i18n.js';
 
 type TokenProb = PredictResponse['top_k'][number];
 type Timings = PredictResponse['timings_ms'];
@@ -96,7 +96,7 @@ export class GenerateView {
   constructor(prompt: string) {
     this.text = h('span', { class: 'generated', 'data-testid': 'generated' });
     // Announce progress politely, not every token: the status line is the live region here.
-    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, t('result.generating', { n: 0 }));
+    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, tn('result.generating', 0));
     this.el = h(
       'div',
       { class: 'result generate', 'data-testid': 'generate-result' },
@@ -114,18 +114,18 @@ export class GenerateView {
     this.count += 1;
     const span = h('span', { class: 'tok', title: `#${token.index} · id ${token.token_id}` }, token.token);
     this.text.append(span);
-    this.status.textContent = t('result.generating', { n: this.count });
+    this.status.textContent = tn('result.generating', this.count);
   }
 
   stopped(): void {
-    this.status.textContent = t('result.stopped', { n: this.count });
+    this.status.textContent = tn('result.stopped', this.count);
   }
 
   finish(r: GenerateResponse): void {
     // The final text is authoritative (it is what the worker returned).
     this.text.textContent = r.text;
     this.count = r.tokens.length;
-    this.status.textContent = t('result.finished', { n: r.tokens.length, reason: t(`finish.${r.finish_reason}` as Key) });
+    this.status.textContent = tn('result.finished', r.tokens.length, { reason: t(`finish.${r.finish_reason}` as Key) });
     const seconds = r.timings_ms.inference / 1000;
     const rate = seconds > 0 ? (r.tokens.length / seconds).toFixed(1) : '–';
     this.el.append(timingsView(r.timings_ms, t('result.tokensPerSecond', { rate })), workerLine(r.worker));
