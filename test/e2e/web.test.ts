@@ -2,8 +2,8 @@
  * The web page in a real headless Chromium (Debian's /usr/bin/chromium through playwright-core;
  * never a browser download), against the real gateway, a private redis-server and the fake worker:
  * predict, streamed generate (tokens appear one by one), compare, errors, language switch, keyboard,
- * a phone-width screen, and the screenshot the README shows (docs/screenshot.png, rewritten when
- * UPDATE_SCREENSHOT=1).
+ * a phone-width screen. (The README's picture is not taken here, from a fake worker, but from the
+ * running product: npm run screenshot, scripts/src/screenshot.ts.)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -91,7 +91,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await page.context().close();
   });
 
-  it('predicts the next token on Enter, with top-k bars, timings and the worker, then the README screenshot', async () => {
+  it('predicts the next token on Enter, with top-k bars, timings and the worker', async () => {
     const page = await open();
     await page.locator('#prompt').fill('The sky is');
     await page.locator('#prompt').press('Enter');
@@ -102,8 +102,6 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'Network & gateway', 'Total']);
     expect(await page.getByTestId('worker').textContent()).toBe('Answered by worker worker-a1');
     expect(await page.locator('#result').getAttribute('aria-live')).toBe('polite');
-    // The README's copy changes only on request, so a test run leaves the work tree clean.
-    if (process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: `${ROOT}docs/screenshot.png`, fullPage: true });
     await page.screenshot({ path: `${ROOT}test-results/web-predict.png`, fullPage: true });
     await page.context().close();
   });
