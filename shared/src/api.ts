@@ -66,15 +66,22 @@ export const TimingsSchema = Type.Object({
   /** From enqueue to a worker taking the job. */
   queue: Ms,
   tokenize: Ms,
-  /** Model time; for generate, the sum over tokens (each is in per_token). */
+  /** Model time; for generate, the sum over tokens (each is in per_token); for compare, every run of both models. */
   inference: Ms,
   per_token: Type.Optional(Type.Array(Ms)),
+  /**
+   * Compare only, on a worker's first compare: the wait for the FP32 model to load, which is not in
+   * `inference` (nor in either model's `inference_ms`). Absent when the model was loaded already.
+   */
+  load: Type.Optional(Ms),
   /** Measured by the gateway, from the request arriving to the answer leaving. */
   total: Ms,
-});
+}, { description: 'Milliseconds, to 0.01 ms.' });
 export type Timings = Static<typeof TimingsSchema>;
 
-export const TokenProbSchema = Type.Object({ token: Type.String(), token_id: Type.Integer(), prob: Type.Number() });
+/** A listed token's text (shared/tokenizer.ts tokenText): bytes that are not a whole character on their own read <0xE4>. */
+const ListedToken = Type.String({ description: "The token's text; a byte that is part of a character split across tokens is shown as <0xE4>." });
+export const TokenProbSchema = Type.Object({ token: ListedToken, token_id: Type.Integer(), prob: Type.Number() });
 export type TokenProb = Static<typeof TokenProbSchema>;
 
 export const ModelRefSchema = Type.Object({
@@ -85,7 +92,7 @@ export const ModelRefSchema = Type.Object({
 export type ModelRef = Static<typeof ModelRefSchema>;
 
 export const PredictionSchema = Type.Object({
-  token: Type.String(),
+  token: ListedToken,
   token_id: Type.Integer(),
   top_k: Type.Array(TokenProbSchema),
 });
@@ -112,14 +119,18 @@ export const GenerateResponseSchema = Type.Object({
 });
 export type GenerateResponse = Static<typeof GenerateResponseSchema>;
 
-export const ComparedPredictionSchema = Type.Intersect([PredictionSchema, Type.Object({ inference_ms: Ms })]);
+export const ComparedPredictionSchema = Type.Intersect([
+  PredictionSchema,
+  Type.Object({ inference_ms: Type.Number({ minimum: 0, description: "The median of the model's `runs` timed runs." }) }),
+]);
 export const CompareResponseSchema = Type.Object({
   prompt: Type.String(),
   int8: ComparedPredictionSchema,
   fp32: ComparedPredictionSchema,
   same: Type.Boolean(),
-  /** FP32 inference time ÷ INT8 inference time for this prompt. */
-  speedup: Type.Number(),
+  /** FP32 inference time ÷ INT8 inference time for this prompt (medians). */
+  speedup: Type.Number({ description: "FP32's median inference time ÷ INT8's: above 1, INT8 is faster." }),
+  runs: Type.Integer({ minimum: 1, description: 'How many timed runs of each model, FP32 and INT8 alternating.' }),
   timings_ms: TimingsSchema,
   worker: Type.String(),
   model: ModelRefSchema,

@@ -64,14 +64,55 @@ export function decode(tokens: readonly number[]): string {
   return new TextDecoder('utf-8').decode(bytes);
 }
 
-function tokenBytes(id: number): Uint8Array {
+/** The bytes of one token (a view into the shared table: do not modify). */
+export function tokenBytes(id: number): Uint8Array {
   if (!Number.isInteger(id) || id < 0 || id >= GPT2_VOCAB_SIZE) throw new RangeError(`token id ${id} is not in the GPT-2 vocabulary (0-${GPT2_VOCAB_SIZE - 1})`);
   return BYTES.subarray(OFFSETS[id] as number, OFFSETS[id + 1] as number);
 }
 
-/** The text of one token on its own; a token that is part of a multi-byte character shows as '�'. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** How many bytes a UTF-8 sequence starting with `lead` has; 0 for a byte no character starts with. */
+function utf8Length(lead: number): number {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+/**
+ * The text of one token on its own, for lists of tokens (top-k, the predicted token). GPT-2's
+ * byte-level BPE has tokens that hold only part of a character (every CJK character and emoji is
+ * two or more of them); decoded alone they are all U+FFFD and cannot be told apart. Here the whole
+ * characters in a token are shown as text and every other byte as `<0xE4>`, as llama.cpp shows
+ * byte tokens — e.g. " <0xE4><0xB8>" for a space and the first two bytes of "中". Text, not ids,
+ * is still what decode() and generation produce.
+ */
 export function tokenText(id: number): string {
-  return decode([id]);
+  const bytes = tokenBytes(id);
+  let out = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const n = utf8Length(bytes[i] as number);
+    let char: string | undefined;
+    if (n > 0 && i + n <= bytes.length) {
+      try {
+        // The strict decoder refuses overlong forms, surrogates and bad continuation bytes.
+        char = STRICT_UTF8.decode(bytes.subarray(i, i + n));
+      } catch {
+        char = undefined;
+      }
+    }
+    if (char === undefined) {
+      out += `<0x${(bytes[i] as number).toString(16).toUpperCase().padStart(2, '0')}>`;
+      i += 1;
+    } else {
+      out += char;
+      i += n;
+    }
+  }
+  return out;
 }
 
 /**

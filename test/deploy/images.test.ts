@@ -6,6 +6,7 @@
  * the build stage exists after `npm run build`, everything the commands run is copied, and every
  * package the code imports is installed by the runtime's `npm ci --omit=dev`.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { validate } from 'dockerfile-utils';
@@ -28,7 +29,7 @@ import {
 
 interface PackageJson {
   workspaces?: string[];
-  engines?: { node?: string };
+  engines?: { node?: string; npm?: string };
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
 }
@@ -126,8 +127,13 @@ describe.each(IMAGES)('$dockerfile', ({ dockerfile, workspaces, services }) => {
     const npm = stage(df, 'npm');
     expect(stageEnv(npm).ONNXRUNTIME_NODE_INSTALL).toBe('skip');
     expect(copies(npm)[0]?.sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', '.npmrc']));
-    expect(readFileSync(join(ROOT, '.npmrc'), 'utf8')).toMatch(/^onnxruntime-node-install=skip$/m);
-    expect(rootPkg).toMatchObject({ allowScripts: { 'onnxruntime-node': false } });
+    // npm itself skips the script: package.json denies it, and engine-strict (.npmrc) refuses an npm
+    // too old to honour that (allowScripts denials: npm 11.17), rather than letting the script run.
+    expect(rootPkg).toMatchObject({ allowScripts: { 'onnxruntime-node': false }, engines: { npm: '>=11.17.0' } });
+    expect(readFileSync(join(ROOT, '.npmrc'), 'utf8')).toMatch(/^engine-strict=true$/m);
+    const pinned = /npm install -g npm@(\d+)\.(\d+)\.\d+/.exec(runText(npm));
+    expect(pinned, 'the image installs a pinned npm').not.toBeNull();
+    expect(Number(pinned?.[1]) * 1000 + Number(pinned?.[2])).toBeGreaterThanOrEqual(11_017);
     // npm ci checks every workspace's package.json against the lockfile: all must be copied.
     const copied = copies(npm).flatMap((c) => c.sources);
     for (const ws of rootPkg.workspaces ?? []) expect(copied, ws).toContain(`${ws}/package.json`);
@@ -232,5 +238,16 @@ describe('.dockerignore', () => {
   it('keeps local installs, build output, secrets, models and git out of the build context', () => {
     const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     for (const p of ['**/node_modules', '**/dist', '**/*.tsbuildinfo', '.git', '**/.env', 'models', 'checkpoints']) expect(lines, p).toContain(p);
+  });
+});
+
+describe('.npmrc', () => {
+  it('sets only what npm knows: no "Unknown project config" warning on every npm command', () => {
+    // The parent npm's exported config (npm_config_*) is left out: only the repository's .npmrc is read.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_/i.test(k)));
+    const r = spawnSync('npm', ['pkg', 'get', 'name'], { cwd: ROOT, env, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('"gpt2-int8"');
+    expect(r.stderr).not.toMatch(/Unknown (project|env) config/);
   });
 });

@@ -1,11 +1,14 @@
 /**
  * The README's Deployment section matches the deployment files: its table lists every variable the
  * services read and every variable docker-compose.yml substitutes, and its instructions name what
- * the compose file has (services, the port, the checkpoint mount, the scaled service).
+ * the compose file has (services, the port, the checkpoint mount, the scaled service). And what a
+ * newcomer reads first holds for a fresh clone: the prompt limit is the API's, no path points outside
+ * the repository, every npm script and picture it names exists.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LIMITS } from '@gpt2-int8/shared/api';
 import { envNamesIn, loadCompose, rawCompose, ROOT, SERVICE_ENV_SOURCES, serviceVolumes } from './deploy-files.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -58,5 +61,26 @@ describe('README: Deployment', () => {
   it('says plainly that the images are not built here, and what is proven instead', () => {
     expect(section).toMatch(/images are not built or run in CI here/);
     expect(section).toContain('test/deploy/');
+  });
+});
+
+describe('README: what a newcomer reads first', () => {
+  it('states the prompt limit the API enforces', () => {
+    expect(readme).toContain(`1 to ${LIMITS.promptChars.toLocaleString('en-US')} characters`);
+    expect(readme).toContain('`LIMITS.promptChars`');
+  });
+
+  it('points at nothing outside the repository, and at no "old project" a newcomer never saw', () => {
+    // A path like ../shared/models exists beside one checkout, not in a clone.
+    expect(readme).not.toMatch(/\.\.\/[\w.-]+\//);
+    expect(readme).not.toMatch(/old project/i);
+  });
+
+  it('names only npm scripts that exist, and pictures that exist', () => {
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const named = [...readme.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1] as string);
+    expect(named).toContain('screenshot');
+    for (const name of named) expect(scripts, `npm run ${name}`).toHaveProperty([name]);
+    for (const [, path] of readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)) expect(existsSync(join(ROOT, path as string)), path).toBe(true);
   });
 });

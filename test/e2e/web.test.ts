@@ -2,8 +2,8 @@
  * The web page in a real headless Chromium (Debian's /usr/bin/chromium through playwright-core;
  * never a browser download), against the real gateway, a private redis-server and the fake worker:
  * predict, streamed generate (tokens appear one by one), compare, errors, language switch, keyboard,
- * a phone-width screen, and the screenshot the README shows (docs/screenshot.png, rewritten when
- * UPDATE_SCREENSHOT=1).
+ * a phone-width screen. (The README's picture is not taken here, from a fake worker, but from the
+ * running product: npm run screenshot, scripts/src/screenshot.ts.)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -66,11 +66,24 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     const page = await open();
     expect(await page.locator('#synthetic-banner').isVisible()).toBe(true);
     expect(await page.locator('#synthetic-banner').textContent()).toMatch(/synthetic \(random\)/);
-    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 126 MB (2.80× smaller)');
+    // The fixture's report.json has the quantizer's INT8 ÷ FP32 fraction (0.263), as a real one does.
+    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 92.8 MB (3.8× smaller: 26% of FP32)');
     expect(await page.getByTestId('card-agreement').textContent()).toBe('96.9%');
     expect(await page.getByTestId('card-speedup').textContent()).toMatch(/^2\.30×/);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
-    expect(await page.locator('#status').textContent()).toBe('1 worker(s) ready');
+    expect(await page.locator('#status').textContent()).toBe('1 worker ready');
+    // Two workers: the plural, in both languages (Chinese has one form).
+    const second = await startFakeWorker({ redisUrl: redis.url, queueName: 'web', consume: false, id: 'worker-b2' });
+    try {
+      for (const [locale, text] of [['en-US', '2 workers ready'], ['zh-CN', '2 个工作进程就绪']] as const) {
+        const p = await open({ locale });
+        await p.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
+        expect(await p.locator('#status').textContent()).toBe(text);
+        await p.context().close();
+      }
+    } finally {
+      await second.close();
+    }
     // Keyboard: the prompt has focus first, and Tab reaches the Next token button.
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('prompt');
     await page.keyboard.press('Tab');
@@ -78,7 +91,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await page.context().close();
   });
 
-  it('predicts the next token on Enter, with top-k bars, timings and the worker, then the README screenshot', async () => {
+  it('predicts the next token on Enter, with top-k bars, timings and the worker', async () => {
     const page = await open();
     await page.locator('#prompt').fill('The sky is');
     await page.locator('#prompt').press('Enter');
@@ -89,8 +102,6 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'Network & gateway', 'Total']);
     expect(await page.getByTestId('worker').textContent()).toBe('Answered by worker worker-a1');
     expect(await page.locator('#result').getAttribute('aria-live')).toBe('polite');
-    // The README's copy changes only on request, so a test run leaves the work tree clean.
-    if (process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: `${ROOT}docs/screenshot.png`, fullPage: true });
     await page.screenshot({ path: `${ROOT}test-results/web-predict.png`, fullPage: true });
     await page.context().close();
   });
@@ -117,7 +128,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
     expect(seen.filter((n) => n > 0 && n < 8).length).toBeGreaterThanOrEqual(3);
     expect(await page.getByTestId('generated').textContent()).toBe(FAKE_TOKENS.slice(0, 8).join(''));
-    expect(await page.getByTestId('gen-status').textContent()).toBe('8 token(s), stopped by: length limit');
+    expect(await page.getByTestId('gen-status').textContent()).toBe('8 tokens, stopped by: length limit');
     expect(await page.locator('#stop').isHidden()).toBe(true);
     expect(worker.jobs.find((j) => j.prompt === 'Once upon a time')).toMatchObject({ kind: 'generate', max_new_tokens: 8, seed: 42, stream: true });
     await page.screenshot({ path: `${ROOT}test-results/web-generate.png`, fullPage: true });
@@ -134,7 +145,38 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.getByTestId('compare-fp32').textContent()).toMatch(/Inference 7\.40 ms/);
     expect(await page.getByTestId('compare-int8').textContent()).toMatch(/Inference 3\.10 ms/);
     expect(await page.getByTestId('speedup').textContent()).toBe('INT8 is 2.39× faster on this prompt');
+    expect(await page.getByTestId('compare-method').textContent()).toBe('Each time is the median of 5 runs, FP32 and INT8 taking turns.');
+    const ok = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--ok').trim());
+    const colourOf = (testid: string) => page.getByTestId(testid).evaluate((el) => getComputedStyle(el).color);
+    const okRgb = await page.evaluate((c) => {
+      const probe = document.createElement('span');
+      probe.style.color = c;
+      document.body.append(probe);
+      const rgb = getComputedStyle(probe).color;
+      probe.remove();
+      return rgb;
+    }, ok);
+    expect(await colourOf('speedup')).toBe(okRgb);
     await page.screenshot({ path: `${ROOT}test-results/web-compare.png`, fullPage: true });
+
+    // A slowdown is said plainly and never in the colour of success, even when the tokens agree.
+    await page.locator('#prompt').fill('SLOW_INT8 compare');
+    await page.locator('#compare').click();
+    await page.waitForFunction(() => /slower/.test(document.querySelector('[data-testid="speedup"]')?.textContent ?? ''));
+    expect(await page.getByTestId('speedup').textContent()).toBe('INT8 is 1.39× slower on this prompt');
+    expect(await page.locator('.verdict .same').textContent()).toBe('Same next token');
+    expect(await page.locator('.verdict .same').evaluate((el) => getComputedStyle(el).color)).toBe(okRgb);
+    expect(await colourOf('speedup')).not.toBe(okRgb);
+    expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'Network & gateway', 'Total']);
+
+    // The FP32 load a worker's first compare waits for is its own row, not "Network & gateway".
+    await page.locator('#prompt').fill('COLD compare');
+    await page.locator('#compare').click();
+    await page.waitForFunction(() => /FP32 model to load/.test(document.querySelector('[data-testid="compare-method"]')?.textContent ?? ''));
+    expect(await page.getByTestId('compare-method').textContent()).toMatch(/waited 453 ms for the FP32 model to load; that is not in either time\.$/);
+    expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'FP32 model load', 'Network & gateway', 'Total']);
+    expect(await page.locator('.timing-list div:has(.key-load) dd').textContent()).toBe('453');
+    expect(Number(await page.locator('.timing-list div:has(.key-other) dd').textContent())).toBeLessThan(452);
     await page.context().close();
   });
 
@@ -144,8 +186,14 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await page.locator('#prompt').press('Enter');
     await page.locator('#error').waitFor({ state: 'visible' });
     expect(await page.locator('#error strong').textContent()).toBe('The request is invalid');
-    expect(await page.getByTestId('error-detail').textContent()).toMatch(/prompt must not be empty or only whitespace/);
+    // Said once (the gateway used to repeat it: "prompt must not be empty; prompt must not be empty or only whitespace").
+    expect(await page.getByTestId('error-detail').textContent()).toBe(' — prompt must not be empty or only whitespace');
     expect(await page.locator('#error').getAttribute('role')).toBe('alert');
+    // In Chinese the detail is Chinese too, redrawn when the language changes.
+    await page.locator('#lang').click();
+    expect(await page.locator('#error strong').textContent()).toBe('请求无效');
+    expect(await page.getByTestId('error-detail').textContent()).toBe(' — 提示词（prompt）不能为空，也不能只有空白');
+    await page.locator('#lang').click();
 
     await page.locator('#prompt').fill('TOO_LONG prompt');
     await page.locator('#generate').click();
@@ -175,6 +223,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     expect(await page.locator('.timing-list dt').first().textContent()).toBe('排队');
     expect(await page.getByTestId('worker').textContent()).toBe('由工作进程 worker-a1 回答');
     expect(await page.locator('#synthetic-banner').textContent()).toMatch(/合成/);
+    expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 92.8 MB（为 FP32 的 26%，约 1/3.8）');
     await page.screenshot({ path: `${ROOT}test-results/web-zh.png`, fullPage: true });
     await page.locator('#lang').click();
     expect(await page.locator('#predict').textContent()).toBe('Next token');
@@ -183,7 +232,36 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     const zh = await open({ locale: 'zh-CN' });
     expect(await zh.locator('#predict').textContent()).toBe('下一个词');
     expect(await zh.locator('#generate').textContent()).toBe('生成');
+    // The worker's error (PROMPT_TOO_LONG, worded in English) is shown in Chinese, numbers kept.
+    await zh.locator('#prompt').fill('TOO_LONG prompt');
+    await zh.locator('#generate').click();
+    await zh.locator('#error').waitFor({ state: 'visible' });
+    expect(await zh.locator('#error strong').textContent()).toBe('提示词超出模型的长度限制');
+    expect(await zh.getByTestId('error-detail').textContent()).toBe(' — 提示词有 2000 个词元，模型最多只能读 1024 个');
     await zh.context().close();
+  });
+
+  it('lines up the generation settings: labels on one line on a wide screen, inputs level in every row', async () => {
+    for (const [locale, width] of [['en-US', 1100], ['zh-CN', 1100], ['en-US', 800], ['en-US', 375]] as const) {
+      const page = await open({ locale, width });
+      await page.locator('#settings summary').click();
+      const fields = await page.locator('.settings-grid label').evaluateAll((labels) =>
+        labels.map((l) => ({
+          id: (l as HTMLLabelElement).htmlFor,
+          row: Math.round(l.getBoundingClientRect().top),
+          input: Math.round(l.querySelector('input')!.getBoundingClientRect().top),
+          lines: Math.round(l.querySelector('span')!.getBoundingClientRect().height / parseFloat(getComputedStyle(l).lineHeight)),
+        })),
+      );
+      const where = `${locale} ${width}px: ${JSON.stringify(fields)}`;
+      // Inputs of the same row are level, whatever their labels do ("Temperature (0 = greedy)" used to wrap and push its input down).
+      for (const f of fields) expect(f.input, where).toBe(fields.find((g) => g.row === f.row)!.input);
+      if (width >= 800) {
+        expect(new Set(fields.map((f) => f.row)).size, where).toBe(1);
+        expect(fields.map((f) => f.lines), where).toEqual([1, 1, 1, 1, 1]);
+      }
+      await page.context().close();
+    }
   });
 
   it('fits a 375px-wide phone screen without sideways scrolling', async () => {

@@ -197,8 +197,9 @@ const deepNesting = fc.record({ depth: fc.integer({ min: 50, max: 20_000 }), sha
   return { category: 'deeply nested JSON', path: at === 'stop' ? '/api/generate' : p, body, contentType: 'application/json', expect: expected } satisfies Case;
 });
 
-// Bytes that keep the JSON string well-formed ('"', '\' and raw controls excluded), with at least one
-// byte ≥ 0x80 — mostly invalid UTF-8 sequences.
+// Bytes that keep the JSON string well-formed ('"', '\' and raw controls excluded), starting with
+// 0xFF, which no UTF-8 text holds: refused with the offset of the first bad byte, never served with
+// U+FFFD in place of what was sent (services/gateway/src/json-body.ts).
 const utf8Junk = fc.uint8Array({ minLength: 1, maxLength: 64 }).map((a) => Buffer.from([0xff, ...a.filter((b) => b >= 0x20 && b !== 0x22 && b !== 0x5c)]));
 const invalidUtf8 = fc.oneof(
   fc.record({ p: path, bytes: utf8Junk }).map(({ p, bytes }) => ({
@@ -206,6 +207,7 @@ const invalidUtf8 = fc.oneof(
     path: p,
     body: Buffer.concat([Buffer.from('{"prompt":"'), bytes, Buffer.from('"}')]),
     contentType: 'application/json',
+    expect: { status: 400, code: 'INVALID_UTF8', field: 'byte offset 11' },
   })),
   fc.uint8Array({ minLength: 1, maxLength: 256 }).map((a) => ({ category: 'invalid UTF-8', path: '/api/predict', body: Buffer.from(a), contentType: 'application/json', expect: { status: 400 } })),
 );

@@ -123,7 +123,8 @@ describe('a worker killed with SIGKILL in the middle of jobs', () => {
 
 describe('SIGTERM under load', () => {
   it('a worker, then the gateway: each finishes what it holds and exits 0; nothing accepted is lost', async () => {
-    cluster = await startCluster({ queueName: 'term', workers: ['term-a', 'term-b'] });
+    // At debug the gateway logs each request's arrival ("incoming request"), read below.
+    cluster = await startCluster({ queueName: 'term', workers: ['term-a', 'term-b'], gatewayEnv: { LOG_LEVEL: 'debug' } });
     const c = cluster;
     const load = startLoad(c.base, { concurrency: 12, tag: 'term', generate: { max_new_tokens: 24, temperature: 1, top_p: 0.9, seed: 3 }, deadlineMs: 40_000 });
     await until('load to flow', () => load.outcomes.length >= 40, 30_000);

@@ -118,18 +118,23 @@ export async function startFakeWorker(opts: FakeWorkerOptions): Promise<FakeWork
     const common = { prompt: data.prompt, worker: id, model: FAKE_MODEL };
     if (data.kind === 'predict') {
       const k = topK(data.top_k);
-      const r: PredictResponse = { ...common, token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, timings_ms: { queue, tokenize: 0.2, inference: 3.1, total: 3.5 } };
+      // Unrounded, as a real worker measures them: the gateway rounds what it answers.
+      const r: PredictResponse = { ...common, token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, timings_ms: { queue, tokenize: 0.204917, inference: 3.1415926, total: 3.5 } };
       return { kind: 'predict', ...r };
     }
     if (data.kind === 'compare') {
       const k = topK(data.top_k);
+      // Medians of 5 runs each, as the worker reports them; inference is all ten runs. A prompt
+      // with "SLOW_INT8" has INT8 the slower one; with "COLD", the FP32 model was loaded for it.
+      const [int8Ms, fp32Ms] = data.prompt.includes('SLOW_INT8') ? [4.3, 3.1] : [3.1, 7.4];
       const r: CompareResponse = {
         ...common,
-        int8: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: 3.1 },
-        fp32: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: 7.4 },
+        int8: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: int8Ms },
+        fp32: { token: k[0]!.token, token_id: k[0]!.token_id, top_k: k, inference_ms: fp32Ms },
         same: true,
-        speedup: 7.4 / 3.1,
-        timings_ms: { queue, tokenize: 0.2, inference: 10.5, total: 11 },
+        speedup: fp32Ms / int8Ms,
+        runs: 5,
+        timings_ms: { queue, tokenize: 0.2, inference: 5 * (int8Ms + fp32Ms), ...(data.prompt.includes('COLD') ? { load: 452.5 } : {}), total: 5 * (int8Ms + fp32Ms) + 1 },
       };
       return { kind: 'compare', ...r };
     }
@@ -193,9 +198,9 @@ export function writeFakeArtifact(opts: { synthetic?: boolean } = {}): string {
     config: { n_layer: 6, n_embd: 768, n_head: 12, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5 },
     quantization: { weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8' },
     graph: { attention: 'fused', logits: 'last' },
-    files: { 'model.int8.onnx': file(84_000_000, 'a'), 'model.int8.onnx.data': file(42_000_000, 'e'), 'model.fp32.onnx': file(353_000_000, 'b'), 'report.json': file(2048, 'd') },
+    files: { 'model.int8.onnx': file(51_000_000, 'a'), 'model.int8.onnx.data': file(41_800_000, 'e'), 'model.fp32.onnx': file(353_000_000, 'b'), 'report.json': file(2048, 'd') },
     fp32_bytes: 353_000_000,
-    int8_bytes: 126_000_000,
+    int8_bytes: 92_800_000,
   };
   const report = {
     prompts: 32,
@@ -204,7 +209,9 @@ export function writeFakeArtifact(opts: { synthetic?: boolean } = {}): string {
     mean_kl: 0.012,
     max_abs_logit_diff: 0.8,
     latency_ms: { fp32: 41.2, int8: 17.9, speedup: 2.3, threads: 1 },
-    bytes: { fp32: 353_000_000, int8: 126_000_000, ratio: 2.8 },
+    // As the quantizer writes it (validation-report.ts): ratio is INT8 ÷ FP32, a fraction, as
+    // for distilgpt2 (docs/performance.md: 0.263).
+    bytes: { fp32: 353_000_000, int8: 92_800_000, ratio: 92_800_000 / 353_000_000 },
     synthetic,
     rows: [{ prompt: 'The sky is', fp32_token: ' blue', int8_token: ' blue', same: true, top5_overlap: 1, kl: 0.001, max_abs_logit_diff: 0.2 }],
   };

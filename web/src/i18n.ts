@@ -12,7 +12,8 @@ const en = {
   'lang.switch': '中文',
   'lang.switchLabel': 'Switch the page to Chinese',
   'status.checking': 'Checking workers…',
-  'status.ready': '{n} worker(s) ready',
+  'status.ready.one': '{n} worker ready',
+  'status.ready.other': '{n} workers ready',
   'status.notReady': 'Not ready: {reason}',
   'status.unreachable': 'Gateway unreachable',
   docs: 'API docs',
@@ -26,7 +27,7 @@ const en = {
   'card.architectureValue': '{layers} layers · {embd} wide · {heads} heads · {ctx} context',
   'card.quantization': 'Quantization',
   'card.size': 'Size FP32 → INT8',
-  'card.sizeValue': '{fp32} → {int8} ({ratio}× smaller)',
+  'card.sizeValue': '{fp32} → {int8} ({factor}× smaller: {percent} of FP32)',
   'card.agreement': 'Top-1 agreement with FP32',
   'card.overlap': 'Top-5 overlap',
   'card.speedup': 'INT8 speedup (validation)',
@@ -52,9 +53,12 @@ const en = {
   'result.nextToken': 'Next token',
   'result.topK': 'Top {k} candidates',
   'result.generated': 'Generated text',
-  'result.generating': 'Generating… {n} token(s)',
-  'result.finished': '{n} token(s), stopped by: {reason}',
-  'result.stopped': 'Stopped after {n} token(s).',
+  'result.generating.one': 'Generating… {n} token',
+  'result.generating.other': 'Generating… {n} tokens',
+  'result.finished.one': '{n} token, stopped by: {reason}',
+  'result.finished.other': '{n} tokens, stopped by: {reason}',
+  'result.stopped.one': 'Stopped after {n} token.',
+  'result.stopped.other': 'Stopped after {n} tokens.',
   'finish.length': 'length limit',
   'finish.eos': 'end of text',
   'finish.stop': 'stop string',
@@ -65,12 +69,15 @@ const en = {
   'timings.queue': 'Queue',
   'timings.tokenize': 'Tokenize',
   'timings.inference': 'Inference',
+  'timings.load': 'FP32 model load',
   'timings.other': 'Network & gateway',
   'timings.total': 'Total',
   'compare.title': 'FP32 vs INT8',
   'compare.fp32': 'FP32',
   'compare.int8': 'INT8',
-  'compare.latency': 'Inference {ms} ms',
+  'compare.latency': 'Inference {ms} ms (median)',
+  'compare.method': 'Each time is the median of {n} runs, FP32 and INT8 taking turns.',
+  'compare.loaded': 'This request first waited {ms} ms for the FP32 model to load; that is not in either time.',
   'compare.speedup': 'INT8 is {x}× faster on this prompt',
   'compare.slower': 'INT8 is {x}× slower on this prompt',
   'compare.same': 'Same next token',
@@ -88,6 +95,10 @@ const en = {
   'error.WORKER_FAILED': 'The model worker failed',
   'error.COMPARE_DISABLED': 'Comparison with FP32 is switched off on this server',
   'error.BODY_TOO_LARGE': 'The request is too large',
+  'error.INVALID_UTF8': 'The request is invalid',
+  'error.SHUTTING_DOWN': 'The server is shutting down',
+  'error.INTERNAL': 'Internal server error',
+  'error.STREAM': 'The generation was cut off',
   'error.other': 'The request failed',
 };
 
@@ -99,7 +110,8 @@ const zh: Record<Key, string> = {
   'lang.switch': 'English',
   'lang.switchLabel': '将页面切换为英文',
   'status.checking': '正在检查工作进程…',
-  'status.ready': '{n} 个工作进程就绪',
+  'status.ready.one': '{n} 个工作进程就绪',
+  'status.ready.other': '{n} 个工作进程就绪',
   'status.notReady': '未就绪：{reason}',
   'status.unreachable': '无法连接网关',
   docs: 'API 文档',
@@ -112,7 +124,7 @@ const zh: Record<Key, string> = {
   'card.architectureValue': '{layers} 层 · 宽度 {embd} · {heads} 个注意力头 · 上下文 {ctx}',
   'card.quantization': '量化方式',
   'card.size': '大小 FP32 → INT8',
-  'card.sizeValue': '{fp32} → {int8}（缩小 {ratio} 倍）',
+  'card.sizeValue': '{fp32} → {int8}（为 FP32 的 {percent}，约 1/{factor}）',
   'card.agreement': '与 FP32 的 Top-1 一致率',
   'card.overlap': 'Top-5 重合率',
   'card.speedup': 'INT8 加速（验证集）',
@@ -138,9 +150,12 @@ const zh: Record<Key, string> = {
   'result.nextToken': '下一个词',
   'result.topK': '前 {k} 个候选',
   'result.generated': '生成的文本',
-  'result.generating': '正在生成… 已有 {n} 个词',
-  'result.finished': '共 {n} 个词，停止原因：{reason}',
-  'result.stopped': '已在 {n} 个词后停止。',
+  'result.generating.one': '正在生成… 已有 {n} 个词',
+  'result.generating.other': '正在生成… 已有 {n} 个词',
+  'result.finished.one': '共 {n} 个词，停止原因：{reason}',
+  'result.finished.other': '共 {n} 个词，停止原因：{reason}',
+  'result.stopped.one': '已在 {n} 个词后停止。',
+  'result.stopped.other': '已在 {n} 个词后停止。',
   'finish.length': '达到长度上限',
   'finish.eos': '文本结束',
   'finish.stop': '遇到停止字符串',
@@ -151,12 +166,15 @@ const zh: Record<Key, string> = {
   'timings.queue': '排队',
   'timings.tokenize': '分词',
   'timings.inference': '推理',
+  'timings.load': 'FP32 模型加载',
   'timings.other': '网络与网关',
   'timings.total': '总计',
   'compare.title': 'FP32 与 INT8 对比',
   'compare.fp32': 'FP32',
   'compare.int8': 'INT8',
-  'compare.latency': '推理 {ms} 毫秒',
+  'compare.latency': '推理 {ms} 毫秒（中位数）',
+  'compare.method': '每个耗时都是 {n} 次运行的中位数，FP32 与 INT8 轮流运行。',
+  'compare.loaded': '此请求先等待 FP32 模型加载了 {ms} 毫秒，不计入上面的耗时。',
   'compare.speedup': '在此提示词上 INT8 快 {x} 倍',
   'compare.slower': '在此提示词上 INT8 慢 {x} 倍',
   'compare.same': '下一个词相同',
@@ -174,6 +192,10 @@ const zh: Record<Key, string> = {
   'error.WORKER_FAILED': '模型工作进程出错',
   'error.COMPARE_DISABLED': '此服务器已关闭与 FP32 的对比',
   'error.BODY_TOO_LARGE': '请求过大',
+  'error.INVALID_UTF8': '请求无效',
+  'error.SHUTTING_DOWN': '服务器正在关闭',
+  'error.INTERNAL': '服务器内部错误',
+  'error.STREAM': '生成被中断',
   'error.other': '请求失败',
 };
 
@@ -199,6 +221,18 @@ export function lang(): Lang {
 
 export function t(key: Key, params: Record<string, string | number> = {}): string {
   return TABLES[current][key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+}
+
+/** Texts that depend on a count: each has a `.one` and an `.other` form in every language. */
+type CountedKey = { [K in Key]: K extends `${infer Base}.one` ? (`${Base}.other` extends Key ? Base : never) : never }[Key];
+
+/**
+ * A text about `n` things in the current language's plural form ("1 worker", "2 workers"; Chinese
+ * has one form for every count), with `n` and `params` filled in.
+ */
+export function tn(key: CountedKey, n: number, params: Record<string, string | number> = {}): string {
+  const form = new Intl.PluralRules(current === 'zh' ? 'zh-CN' : 'en').select(n);
+  return t(form === 'one' ? `${key}.one` : `${key}.other`, { ...params, n });
 }
 
 export function hasKey(key: string): key is Key {

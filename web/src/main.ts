@@ -4,7 +4,8 @@
  */
 import { ApiError, compare, generateStream, modelInfo, predict, readiness, type ModelInfoResponse } from './api.js';
 import { byId, h } from './dom.js';
-import { detectLang, hasKey, lang, setLang, t } from './i18n.js';
+import { chineseErrorDetail } from './error-detail.js';
+import { detectLang, hasKey, lang, setLang, t, tn } from './i18n.js';
 import { GenerateView, compareView, modelCard, predictView } from './views.js';
 
 const form = byId<HTMLFormElement>('ask');
@@ -38,8 +39,9 @@ function renderError(): void {
   const code = err instanceof ApiError ? err.code : 'other';
   const titleKey = code === 'NETWORK' ? 'error.network' : `error.${code}`;
   const title = hasKey(titleKey) ? t(titleKey) : t('error.other');
-  // The API's message names the field and the problem; it is shown as given (it is in English).
-  const detail = code === 'NETWORK' ? '' : err.message;
+  // The API's message names the field and the problem, in English; in Chinese, said again in
+  // Chinese when its form is known (error-detail.ts), else shown as given.
+  const detail = code === 'NETWORK' ? '' : lang() === 'zh' ? (chineseErrorDetail(code, err.message) ?? err.message) : err.message;
   errorBox.replaceChildren(h('strong', {}, title));
   if (detail) errorBox.append(h('span', { class: 'detail', 'data-testid': 'error-detail' }, ` — ${detail}`));
   if (err instanceof ApiError && code !== 'NETWORK') errorBox.append(h('code', { class: 'code' }, code));
@@ -160,7 +162,7 @@ async function refreshStatus(): Promise<void> {
   try {
     const r = await readiness();
     el.dataset.state = r.ready ? 'ready' : 'not-ready';
-    el.textContent = r.ready ? t('status.ready', { n: r.workers ?? 0 }) : t('status.notReady', { reason: r.reason ?? '' });
+    el.textContent = r.ready ? tn('status.ready', r.workers ?? 0) : t('status.notReady', { reason: r.reason ?? '' });
   } catch {
     el.dataset.state = 'not-ready';
     el.textContent = t('status.unreachable');

@@ -4,7 +4,7 @@
  */
 import type { CompareResponse, GenerateResponse, ModelInfoResponse, PredictResponse, StreamToken } from './api.js';
 import { bytes, h, ms, percent, showToken } from './dom.js';
-import { t, type Key } from './i18n.js';
+import { t, tn, type Key } from './i18n.js';
 
 type TokenProb = PredictResponse['top_k'][number];
 type Timings = PredictResponse['timings_ms'];
@@ -31,11 +31,15 @@ export function topKBars(items: TokenProb[], chosenId?: number): HTMLElement {
 
 /** The timing breakdown: the worker's stages, and what the gateway and network added on top. */
 export function timingsView(timings: Timings, extra?: string): HTMLElement {
-  const other = Math.max(0, timings.total - timings.queue - timings.tokenize - timings.inference);
+  // A model loaded for this request (compare's FP32, the first time) is its own row, not
+  // "Network & gateway".
+  const load = timings.load ?? 0;
+  const other = Math.max(0, timings.total - timings.queue - timings.tokenize - timings.inference - load);
   const rows: Array<[Key, number]> = [
     ['timings.queue', timings.queue],
     ['timings.tokenize', timings.tokenize],
     ['timings.inference', timings.inference],
+    ...(timings.load !== undefined ? [['timings.load', timings.load] as [Key, number]] : []),
     ['timings.other', other],
   ];
   const stack = h('div', { class: 'stack', 'aria-hidden': 'true' });
@@ -92,7 +96,7 @@ export class GenerateView {
   constructor(prompt: string) {
     this.text = h('span', { class: 'generated', 'data-testid': 'generated' });
     // Announce progress politely, not every token: the status line is the live region here.
-    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, t('result.generating', { n: 0 }));
+    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, tn('result.generating', 0));
     this.el = h(
       'div',
       { class: 'result generate', 'data-testid': 'generate-result' },
@@ -110,18 +114,18 @@ export class GenerateView {
     this.count += 1;
     const span = h('span', { class: 'tok', title: `#${token.index} · id ${token.token_id}` }, token.token);
     this.text.append(span);
-    this.status.textContent = t('result.generating', { n: this.count });
+    this.status.textContent = tn('result.generating', this.count);
   }
 
   stopped(): void {
-    this.status.textContent = t('result.stopped', { n: this.count });
+    this.status.textContent = tn('result.stopped', this.count);
   }
 
   finish(r: GenerateResponse): void {
     // The final text is authoritative (it is what the worker returned).
     this.text.textContent = r.text;
     this.count = r.tokens.length;
-    this.status.textContent = t('result.finished', { n: r.tokens.length, reason: t(`finish.${r.finish_reason}` as Key) });
+    this.status.textContent = tn('result.finished', r.tokens.length, { reason: t(`finish.${r.finish_reason}` as Key) });
     const seconds = r.timings_ms.inference / 1000;
     const rate = seconds > 0 ? (r.tokens.length / seconds).toFixed(1) : '–';
     this.el.append(timingsView(r.timings_ms, t('result.tokensPerSecond', { rate })), workerLine(r.worker));
@@ -144,12 +148,22 @@ export function compareView(r: CompareResponse): HTMLElement {
       h('p', { class: 'muted' }, t('compare.latency', { ms: ms(p.inference_ms) })),
       topKBars(p.top_k, p.token_id),
     );
-  const speed = r.speedup >= 1 ? t('compare.speedup', { x: r.speedup.toFixed(2) }) : t('compare.slower', { x: (1 / r.speedup).toFixed(2) });
+  const faster = r.speedup >= 1;
+  const speed = faster ? t('compare.speedup', { x: r.speedup.toFixed(2) }) : t('compare.slower', { x: (1 / r.speedup).toFixed(2) });
+  const method = t('compare.method', { n: r.runs }) + (r.timings_ms.load !== undefined ? ` ${t('compare.loaded', { ms: ms(r.timings_ms.load) })}` : '');
   return h(
     'div',
     { class: 'result compare', 'data-testid': 'compare-result' },
     h('h3', {}, t('compare.title')),
-    h('p', { class: `verdict ${r.same ? 'same' : 'different'}` }, r.same ? t('compare.same') : t('compare.different'), ' · ', h('strong', { 'data-testid': 'speedup' }, speed)),
+    // Each half has its own colour: the same token is good news, a slowdown is not.
+    h(
+      'p',
+      { class: 'verdict' },
+      h('span', { class: r.same ? 'same' : 'different' }, r.same ? t('compare.same') : t('compare.different')),
+      ' · ',
+      h('strong', { class: faster ? 'faster' : 'slower', 'data-testid': 'speedup' }, speed),
+    ),
+    h('p', { class: 'muted', 'data-testid': 'compare-method' }, method),
     h('div', { class: 'sides' }, side('compare.fp32', r.fp32), side('compare.int8', r.int8)),
     timingsView(r.timings_ms),
     workerLine(r.worker),
@@ -161,14 +175,16 @@ export function modelCard(info: ModelInfoResponse | undefined): HTMLElement {
   const m = info.manifest;
   const r = info.report;
   const row = (key: Key, value: string, testid?: string) => [h('dt', {}, t(key)), h('dd', { 'data-testid': testid }, value)];
-  const ratio = r?.bytes.ratio ?? m.fp32_bytes / m.int8_bytes;
+  // From the manifest, like the sizes shown beside it. (report.bytes.ratio is INT8 ÷ FP32, a
+  // fraction: shown as "× smaller" it read 0.26× for a model four times smaller.)
+  const fraction = m.int8_bytes / m.fp32_bytes;
   return h(
     'dl',
     { class: 'card' },
     ...row('card.source', m.source.id),
     ...row('card.architecture', t('card.architectureValue', { layers: m.config.n_layer, embd: m.config.n_embd, heads: m.config.n_head, ctx: m.config.n_positions })),
     ...row('card.quantization', `${m.quantization.weights} ${m.quantization.granularity}, ${m.quantization.activations} activations, ${m.quantization.embedding} embedding`),
-    ...row('card.size', t('card.sizeValue', { fp32: bytes(m.fp32_bytes), int8: bytes(m.int8_bytes), ratio: ratio.toFixed(2) }), 'card-size'),
+    ...row('card.size', t('card.sizeValue', { fp32: bytes(m.fp32_bytes), int8: bytes(m.int8_bytes), factor: (1 / fraction).toFixed(1), percent: `${Math.round(fraction * 100)}%` }), 'card-size'),
     ...(r
       ? [
           ...row('card.agreement', percent(r.top1_agreement), 'card-agreement'),

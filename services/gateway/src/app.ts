@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from '@gpt2-int8/shared/logger';
@@ -16,9 +16,11 @@ import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers, refuseConnect } from './errors.js';
 import { JobClient } from './job-client.js';
+import { strictJsonBodies } from './json-body.js';
 import { lingerOnEarlyAnswers } from './lingering.js';
 import { GatewayMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
+import { RequestLog } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -42,7 +44,8 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     // Client ids are kept only when sane (request-id.ts); the same id is on every log line.
     genReqId: requestIdFor,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // One info line per API request; health checks, static files and arrivals at debug.
+    logController: new RequestLog({ requestIdLogLabel: 'request_id' }),
     trustProxy: config.trustProxy,
     // Defence against slow clients (slowloris): headers and body must arrive within
     // CLIENT_TIMEOUT_MS, else 408 and the connection is closed. Node enforces it when it sweeps its
@@ -66,6 +69,7 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
   // JSON only: Fastify's built-in text/plain parser would let a wrong content type reach the
   // validator as a string (400); without it, anything but JSON is a 415.
   app.removeContentTypeParser('text/plain');
+  strictJsonBodies(app);
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);

@@ -83,10 +83,17 @@ function article(type: string): string {
 
 /**
  * TypeBox reports an unknown field twice (a "schema is false" error on the field and an
- * additionalProperties error on the object); keep the readable one and drop duplicates.
+ * additionalProperties error on the object); keep the readable one and drop duplicates. An empty
+ * prompt breaks both its minLength and its "\S" pattern (shared/api.ts): the pattern's sentence
+ * ("must not be empty or only whitespace") already says the other, so it is said once.
  */
 export function validationMessage(errors: FastifySchemaValidationError[]): string {
-  const useful = errors.filter((e) => !(e.keyword === 'boolean' && (e.message ?? '').includes('schema is false')));
+  const notBlank = new Set(errors.filter((e) => e.keyword === 'pattern' && (e.params as { pattern?: unknown }).pattern === '\\S').map((e) => e.instancePath));
+  const useful = errors.filter(
+    (e) =>
+      !(e.keyword === 'boolean' && (e.message ?? '').includes('schema is false')) &&
+      !(e.keyword === 'minLength' && (e.params as { limit?: unknown }).limit === 1 && notBlank.has(e.instancePath)),
+  );
   const lines = [...new Set((useful.length > 0 ? useful : errors).map(describe))];
   return lines.slice(0, 5).join('; ');
 }
@@ -197,7 +204,26 @@ export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitByte
     return reply.code(500).send(errorBody('INTERNAL', `Internal error; quote request id ${request.id} when reporting it`));
   });
 
+  // The methods each route answers, so that a known path asked with another method is told which
+  // ones it takes (405 with Allow, RFC 9110 §15.5.6) rather than that it does not exist. Filled as
+  // routes are registered (this runs before any is); paths with parameters or wildcards are left
+  // out (none of them is an API route).
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    if (/[:*]/.test(route.url)) return;
+    const methods = methodsByPath.get(route.url) ?? new Set<string>();
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) methods.add(m);
+    methodsByPath.set(route.url, methods);
+  });
+
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(errorBody('NOT_FOUND', `No route for ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}`));
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = methodsByPath.get(path);
+    if (allowed !== undefined && !allowed.has(request.method)) {
+      const allow = [...allowed].sort().join(', ');
+      void reply.header('allow', allow);
+      return reply.code(405).send(errorBody('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path.slice(0, 200)}; it takes ${allow}`));
+    }
+    return reply.code(404).send(errorBody('NOT_FOUND', `No route for ${request.method} ${path.slice(0, 200)}`));
   });
 }

@@ -32,6 +32,13 @@ afterAll(async () => {
 
 const jobFor = (prompt: string): JobData | undefined => worker.jobs.find((j) => j.prompt === prompt);
 
+/** Every value (or list of values) is a whole number of hundredths of a millisecond. */
+function expectMsRounded(timings: Record<string, number | number[]>): void {
+  for (const [name, value] of Object.entries(timings)) {
+    for (const v of Array.isArray(value) ? value : [value]) expect(Math.round(v * 100) / 100, `${name} = ${v}`).toBe(v);
+  }
+}
+
 describe('inference routes', () => {
   it('POST /api/predict answers in the documented shape, with gateway-measured total time', async () => {
     const res = await postJson(`${gw.url}/api/predict`, { prompt: 'The sky is', top_k: 3 });
@@ -46,6 +53,30 @@ describe('inference routes', () => {
     expect(body.timings_ms.total).not.toBe(3.5);
     expect(body.timings_ms.total).toBeGreaterThan(0);
     expect(body).not.toHaveProperty('kind');
+    // The worker's unrounded figures (3.1415926, 0.204917) and the gateway's total, to 0.01 ms.
+    expect(body.timings_ms).toMatchObject({ inference: 3.14, tokenize: 0.2 });
+    expectMsRounded(body.timings_ms);
+  });
+
+  it('answers every timing to 0.01 ms: predict, compare, generate (JSON and the stream\'s done event)', async () => {
+    const texts = [
+      await (await postJson(`${gw.url}/api/predict`, { prompt: 'Round me' })).text(),
+      await (await postJson(`${gw.url}/api/compare`, { prompt: 'Round me too' })).text(),
+      await (await postJson(`${gw.url}/api/generate`, { prompt: 'Round these', max_new_tokens: 3 })).text(),
+    ];
+    const events = await readSse(await postJson(`${gw.url}/api/generate`, { prompt: 'Round the stream', max_new_tokens: 3, stream: true }));
+    texts.push(JSON.stringify(events.at(-1)!.data));
+    for (const text of texts) {
+      const body = JSON.parse(text) as { timings_ms: Record<string, number | number[]>; int8?: { inference_ms: number }; fp32?: { inference_ms: number } };
+      expectMsRounded(body.timings_ms);
+      // No long tails anywhere in the raw text of the timings.
+      expect(JSON.stringify(body.timings_ms)).not.toMatch(/\.\d{3,}/);
+      if (body.int8) expectMsRounded({ int8: body.int8.inference_ms, fp32: body.fp32!.inference_ms });
+    }
+    // The fake's per-token times are measured (unrounded) pauses.
+    expect((JSON.parse(texts[2]!) as { timings_ms: { per_token: number[] } }).timings_ms.per_token).toHaveLength(3);
+    // speedup is a ratio: three decimals (the fake's 7.4 / 3.1 = 2.3870967…).
+    expect((JSON.parse(texts[1]!) as { speedup: number }).speedup).toBe(2.387);
   });
 
   it('fills every default into the job, which passes the shared job schema', async () => {
@@ -69,6 +100,11 @@ describe('inference routes', () => {
     expect(body.fp32).toMatchObject({ token: ' blue', inference_ms: 7.4 });
     expect(body.speedup).toBeCloseTo(7.4 / 3.1);
     expect(body.int8.top_k).toHaveLength(5);
+    expect(body.runs).toBe(5);
+    expect(body.timings_ms).not.toHaveProperty('load');
+    // The FP32 load a worker's first compare waits for reaches the client apart from inference.
+    const cold = await (await postJson(`${gw.url}/api/compare`, { prompt: 'COLD compare' })).json();
+    expect(cold.timings_ms).toMatchObject({ load: 452.5, inference: 52.5 });
   });
 
   it('POST /api/generate answers JSON without stream', async () => {
@@ -191,8 +227,10 @@ describe('request ids', () => {
 
 describe('validation: every client mistake is a 4xx JSON error naming the problem', () => {
   const cases: Array<{ name: string; path?: string; body: unknown; status: number; code: string; message: RegExp; contentType?: string }> = [
-    { name: 'empty prompt', body: { prompt: '' }, status: 400, code: 'VALIDATION_ERROR', message: /prompt must not be empty/ },
-    { name: 'whitespace prompt', body: { prompt: ' \n\t ' }, status: 400, code: 'VALIDATION_ERROR', message: /prompt must not be empty or only whitespace/ },
+    // Said once: an empty prompt breaks two rules (minLength and the "\S" pattern) that mean the same.
+    { name: 'empty prompt', body: { prompt: '' }, status: 400, code: 'VALIDATION_ERROR', message: /^prompt must not be empty or only whitespace$/ },
+    { name: 'whitespace prompt', body: { prompt: ' \n\t ' }, status: 400, code: 'VALIDATION_ERROR', message: /^prompt must not be empty or only whitespace$/ },
+    { name: 'empty stop string', path: '/api/generate', body: { prompt: 'a', stop: [''] }, status: 400, code: 'VALIDATION_ERROR', message: /^stop\[0\] must not be empty$/ },
     { name: 'missing prompt', body: { top_k: 3 }, status: 400, code: 'VALIDATION_ERROR', message: /prompt is required/ },
     { name: 'prompt of the wrong type', body: { prompt: 42 }, status: 400, code: 'VALIDATION_ERROR', message: /prompt must be a string/ },
     { name: 'top_k as a string', body: { prompt: 'a', top_k: '5' }, status: 400, code: 'VALIDATION_ERROR', message: /top_k must be an integer/ },
@@ -236,6 +274,24 @@ describe('validation: every client mistake is a 4xx JSON error naming the proble
     });
   }
 
+  it('a body that is not UTF-8 is a 400 INVALID_UTF8 saying where, not a prompt with U+FFFD in it', async () => {
+    // "café" in Latin-1: the é is the single byte 0xE9, at offset 14.
+    const body = Buffer.concat([Buffer.from('{"prompt":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    for (const path of ['/api/predict', '/api/generate', '/api/compare']) {
+      const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
+      expect(res.status, path).toBe(400);
+      expect(await res.json()).toEqual({ error: { code: 'INVALID_UTF8', message: expect.stringMatching(/not valid UTF-8: byte 0xE9 at byte offset 14\b/) } });
+    }
+    expect(worker.jobs.some((j) => j.prompt.startsWith('caf'))).toBe(false);
+    // Real UTF-8, in every length of character, is served as sent.
+    const ok = await fetch(`${gw.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"prompt":"café 中文 😀"}', 'utf8') });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).prompt).toBe('café 中文 😀');
+    // Fastify's JSON rules still hold behind the UTF-8 check.
+    const poisoned = await postJson(`${gw.url}/api/predict`, '{"prompt":"a","constructor":{"prototype":{"x":1}}}');
+    expect((await poisoned.json()).error.code).toBe('INVALID_JSON');
+  });
+
   it('a request without a body is a 400, not a 500', async () => {
     const res = await fetch(`${gw.url}/api/predict`, { method: 'POST' });
     expect(res.status).toBe(400);
@@ -248,10 +304,29 @@ describe('validation: every client mistake is a 4xx JSON error naming the proble
     expect((await res.json()).error.code).toBe('NOT_FOUND');
   });
 
-  it('the wrong method on an API route is a JSON 404', async () => {
-    const res = await fetch(`${gw.url}/api/predict`);
-    expect(res.status).toBe(404);
-    expect((await res.json()).error).toBeDefined();
+  it('the wrong method on a route is a JSON 405 naming the methods it takes, in Allow too', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/api/predict', 'POST'],
+      ['PUT', '/api/generate', 'POST'],
+      ['DELETE', '/api/compare?x=1', 'POST'],
+      ['POST', '/api/model', 'GET, HEAD'],
+      ['POST', '/readyz', 'GET, HEAD'],
+      ['PATCH', '/healthz', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(`${gw.url}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(res.headers.get('content-type')).toMatch(/application\/json/);
+      expect(await res.json()).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path.split('?')[0]}; it takes ${allow}` } });
+    }
+    // HEAD has no body, but the status and Allow are the same.
+    const head = await fetch(`${gw.url}/api/predict`, { method: 'HEAD' });
+    expect(head.status).toBe(405);
+    expect(head.headers.get('allow')).toBe('POST');
+    // A path no route has is still a 404.
+    expect((await fetch(`${gw.url}/api/predict/more`)).status).toBe(404);
   });
 });
 
@@ -261,8 +336,8 @@ describe('model, health, readiness, metrics, docs, page', () => {
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body.synthetic).toBe(true);
-    expect(body.manifest).toMatchObject({ format_version: 2, int8_bytes: 126_000_000, fp32_bytes: 353_000_000, config: { n_layer: 6 } });
-    expect(body.report).toMatchObject({ top1_agreement: 0.969, bytes: { ratio: 2.8 }, latency_ms: { speedup: 2.3 } });
+    expect(body.manifest).toMatchObject({ format_version: 2, int8_bytes: 92_800_000, fp32_bytes: 353_000_000, config: { n_layer: 6 } });
+    expect(body.report).toMatchObject({ top1_agreement: 0.969, bytes: { int8: 92_800_000, ratio: 92_800_000 / 353_000_000 }, latency_ms: { speedup: 2.3 } });
     expect(body.report).not.toHaveProperty('rows');
     // A local checkpoint path is reduced to its name: the server's directories stay private.
     expect(body.manifest.source.id).toBe('distilgpt2-synthetic');

@@ -6,6 +6,7 @@
 import type { GeneratedToken, Prediction } from '@gpt2-int8/shared/api';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import type { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
+import { median } from '@gpt2-int8/shared/stats';
 import { Batcher } from './batcher.js';
 import { ClientError } from './client-error.js';
 import { type GenerateParams, type Generation, generate } from './generate.js';
@@ -34,18 +35,41 @@ export interface BatchedPrediction {
   batch: number;
 }
 
+/**
+ * How many timed runs of each model one compare makes. One run of each is noise: a first run on a
+ * fresh session, a scheduling hiccup, a cache the other model just evicted (a single timing said
+ * "INT8 is 1.39× slower" on a model the validation report measured 2.66× faster). So the two
+ * models run alternately, FP32 first then INT8 first, and each model's time is the median of its runs.
+ */
+export const COMPARE_RUNS = 5;
+
 export interface Compared {
+  /** inference_ms: the median of the model's COMPARE_RUNS runs. */
   int8: Prediction & { inference_ms: number };
   fp32: Prediction & { inference_ms: number };
   same: boolean;
+  /** FP32's median ÷ INT8's median. */
   speedup: number;
   batch: number;
+  runs: number;
+  /** Every run of both models: the model time this compare took. */
+  modelMs: number;
+  /** Time spent waiting for the FP32 model to load (a worker's first compare); undefined when it was loaded already. */
+  loadMs: number | undefined;
+}
+
+interface ComparedBatch {
+  int8: BatchedPrediction;
+  fp32: BatchedPrediction;
+  modelMs: number;
+  loadMs: number | undefined;
 }
 
 export class InferenceEngine {
   private readonly predictBatcher: Batcher<PromptItem, BatchedPrediction>;
-  private readonly compareBatcher: Batcher<PromptItem, { int8: BatchedPrediction; fp32: BatchedPrediction }>;
+  private readonly compareBatcher: Batcher<PromptItem, ComparedBatch>;
   private fp32: Promise<Gpt2Session> | undefined;
+  private fp32Ready = false;
   private readonly maxBatchTokens: number;
   private readonly probabilities: Promise<TokenProbabilities>;
 
@@ -59,14 +83,7 @@ export class InferenceEngine {
     this.probabilities.catch(() => undefined);
     const batcher = { maxBatch: opts.maxBatch, windowMs: opts.batchWindowMs };
     this.predictBatcher = new Batcher({ ...batcher, run: (items) => this.predictBatch(this.int8, items) });
-    this.compareBatcher = new Batcher({
-      ...batcher,
-      run: async (items) => {
-        const fp32 = await this.predictBatch(await this.fp32Session(), items);
-        const int8 = await this.predictBatch(this.int8, items);
-        return items.map((_, i) => ({ int8: int8[i] as BatchedPrediction, fp32: fp32[i] as BatchedPrediction }));
-      },
-    });
+    this.compareBatcher = new Batcher({ ...batcher, run: (items) => this.compareBatch(items) });
   }
 
   get config(): Gpt2Config {
@@ -90,11 +107,41 @@ export class InferenceEngine {
   private async predictBatch(session: Gpt2Session, items: PromptItem[]): Promise<BatchedPrediction[]> {
     const started = performance.now();
     const rows = await nextTokenLogits(session, items.map((i) => i.tokens), this.maxBatchTokens);
-    const inferenceMs = performance.now() - started;
+    return this.answers(rows, items, performance.now() - started);
+  }
+
+  private async answers(rows: Float32Array[], items: PromptItem[], inferenceMs: number): Promise<BatchedPrediction[]> {
     const widest = Math.max(...items.map((i) => i.topK));
     const tops = await (await this.probabilities).topK(rows, widest);
     // Each row's top-k is the first k of its top-`widest`: both sorted by probability, ties by id.
     return items.map((item, i) => ({ prediction: predictionOf((tops[i] ?? []).slice(0, item.topK)), inferenceMs, batch: items.length }));
+  }
+
+  /**
+   * A compare batch: the FP32 model loaded first if need be (timed on its own, not as inference),
+   * then COMPARE_RUNS runs of each model on the batch, alternating which goes first; each model's
+   * time is the median of its runs, its answer that of its first run (the runs agree: same inputs).
+   */
+  private async compareBatch(items: PromptItem[]): Promise<ComparedBatch[]> {
+    const loadStarted = performance.now();
+    const wasReady = this.fp32Ready;
+    const fp32 = await this.fp32Session();
+    const loadMs = wasReady ? undefined : performance.now() - loadStarted;
+    const prompts = items.map((i) => i.tokens);
+    const times = { fp32: [] as number[], int8: [] as number[] };
+    const first: { fp32?: Float32Array[]; int8?: Float32Array[] } = {};
+    for (let run = 0; run < COMPARE_RUNS; run++) {
+      for (const name of run % 2 === 0 ? (['fp32', 'int8'] as const) : (['int8', 'fp32'] as const)) {
+        const started = performance.now();
+        const rows = await nextTokenLogits(name === 'fp32' ? fp32 : this.int8, prompts, this.maxBatchTokens);
+        times[name].push(performance.now() - started);
+        first[name] ??= rows;
+      }
+    }
+    const modelMs = [...times.fp32, ...times.int8].reduce((a, b) => a + b, 0);
+    const fp32Answers = await this.answers(first.fp32 ?? [], items, median(times.fp32));
+    const int8Answers = await this.answers(first.int8 ?? [], items, median(times.int8));
+    return items.map((_, i) => ({ int8: int8Answers[i] as BatchedPrediction, fp32: fp32Answers[i] as BatchedPrediction, modelMs, loadMs }));
   }
 
   /** The next token and the top-k of one prompt, batched with whatever else is waiting. */
@@ -103,7 +150,7 @@ export class InferenceEngine {
     return this.predictBatcher.submit({ tokens, topK });
   }
 
-  /** The same prompt through FP32 and INT8 (each batch runs FP32 then INT8 on the same prompts). */
+  /** The same prompt through FP32 and INT8, timed over COMPARE_RUNS interleaved runs of each (compareBatch). */
   async compare(tokens: number[], topK: number): Promise<Compared> {
     if (!this.compareEnabled) throw new ClientError('COMPARE_DISABLED', 'compare is switched off on this worker (COMPARE_FP32=false)');
     this.checkPrompt(tokens);
@@ -111,7 +158,7 @@ export class InferenceEngine {
     const int8 = { ...r.int8.prediction, inference_ms: r.int8.inferenceMs };
     const fp32 = { ...r.fp32.prediction, inference_ms: r.fp32.inferenceMs };
     const speedup = r.int8.inferenceMs > 0 ? r.fp32.inferenceMs / r.int8.inferenceMs : 0;
-    return { int8, fp32, same: int8.token_id === fp32.token_id, speedup, batch: r.int8.batch };
+    return { int8, fp32, same: int8.token_id === fp32.token_id, speedup, batch: r.int8.batch, runs: COMPARE_RUNS, modelMs: r.modelMs, loadMs: r.loadMs };
   }
 
   async generate(tokens: number[], params: GenerateParams, onToken?: (e: GeneratedToken) => void): Promise<Generation> {
@@ -125,9 +172,14 @@ export class InferenceEngine {
     if (load === undefined) return Promise.reject(new ClientError('COMPARE_DISABLED', 'compare is switched off on this worker (COMPARE_FP32=false)'));
     if (this.fp32 === undefined) {
       this.fp32 = load();
-      this.fp32.catch(() => {
-        this.fp32 = undefined;
-      });
+      this.fp32.then(
+        () => {
+          this.fp32Ready = true;
+        },
+        () => {
+          this.fp32 = undefined;
+        },
+      );
     }
     return this.fp32;
   }
@@ -143,6 +195,7 @@ export class InferenceEngine {
   async release(): Promise<void> {
     const fp32 = this.fp32;
     this.fp32 = undefined;
+    this.fp32Ready = false;
     await this.int8.release();
     await (await this.probabilities).release();
     if (fp32) await fp32.then((s) => s.release()).catch(() => {});

@@ -33,6 +33,7 @@ export interface ProcessorDeps {
 /** The part of a BullMQ job the processor uses (so tests can pass a plain object). */
 export type JobLike = Pick<Job<unknown, JobResult>, 'id' | 'data' | 'name' | 'moveToDelayed'> & { updateProgress(p: StreamProgress): Promise<void> };
 
+/** For log lines. Results carry what was measured: the gateway rounds them once, for the client. */
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** The processor: a job, the model it runs on, and BullMQ's lock token for the job (to put it back in the queue). */
@@ -61,12 +62,13 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
       const tokens = encode(data.prompt);
       const tokenizeMs = performance.now() - t1;
       const common = { worker: deps.workerId, model };
-      const timings = (inference: number, extra: { per_token?: number[] } = {}) => ({
-        queue: round(queueMs),
-        tokenize: round(tokenizeMs),
-        inference: round(inference),
-        ...(extra.per_token ? { per_token: extra.per_token.map(round) } : {}),
-        total: round(queueMs + (performance.now() - t0)),
+      const timings = (inference: number, extra: { per_token?: number[]; load?: number | undefined } = {}) => ({
+        queue: queueMs,
+        tokenize: tokenizeMs,
+        inference,
+        ...(extra.per_token ? { per_token: extra.per_token } : {}),
+        ...(extra.load !== undefined ? { load: extra.load } : {}),
+        total: queueMs + (performance.now() - t0),
       });
 
       let result: JobResult;
@@ -84,11 +86,15 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
           int8: r.int8,
           fp32: r.fp32,
           same: r.same,
-          speedup: round(r.speedup),
-          timings_ms: timings(r.int8.inference_ms + r.fp32.inference_ms),
+          speedup: r.speedup,
+          runs: r.runs,
+          // All the runs' model time, and the FP32 load on its own: neither is left for the client
+          // to book as network and gateway time.
+          timings_ms: timings(r.modelMs, { load: r.loadMs }),
           ...common,
         };
-        logLine = () => log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), batch: r.batch }, 'compared');
+        logLine = () =>
+          log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), runs: r.runs, batch: r.batch, ...(r.loadMs !== undefined ? { fp32_load_ms: round(r.loadMs) } : {}) }, 'compared');
       } else {
         // Progress updates go out in order on one connection; all are sent before the result.
         const sends: Promise<void>[] = [];

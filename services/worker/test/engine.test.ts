@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GeneratedToken, Prediction } from '@gpt2-int8/shared/api';
-import { lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
 import { readManifest } from '@gpt2-int8/shared/manifest';
 import { decode, encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { ClientError } from '../src/client-error.js';
-import { InferenceEngine } from '../src/engine.js';
+import { COMPARE_RUNS, InferenceEngine } from '../src/engine.js';
 import { type LoadedModel, loadModel } from '../src/model-loader.js';
 import { nextTokenLogits } from '@gpt2-int8/shared/next-token-logits';
 import { argmax } from '@gpt2-int8/shared/logits';
@@ -151,6 +151,43 @@ describe('compare', () => {
     expect(r.int8.inference_ms).toBeGreaterThan(0);
     expect(r.fp32.inference_ms).toBeGreaterThan(0);
     expect(r.speedup).toBeCloseTo(r.fp32.inference_ms / r.int8.inference_ms, 6);
+    // Medians of COMPARE_RUNS runs each: at least half the runs of each model took their median or more.
+    expect(r.runs).toBe(COMPARE_RUNS);
+    expect(r.modelMs).toBeGreaterThanOrEqual(Math.ceil(COMPARE_RUNS / 2) * (r.int8.inference_ms + r.fp32.inference_ms) - 1e-6);
+  });
+
+  it('alternates the models over its runs, and times the FP32 load on its own, once', async () => {
+    const manifest = await readManifest(tinyArtifact());
+    const calls: string[] = [];
+    /** The session, with each model run recorded under `name`. */
+    const recorded = (session: Gpt2Session, name: string): Gpt2Session =>
+      new Proxy(session, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown;
+          if (prop === 'logits') return (...args: Parameters<Gpt2Session['logits']>) => (calls.push(name), target.logits(...args));
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const fp32 = (await loadModel(tinyArtifact(), manifest, 'model.fp32.onnx', { threads: 1 })).session;
+    const cold = new InferenceEngine(recorded(model.session, 'int8'), {
+      maxBatch: 1,
+      batchWindowMs: 0,
+      // A slow load, to tell it apart from inference.
+      loadFp32: async () => (await new Promise((resolve) => setTimeout(resolve, 200)), recorded(fp32, 'fp32')),
+    });
+    try {
+      const first = await cold.compare(encode('The sky is'), 3);
+      expect(calls).toEqual(['fp32', 'int8', 'int8', 'fp32', 'fp32', 'int8', 'int8', 'fp32', 'fp32', 'int8']);
+      expect(first.loadMs).toBeGreaterThanOrEqual(190);
+      // Not in the model time: ten runs on the tiny model take far less than the load.
+      expect(first.modelMs).toBeLessThan(first.loadMs as number);
+      const second = await cold.compare(encode('The sky is'), 3);
+      expect(second.loadMs).toBeUndefined();
+      expect(second.int8.token_id).toBe(first.int8.token_id);
+      expect(second.fp32.top_k).toEqual(first.fp32.top_k);
+    } finally {
+      await fp32.release();
+    }
   });
 
   it('is refused with COMPARE_DISABLED when switched off', async () => {

@@ -15,6 +15,7 @@ import {
   PredictResponseSchema,
   StreamTokenSchema,
   type StreamToken,
+  type Timings,
   type CompareResponse,
   type GenerateResponse,
   type PredictResponse,
@@ -44,6 +45,39 @@ function disconnectSignal(reply: FastifyReply): AbortSignal {
     if (!reply.raw.writableEnded) controller.abort();
   });
   return controller.signal;
+}
+
+/**
+ * Milliseconds as answered: to 0.01 ms. The worker sends what it measured and the gateway adds its
+ * total; both are rounded here, once, where they leave (not "total":34.82111499999883), so no
+ * figure is rounded twice. Metrics take the unrounded values.
+ */
+export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
+
+function roundedTimings(t: Timings): Timings {
+  return {
+    queue: roundMs(t.queue),
+    tokenize: roundMs(t.tokenize),
+    inference: roundMs(t.inference),
+    ...(t.per_token ? { per_token: t.per_token.map(roundMs) } : {}),
+    ...(t.load !== undefined ? { load: roundMs(t.load) } : {}),
+    total: roundMs(t.total),
+  };
+}
+
+export function roundedForClient<R extends JobResult>(r: R): R {
+  const out = { ...r, timings_ms: roundedTimings(r.timings_ms) };
+  if (out.kind !== 'compare') return out;
+  const int8 = roundMs(out.int8.inference_ms);
+  const fp32 = roundMs(out.fp32.inference_ms);
+  return {
+    ...out,
+    int8: { ...out.int8, inference_ms: int8 },
+    fp32: { ...out.fp32, inference_ms: fp32 },
+    // The ratio of the two times as answered (so a client dividing them gets the same figure), to
+    // three decimals.
+    speedup: Math.round((int8 > 0 ? fp32 / int8 : out.speedup) * 1000) / 1000,
+  };
 }
 
 export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps): Promise<void> {
@@ -90,7 +124,7 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
     // The client's view of the whole wait: measured here, not by the worker.
     typed.timings_ms = { ...typed.timings_ms, total: reply.elapsedTime };
     deps.metrics.observeResult(data.kind, typed.timings_ms);
-    return typed;
+    return roundedForClient(typed);
   }
 
   /** The API response: the job result without its routing field. */
