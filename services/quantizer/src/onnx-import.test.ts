@@ -48,9 +48,8 @@ function torchStyleModel() {
 
 describe('ONNX import', () => {
   it('quantizes MatMul, Transpose-fed MatMul and Gemm(transB, alpha, bias) with constant weights, and leaves the rest', async () => {
-    const model = torchStyleModel();
-    const fp32 = encodeModel(model);
-    const stats = quantizeModel(model, { weights: 'int8', granularity: 'per-channel' });
+    const fp32 = encodeModel(torchStyleModel());
+    const { model, stats } = quantizeModel(torchStyleModel(), { weights: 'int8', granularity: 'per-channel' });
     expect(stats.linear).toBe(3);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
     expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(3);

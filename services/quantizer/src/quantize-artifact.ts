@@ -138,19 +138,18 @@ async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promis
     const src = await loadOnnxSource(source.path);
     if (!src.hasKvCache) req.log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
     req.log(`quantizing ${source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
-    const stats = quantizeModel(src.model, options);
+    const { model, stats } = quantizeModel(src.model, options);
     req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-    return { config: src.config, fp32: src.bytes, ...int8Encodings(src.model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
+    return { config: src.config, fp32: src.bytes, ...int8Encodings(model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
   }
   req.log(`loading ${source.path}`);
   const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
   req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
   const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention, logits: req.logits });
-  const fp32 = encodeModel(graph);
   req.log(`quantizing linear layers and the embedding to ${req.weights.toUpperCase()}`);
-  const stats = quantizeModel(graph, options);
+  const { model, stats } = quantizeModel(graph, options);
   req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-  return { config: checkpoint.config, fp32, ...int8Encodings(graph), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
+  return { config: checkpoint.config, fp32: encodeModel(graph), ...int8Encodings(model), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
 }
 
 function int8Encodings(model: onnx.ModelProto): Pick<BuiltModel, 'int8' | 'int8Files'> {

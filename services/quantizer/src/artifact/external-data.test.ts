@@ -12,8 +12,7 @@ import { randomWeights } from '../random-weights.test-util.js';
 import { encodeWithExternalData, EXTERNAL_DATA_ALIGNMENT } from './external-data.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
-const model = decodeModel(encodeModel(buildGpt2Graph(config, randomWeights(config, 5))));
-quantizeModel(model, { weights: 'int8', granularity: 'per-channel' });
+const { model } = quantizeModel(decodeModel(encodeModel(buildGpt2Graph(config, randomWeights(config, 5)))), { weights: 'int8', granularity: 'per-channel' });
 const inline = encodeModel(model);
 const split = encodeWithExternalData(model, 'm.onnx.data');
 const stored = decodeModel(split.model);

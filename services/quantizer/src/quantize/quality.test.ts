@@ -21,8 +21,7 @@ describe.skipIf(!present)('INT8 quality on trained weights (student-tiny)', () =
     const ckpt = await loadHfCheckpoint(STUDENT);
     const graph = buildGpt2Graph(ckpt.config, ckpt.weights, { logits: 'all' });
     const fp32 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
-    quantizeModel(graph, { weights: 'int8', granularity: 'per-channel' });
-    const int8 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
+    const int8 = await Gpt2Session.load(encodeModel(quantizeModel(graph, { weights: 'int8', granularity: 'per-channel' }).model), ckpt.config);
     const tokens = encode(SAMPLE_TEXT).slice(0, ckpt.config.n_positions);
     const V = ckpt.config.vocab_size;
     const a = (await fp32.step(leftPad([tokens], EOS_TOKEN_ID), fp32.emptyCache(1))).logits;

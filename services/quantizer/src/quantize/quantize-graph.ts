@@ -1,4 +1,4 @@
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { int4Emitter } from './emit-int4.js';
 import { int8Emitter } from './emit-int8.js';
@@ -15,17 +15,18 @@ export interface QuantizeStats {
 }
 
 /**
- * Rewrites every MatMul/Gemm whose weight is a constant FP32 initializer, and the token embedding
- * lookup, into their integer forms (see emit-int8.ts and emit-int4.ts). Everything else is left as
- * it is, so an exported graph keeps its structure.
+ * A copy of `model` with every MatMul/Gemm whose weight is a constant FP32 initializer, and the
+ * token embedding lookup, in their integer forms (see emit-int8.ts and emit-int4.ts). Everything
+ * else is kept as it is, so an exported graph keeps its structure; `model` itself is not changed
+ * (the copy shares its unchanged nodes and initializers), so it can be encoded before or after.
  */
-export function quantizeModel(model: onnx.ModelProto, opts: QuantizeOptions): QuantizeStats {
+export function quantizeModel(model: onnx.ModelProto, opts: QuantizeOptions): { model: onnx.ModelProto; stats: QuantizeStats } {
   const graph = model.graph;
   if (!graph) throw new Error('the model has no graph');
   const opset = model.opsetImport?.find((o) => !o.domain)?.version;
   const opsetVersion = opset === undefined || opset === null ? 0 : Number(opset);
   if (opsetVersion < 13) throw new Error(`the model uses ONNX opset ${opsetVersion}; opset 13 or later is needed (re-export with a newer exporter)`);
-  if (!model.opsetImport?.some((o) => o.domain === 'com.microsoft')) model.opsetImport?.push({ domain: 'com.microsoft', version: 1 });
+  const msOpset = model.opsetImport?.some((o) => o.domain === 'com.microsoft') ? [] : [{ domain: 'com.microsoft', version: 1 }];
 
   const inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
   const usages = findWeightUsages(graph, inits);
@@ -42,11 +43,14 @@ export function quantizeModel(model: onnx.ModelProto, opts: QuantizeOptions): Qu
   // Splice replacements in place of the nodes they replace, which keeps the node list topological
   // (activation quantization is emitted with the first matmul that reads it).
   const nodes: onnx.INodeProto[] = (graph.node ?? []).flatMap((n) => replaced.get(n) ?? [n]);
-  graph.node = removeDeadNodes(nodes, new Set(graph.output?.map((o) => o.name as string))) as onnx.NodeProto[];
-  const used = new Set(graph.node.flatMap((n) => n.input ?? []));
+  const node = removeDeadNodes(nodes, new Set(graph.output?.map((o) => o.name as string))) as onnx.NodeProto[];
+  const used = new Set(node.flatMap((n) => n.input ?? []));
   for (const o of graph.output ?? []) used.add(o.name as string);
-  graph.initializer = [...(graph.initializer ?? []), ...b.initializers].filter((t) => used.has(t.name as string));
-  return { linear: usages.filter((u) => u.kind === 'matmul').length, embedding: usages.filter((u) => u.kind === 'gather').length };
+  const initializer = [...(graph.initializer ?? []), ...b.initializers].filter((t) => used.has(t.name as string));
+  return {
+    model: onnx.ModelProto.create({ ...model, opsetImport: [...(model.opsetImport ?? []), ...msOpset], graph: onnx.GraphProto.create({ ...graph, node, initializer }) }),
+    stats: { linear: usages.filter((u) => u.kind === 'matmul').length, embedding: usages.filter((u) => u.kind === 'gather').length },
+  };
 }
 
 /** Drops nodes none of whose outputs is read (the Transposes that fed a replaced weight). */
