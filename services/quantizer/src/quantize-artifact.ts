@@ -1,7 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, type Quantization, readManifest } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, readManifest } from '@gpt2-int8/shared/manifest';
 import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
 import type { Report } from '@gpt2-int8/shared/report';
 import { acquireLock } from './artifact/artifact-lock.js';
@@ -13,7 +13,8 @@ import { type AttentionKind, buildGpt2Graph, type LogitsKind } from './gpt2-grap
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import type { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { loadOnnxSource } from './onnx-import.js';
-import { quantizeModel, type QuantizeOptions } from './quantize/quantize-graph.js';
+import { int4Quantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
+import { quantizeModel } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';
 import { buildReport, formatReport } from './validate/validation-report.js';
 import { TOOL_VERSION } from './version.js';
@@ -87,28 +88,20 @@ async function sourceStamp(files: string[]): Promise<string> {
   return parts.join(';');
 }
 
-function quantizationOf(req: Pick<QuantizeRequest, 'weights' | 'granularity' | 'blockSize'>): Quantization {
-  return req.weights === 'int4'
-    ? { weights: 'int4', granularity: 'per-block', block_size: req.blockSize, activations: 'dynamic-per-block', embedding: 'int4' }
-    : { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
+/** What this run makes. The graph is ours as asked; an imported export keeps its own (plain operators, every position). */
+function planOf(req: QuantizeRequest, source: ResolvedSource): QuantizationPlan {
+  return {
+    quantization: req.weights === 'int4' ? int4Quantization(req.blockSize) : int8Quantization(req.granularity),
+    graph: source.kind === 'onnx' ? { attention: 'standard', logits: 'all' } : { attention: req.attention, logits: req.logits },
+  };
 }
 
-/** How the graph was built: ours as asked; an imported export keeps its own (plain operators, every position). */
-function graphOf(req: QuantizeRequest, source: ResolvedSource): Manifest['graph'] {
-  return source.kind === 'onnx' ? { attention: 'standard', logits: 'all' } : { attention: req.attention, logits: req.logits };
-}
-
-function quantizeOptions(req: QuantizeRequest): QuantizeOptions {
-  return req.weights === 'int4' ? { weights: 'int4', blockSize: req.blockSize } : { weights: 'int8', granularity: req.granularity };
-}
-
-/** The existing artifact when it was made from this very source with these options, else undefined. */
-async function reusable(req: QuantizeRequest, source: ResolvedSource, files: string[], stamp: string): Promise<Manifest | undefined> {
+/** The existing artifact when it was made from this very source with this plan, else undefined. */
+async function reusable(req: QuantizeRequest, source: ResolvedSource, plan: QuantizationPlan, files: string[], stamp: string): Promise<Manifest | undefined> {
   const existing = await readManifest(req.outDir).catch(() => undefined);
   if (!existing || req.force) return undefined;
   const same = existing.tool_version === TOOL_VERSION && existing.source.id === source.id
-    && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req))
-    && JSON.stringify(existing.graph) === JSON.stringify(graphOf(req, source));
+    && JSON.stringify({ quantization: existing.quantization, graph: existing.graph }) === JSON.stringify(plan);
   if (!same) return undefined;
   // Sizes are checked (cheap); the worker checks sha256 when it loads.
   for (const [file, entry] of Object.entries(existing.files)) {
@@ -132,22 +125,21 @@ interface BuiltModel {
   sha256: string;
 }
 
-async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promise<BuiltModel> {
-  const options = quantizeOptions(req);
+async function buildModels(req: QuantizeRequest, source: ResolvedSource, plan: QuantizationPlan): Promise<BuiltModel> {
   if (source.kind === 'onnx') {
     const src = await loadOnnxSource(source.path);
     if (!src.hasKvCache) req.log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
     req.log(`quantizing ${source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
-    const { model, stats } = quantizeModel(src.model, options);
+    const { model, stats } = quantizeModel(src.model, plan.quantization);
     req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
     return { config: src.config, fp32: src.bytes, ...int8Encodings(model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
   }
   req.log(`loading ${source.path}`);
   const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
   req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
-  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention, logits: req.logits });
-  req.log(`quantizing linear layers and the embedding to ${req.weights.toUpperCase()}`);
-  const { model, stats } = quantizeModel(graph, options);
+  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, plan.graph);
+  req.log(`quantizing linear layers and the embedding to ${plan.quantization.weights.toUpperCase()}`);
+  const { model, stats } = quantizeModel(graph, plan.quantization);
   req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
   return { config: checkpoint.config, fp32: encodeModel(graph), ...int8Encodings(model), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
 }
@@ -170,13 +162,14 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
     const source = typeof req.source === 'function' ? await req.source() : req.source;
     const files = await sourceFiles(source);
     const stamp = await sourceStamp(files);
-    const existing = await reusable({ ...req, outDir }, source, files, stamp);
+    const plan = planOf(req, source);
+    const existing = await reusable({ ...req, outDir }, source, plan, files, stamp);
     if (existing) {
       req.log(`${outDir} is up to date (source ${existing.source.sha256.slice(0, 12)}…, ${existing.quantization.weights} ${existing.quantization.granularity}); nothing to do`);
       return { manifest: existing, reused: true };
     }
     await removeLeftovers(outDir);
-    const built = await buildModels(req, source);
+    const built = await buildModels(req, source, plan);
     req.log(`validating FP32 vs INT8 on ${VALIDATION_PROMPTS.length} prompts`);
     let lastPct = -1;
     const report = await buildReport({
@@ -205,8 +198,7 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
         source: { kind: source.kind, id: source.id, sha256: built.sha256, stamp },
         synthetic: built.synthetic,
         config: built.config,
-        quantization: quantizationOf(req),
-        graph: graphOf(req, source),
+        ...plan,
       },
     });
     req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} and ${ARTIFACT_FILES.int8Data} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB together, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);

@@ -5,6 +5,7 @@ import { buildGpt2Graph } from '../gpt2-graph.js';
 import { decodeModel, DT, encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
 import { quantizeModel } from './quantize-graph.js';
+import { int4Quantization, int8Quantization } from './quantization.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
 const weights = randomWeights(config, 11);
@@ -12,7 +13,7 @@ const graphs = { fused: encodeModel(buildGpt2Graph(config, weights)), standard: 
 const fp32 = graphs.fused;
 
 function quantized(granularity: 'per-channel' | 'per-tensor' = 'per-channel', attention: keyof typeof graphs = 'fused') {
-  const { model, stats } = quantizeModel(decodeModel(graphs[attention]), { weights: 'int8', granularity });
+  const { model, stats } = quantizeModel(decodeModel(graphs[attention]), int8Quantization(granularity));
   return { bytes: encodeModel(model), model, stats };
 }
 
@@ -42,7 +43,7 @@ describe('quantizeModel', () => {
 
   it('returns a new model and leaves the one it was given as it was', () => {
     const input = decodeModel(fp32);
-    const { model } = quantizeModel(input, { weights: 'int8', granularity: 'per-channel' });
+    const { model } = quantizeModel(input, int8Quantization('per-channel'));
     expect(Buffer.from(encodeModel(input)).equals(Buffer.from(fp32))).toBe(true);
     expect(model.graph?.node?.some((n) => n.opType === 'MatMulInteger')).toBe(true);
   });
@@ -93,7 +94,7 @@ describe('quantizeModel', () => {
 
 describe('quantizeModel, int4 weights', () => {
   const int4 = () => {
-    const { model, stats } = quantizeModel(decodeModel(fp32), { weights: 'int4', blockSize: 32 });
+    const { model, stats } = quantizeModel(decodeModel(fp32), int4Quantization(32));
     return { bytes: encodeModel(model), model, stats };
   };
 

@@ -2,12 +2,8 @@ import { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { int4Emitter } from './emit-int4.js';
 import { int8Emitter } from './emit-int8.js';
-import type { Granularity } from './quantize-weights.js';
+import type { Quantization } from './quantization.js';
 import { findWeightUsages } from './weight-usages.js';
-
-export type QuantizeOptions =
-  | { weights: 'int8'; granularity: Granularity }
-  | { weights: 'int4'; blockSize: number };
 
 export interface QuantizeStats {
   linear: number;
@@ -20,7 +16,7 @@ export interface QuantizeStats {
  * else is kept as it is, so an exported graph keeps its structure; `model` itself is not changed
  * (the copy shares its unchanged nodes and initializers), so it can be encoded before or after.
  */
-export function quantizeModel(model: onnx.ModelProto, opts: QuantizeOptions): { model: onnx.ModelProto; stats: QuantizeStats } {
+export function quantizeModel(model: onnx.ModelProto, q: Quantization): { model: onnx.ModelProto; stats: QuantizeStats } {
   const graph = model.graph;
   if (!graph) throw new Error('the model has no graph');
   const opset = model.opsetImport?.find((o) => !o.domain)?.version;
@@ -31,7 +27,7 @@ export function quantizeModel(model: onnx.ModelProto, opts: QuantizeOptions): { 
   const inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
   const usages = findWeightUsages(graph, inits);
   const b = new GraphBuilder('q/');
-  const emit = opts.weights === 'int8' ? int8Emitter(b, inits, usages, opts.granularity, opsetVersion) : int4Emitter(b, inits, opts.blockSize);
+  const emit = q.weights === 'int8' ? int8Emitter(b, inits, usages, q.granularity, opsetVersion) : int4Emitter(b, inits, q.block_size);
 
   const replaced = new Map<onnx.INodeProto, onnx.NodeProto[]>();
   for (const u of usages) {
