@@ -4,11 +4,13 @@ import type { Granularity } from './quantize-weights.js';
 export type { Quantization };
 
 /**
- * What one artifact is made with, exactly as its manifest records it: the emitters read
+ * What one artifact is made with, exactly as its manifest records it: the operators (operators/) read
  * `quantization`, the graph builder reads `graph`, and a later run reuses the artifact only when
  * both are the same.
  */
 export type QuantizationPlan = Pick<Manifest, 'quantization' | 'graph'>;
+export type Int8Quantization = Extract<Quantization, { weights: 'int8' }>;
+export type Int4Quantization = Extract<Quantization, { weights: 'int4' }>;
 
 /** int8 weights (per output channel or per tensor) for MatMulInteger; activations per row at run time. */
 export function int8Quantization(granularity: Granularity): Quantization {
