@@ -11,7 +11,7 @@ import { createProgressPrinter } from './checkpoint/progress-printer.js';
 import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
 import { chooseModel } from './default-model.js';
-import { resolveSource } from './model-source.js';
+import { resolveSource } from './source.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
 
 const USAGE = `usage:

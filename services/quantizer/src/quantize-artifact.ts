@@ -1,34 +1,24 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, readManifest } from '@gpt2-int8/shared/manifest';
 import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
 import type { Report } from '@gpt2-int8/shared/report';
 import { acquireLock } from './artifact/artifact-lock.js';
-import { encodeWithExternalData, type ModelWithExternalData } from './artifact/external-data.js';
+import { encodeWithExternalData } from './artifact/external-data.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
-import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { hashFiles } from './checkpoint/source-hash.js';
-import { type AttentionKind, buildGpt2Graph, type LogitsKind } from './gpt2-graph.js';
+import type { AttentionKind, LogitsKind } from './gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import { loadOnnxSource } from './onnx-import.js';
 import { int4Quantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';
+import { formatOf, type Source, sourceStamp } from './source.js';
 import { buildReport, formatReport } from './validate/validation-report.js';
 import { TOOL_VERSION } from './version.js';
 
-export interface ResolvedSource {
-  kind: 'hf-dir' | 'onnx' | 'hub';
-  /** A Hugging Face GPT-2 directory, an .onnx file, or the directory a hub download produced. */
-  path: string;
-  id: string;
-}
-
 export interface QuantizeRequest {
   /** The source, or how to get it (a hub download), which then runs under the artifact's lock. */
-  source: ResolvedSource | (() => Promise<ResolvedSource>);
+  source: Source | (() => Promise<Source>);
   outDir: string;
   /** int8 (the default), or 4-bit weight-only blocks of `blockSize`. */
   weights: 'int8' | 'int4';
@@ -64,40 +54,16 @@ export interface QuantizeResult {
   report?: Report;
 }
 
-/**
- * The files that make up a source, in the order the checkpoint loader hashes them (config, then the
- * single weights file, or the index and its shards): what its sha256 and stamp cover.
- */
-async function sourceFiles(source: ResolvedSource): Promise<string[]> {
-  if (source.kind === 'onnx') {
-    const beside = join(dirname(source.path), 'config.json');
-    return [source.path, ...((await stat(beside).then(() => true, () => false)) ? [beside] : [])];
-  }
-  const names = new Set(await readdir(source.path));
-  const weights = names.has('model.safetensors')
-    ? ['model.safetensors']
-    : ['model.safetensors.index.json', ...[...names].filter((n) => n.endsWith('.safetensors')).sort()];
-  return ['config.json', ...weights].filter((n) => names.has(n)).map((n) => join(source.path, n));
-}
-
-async function sourceStamp(files: string[]): Promise<string> {
-  const parts = await Promise.all(files.map(async (f) => {
-    const s = await stat(f);
-    return `${basename(f)}:${s.size}:${Math.trunc(s.mtimeMs)}`;
-  }));
-  return parts.join(';');
-}
-
-/** What this run makes. The graph is ours as asked; an imported export keeps its own (plain operators, every position). */
-function planOf(req: QuantizeRequest, source: ResolvedSource): QuantizationPlan {
+/** What this run makes, decided once. */
+function planOf(req: QuantizeRequest, source: Source): QuantizationPlan {
   return {
     quantization: req.weights === 'int4' ? int4Quantization(req.blockSize) : int8Quantization(req.granularity),
-    graph: source.kind === 'onnx' ? { attention: 'standard', logits: 'all' } : { attention: req.attention, logits: req.logits },
+    graph: formatOf(source).graph({ attention: req.attention, logits: req.logits }),
   };
 }
 
 /** The existing artifact when it was made from this very source with this plan, else undefined. */
-async function reusable(req: QuantizeRequest, source: ResolvedSource, plan: QuantizationPlan, files: string[], stamp: string): Promise<Manifest | undefined> {
+async function reusable(req: QuantizeRequest, source: Source, plan: QuantizationPlan, files: string[], stamp: string): Promise<Manifest | undefined> {
   const existing = await readManifest(req.outDir).catch(() => undefined);
   if (!existing || req.force) return undefined;
   const same = existing.tool_version === TOOL_VERSION && existing.source.id === source.id
@@ -113,41 +79,6 @@ async function reusable(req: QuantizeRequest, source: ResolvedSource, plan: Quan
   return existing.source.sha256 === (await hashFiles(files)) ? existing : undefined;
 }
 
-interface BuiltModel {
-  config: Gpt2Config;
-  fp32: Uint8Array;
-  /** The INT8 graph in one file, for the validation report's session. */
-  int8: Uint8Array;
-  /** The same graph as the artifact stores it. */
-  int8Files: ModelWithExternalData;
-  synthetic: boolean;
-  /** sha256 of the source files (SourceHasher framing). */
-  sha256: string;
-}
-
-async function buildModels(req: QuantizeRequest, source: ResolvedSource, plan: QuantizationPlan): Promise<BuiltModel> {
-  if (source.kind === 'onnx') {
-    const src = await loadOnnxSource(source.path);
-    if (!src.hasKvCache) req.log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
-    req.log(`quantizing ${source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
-    const { model, stats } = quantizeModel(src.model, plan.quantization);
-    req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-    return { config: src.config, fp32: src.bytes, ...int8Encodings(model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
-  }
-  req.log(`loading ${source.path}`);
-  const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
-  req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
-  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, plan.graph);
-  req.log(`quantizing linear layers and the embedding to ${plan.quantization.weights.toUpperCase()}`);
-  const { model, stats } = quantizeModel(graph, plan.quantization);
-  req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-  return { config: checkpoint.config, fp32: encodeModel(graph), ...int8Encodings(model), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
-}
-
-function int8Encodings(model: onnx.ModelProto): Pick<BuiltModel, 'int8' | 'int8Files'> {
-  return { int8: encodeModel(model), int8Files: encodeWithExternalData(model, ARTIFACT_FILES.int8Data) };
-}
-
 /**
  * The quantizer job: source → FP32 graph → INT8 graph → validation report → artifact, under a lock,
  * and a no-op when the artifact already matches the source and options.
@@ -160,7 +91,7 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
   );
   try {
     const source = typeof req.source === 'function' ? await req.source() : req.source;
-    const files = await sourceFiles(source);
+    const files = await formatOf(source).files(source);
     const stamp = await sourceStamp(files);
     const plan = planOf(req, source);
     const existing = await reusable({ ...req, outDir }, source, plan, files, stamp);
@@ -169,15 +100,20 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
       return { manifest: existing, reused: true };
     }
     await removeLeftovers(outDir);
-    const built = await buildModels(req, source, plan);
+    const loaded = await formatOf(source).load(source, plan.graph, req.log);
+    req.log(`quantizing linear layers and the embedding to ${plan.quantization.weights.toUpperCase()}`);
+    const { model, stats } = quantizeModel(loaded.model, plan.quantization);
+    req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
+    const int8Files = encodeWithExternalData(model, ARTIFACT_FILES.int8Data);
     req.log(`validating FP32 vs INT8 on ${VALIDATION_PROMPTS.length} prompts`);
     let lastPct = -1;
     const report = await buildReport({
-      config: built.config,
-      fp32: built.fp32,
-      int8: built.int8,
+      config: loaded.config,
+      fp32: loaded.fp32,
+      // The INT8 graph in one file, for the report's session.
+      int8: encodeModel(model),
       prompts: VALIDATION_PROMPTS,
-      synthetic: built.synthetic,
+      synthetic: loaded.synthetic,
       repetitions: req.reportRepetitions,
       threads: req.threads,
       onProgress: (done, total) => {
@@ -188,16 +124,16 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
     });
     req.log(`\n${formatReport(report)}\n`);
     const manifest = await writeArtifact(outDir, {
-      fp32: built.fp32,
-      int8: built.int8Files.model,
-      int8Data: built.int8Files.data,
+      fp32: loaded.fp32,
+      int8: int8Files.model,
+      int8Data: int8Files.data,
       report: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`),
       manifest: {
         format_version: MANIFEST_FORMAT_VERSION,
         tool_version: TOOL_VERSION,
-        source: { kind: source.kind, id: source.id, sha256: built.sha256, stamp },
-        synthetic: built.synthetic,
-        config: built.config,
+        source: { kind: source.kind, id: source.id, sha256: loaded.sha256, stamp },
+        synthetic: loaded.synthetic,
+        config: loaded.config,
         ...plan,
       },
     });
