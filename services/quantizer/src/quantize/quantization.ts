@@ -1,8 +1,6 @@
 import type { Manifest, Quantization } from '@gpt2-int8/shared/manifest';
 import type { Granularity } from './quantize-weights.js';
 
-export type { Quantization };
-
 /**
  * What one artifact is made with, exactly as its manifest records it: the operators (operators/) read
  * `quantization`, the graph builder reads `graph`, and a later run reuses the artifact only when

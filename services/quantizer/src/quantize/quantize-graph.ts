@@ -2,15 +2,11 @@ import { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { matchGather, tokenEmbeddingOnly } from './operators/gather.js';
 import { matchGemm } from './operators/gemm.js';
 import { matchMatMul } from './operators/matmul.js';
-import type { Quantization } from './quantization.js';
+import type { Quantization } from '@gpt2-int8/shared/manifest';
 import { type QuantizableNode, Quantizer } from './quantizer.js';
 
-/** The operators that are quantized, one file each (operators/), by op type. */
-const OPERATORS = new Map<string, (node: onnx.INodeProto, q: Quantizer) => QuantizableNode | undefined>([
-  ['MatMul', matchMatMul],
-  ['Gemm', matchGemm],
-  ['Gather', matchGather],
-]);
+/** The operators that are quantized, by op type: one file each in operators/. */
+const OPERATORS = new Map<string, (node: onnx.INodeProto, q: Quantizer) => QuantizableNode | undefined>([['MatMul', matchMatMul], ['Gemm', matchGemm], ['Gather', matchGather]]);
 
 export interface QuantizeStats {
   linear: number;
@@ -37,7 +33,7 @@ export function quantizeModel(model: onnx.ModelProto, quantization: Quantization
   const replaced = new Map<onnx.INodeProto, onnx.NodeProto[]>();
   for (const u of found) {
     const start = q.b.nodes.length;
-    u.emit(q);
+    u.emit();
     replaced.set(u.node, q.b.nodes.slice(start));
   }
 

@@ -1,7 +1,7 @@
 import type { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { DT, GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
-import type { Quantization } from './quantization.js';
+import type { Quantization } from '@gpt2-int8/shared/manifest';
 import { type Granularity, quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
@@ -10,8 +10,8 @@ export interface QuantizableNode {
   /** The matrix it reads: a weight (stored [K,N] or [N,K]) or a lookup table. */
   weight: string;
   role: 'linear' | 'embedding';
-  /** Adds the replacement's nodes and initializers to `q.b`; its last node writes the node's output. */
-  emit(q: Quantizer): void;
+  /** Adds the replacement's nodes and initializers to the quantizer's builder; its last node writes the node's output. */
+  emit(): void;
 }
 
 /** A weight's int8 codes and scales, as initializer names. */
@@ -41,8 +41,9 @@ export class Quantizer {
   readonly b = new GraphBuilder('q/');
   /** The tables a quantized Gather reads, known before anything is emitted (see operators/matmul.ts). */
   readonly lookupTables = new Set<string>();
-  private readonly inits: Map<string, onnx.ITensorProto>;
-  private readonly producers = new Map<string, onnx.INodeProto>();
+  readonly inits: Map<string, onnx.ITensorProto>;
+  /** The node that writes each tensor. */
+  readonly producers = new Map<string, onnx.INodeProto>();
   private readonly int8Weights = new Map<string, Int8Weight>();
   private readonly int4Weights = new Map<string, Int4Weight>();
   private readonly int8Activations = new Map<string, { q: string; scale: string }>();
@@ -55,14 +56,6 @@ export class Quantizer {
   isFloatMatrix(name: string | undefined): name is string {
     const t = name === undefined ? undefined : this.inits.get(name);
     return t !== undefined && t.dataType === DT.FLOAT && dimsOf(t).length === 2;
-  }
-
-  producer(name: string): onnx.INodeProto | undefined {
-    return this.producers.get(name);
-  }
-
-  rowsOf(init: string): number {
-    return dimsOf(this.inits.get(init) as onnx.ITensorProto)[0] as number;
   }
 
   /** 'rows' keeps the stored [R,C] layout with a scale per row; 'KN' is [K,N] with a scale per column. */

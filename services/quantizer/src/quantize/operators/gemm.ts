@@ -12,11 +12,10 @@ export function matchGemm(node: onnx.INodeProto, q: Quantizer): QuantizableNode 
   if (x === undefined || !q.isFloatMatrix(w) || Number(attribute(node, 'transA')?.i ?? 0) !== 0) return undefined;
   const p: Product = { x, weight: w, stored: Number(attribute(node, 'transB')?.i ?? 0) === 1 ? 'NK' : 'KN', alpha: attribute(node, 'alpha')?.f ?? 1 };
   const beta = attribute(node, 'beta')?.f ?? 1;
-  const emit = (qz: Quantizer) => {
-    const { b } = qz;
+  const emit = () => {
     const out = node.output?.[0];
-    const y = emitProduct(qz, p, bias ? undefined : out);
-    if (bias) b.op('Add', [y, beta === 1 ? bias : b.op('Mul', [bias, b.scalar(beta)])], {}, '', out);
+    const y = emitProduct(q, p, bias ? undefined : out);
+    if (bias) q.b.op('Add', [y, beta === 1 ? bias : q.b.op('Mul', [bias, q.b.scalar(beta)])], {}, '', out);
   };
   return { node, weight: w, role: 'linear', emit };
 }

@@ -16,12 +16,12 @@ export interface Product {
 export function matchMatMul(node: onnx.INodeProto, q: Quantizer): QuantizableNode | undefined {
   const [x, w] = node.input ?? [];
   if (x === undefined || w === undefined) return undefined;
-  const t = q.producer(w);
+  const t = q.producers.get(w);
   const perm = t && attribute(t, 'perm')?.ints?.map(Number);
-  const transposed = t?.opType === 'Transpose' && q.isFloatMatrix(t.input?.[0]) && (perm === undefined || (perm[0] === 1 && perm[1] === 0));
-  if (!q.isFloatMatrix(w) && !transposed) return undefined;
-  const p: Product = q.isFloatMatrix(w) ? { x, weight: w, stored: 'KN', alpha: 1 } : { x, weight: t?.input?.[0] as string, stored: 'NK', alpha: 1 };
-  return { node, weight: p.weight, role: 'linear', emit: (qz) => void emitProduct(qz, p, node.output?.[0]) };
+  const transposed = t?.opType === 'Transpose' && (perm === undefined || (perm[0] === 1 && perm[1] === 0)) ? t.input?.[0] : undefined;
+  const p: Product | undefined = q.isFloatMatrix(w) ? { x, weight: w, stored: 'KN', alpha: 1 }
+    : q.isFloatMatrix(transposed) ? { x, weight: transposed, stored: 'NK', alpha: 1 } : undefined;
+  return p && { node, weight: p.weight, role: 'linear', emit: () => void emitProduct(q, p, node.output?.[0]) };
 }
 
 /** Emits the product in the chosen precision; its last node writes `out` (a fresh name when undefined). */
