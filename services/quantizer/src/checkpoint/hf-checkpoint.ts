@@ -252,15 +252,15 @@ export async function loadHfCheckpoint(dir: string, options: LoadHfOptions = {})
     if (t === undefined) throw new CheckpointError(`${root}: tensor "${name}" vanished while reading (was a file replaced during loading?)`);
     return t;
   };
-  const ln = (p: string): LayerNormWeights => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
-  const lin = (p: string): LinearWeights => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
+  // A LayerNorm's parameters and a linear layer's alike: its weight and its bias.
+  const params = (p: string): LayerNormWeights & LinearWeights => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
   const blocks: Gpt2Block[] = [];
   for (let i = 0; i < config.n_layer; i++) {
     blocks.push({
-      ln1: ln(`h.${i}.ln_1`),
-      attn: { qkv: lin(`h.${i}.attn.c_attn`), proj: lin(`h.${i}.attn.c_proj`) },
-      ln2: ln(`h.${i}.ln_2`),
-      mlp: { fc: lin(`h.${i}.mlp.c_fc`), proj: lin(`h.${i}.mlp.c_proj`) },
+      ln1: params(`h.${i}.ln_1`),
+      attn: { qkv: params(`h.${i}.attn.c_attn`), proj: params(`h.${i}.attn.c_proj`) },
+      ln2: params(`h.${i}.ln_2`),
+      mlp: { fc: params(`h.${i}.mlp.c_fc`), proj: params(`h.${i}.mlp.c_proj`) },
     });
   }
   const wte = get('wte.weight');
@@ -269,15 +269,6 @@ export async function loadHfCheckpoint(dir: string, options: LoadHfOptions = {})
   const storedHead = tensors.get(LM_HEAD);
   const lmHead = storedHead && !sameBits(storedHead.data, wte.data) ? storedHead : undefined;
 
-  const source: CheckpointSource = {
-    kind: options.source?.kind ?? 'hf-dir',
-    id: options.source?.id ?? root,
-    sha256: hasher.hex(),
-  };
-  return {
-    config,
-    weights: { wte, wpe: get('wpe.weight'), blocks, lnF: ln('ln_f'), ...(lmHead ? { lmHead } : {}) },
-    source,
-    synthetic,
-  };
+  const source: CheckpointSource = { kind: options.source?.kind ?? 'hf-dir', id: options.source?.id ?? root, sha256: hasher.hex() };
+  return { config, weights: { wte, wpe: get('wpe.weight'), blocks, lnF: params('ln_f'), ...(lmHead ? { lmHead } : {}) }, source, synthetic };
 }
