@@ -1,8 +1,8 @@
+import type { Quantization } from '@gpt2-int8/shared/manifest';
 import { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { matchGather, tokenEmbeddingOnly } from './operators/gather.js';
 import { matchGemm } from './operators/gemm.js';
 import { matchMatMul } from './operators/matmul.js';
-import type { Quantization } from '@gpt2-int8/shared/manifest';
 import { type QuantizableNode, Quantizer } from './quantizer.js';
 
 /** The operators that are quantized, by op type: one file each in operators/. */
@@ -15,9 +15,9 @@ export interface QuantizeStats {
 
 /**
  * A copy of `model` with every MatMul/Gemm whose weight is a constant FP32 initializer, and the
- * token embedding lookup, in their integer forms (operators/). Everything
- * else is kept as it is, so an exported graph keeps its structure; `model` itself is not changed
- * (the copy shares its unchanged nodes and initializers), so it can be encoded before or after.
+ * token embedding lookup, in their integer forms (operators/). Everything else is kept as it is,
+ * so an exported graph keeps its structure; `model` itself is not changed (the copy shares its
+ * unchanged nodes and initializers), so it can be encoded before or after.
  */
 export function quantizeModel(model: onnx.ModelProto, quantization: Quantization): { model: onnx.ModelProto; stats: QuantizeStats } {
   const graph = model.graph;

@@ -1,7 +1,7 @@
+import type { Quantization } from '@gpt2-int8/shared/manifest';
 import type { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { DT, GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
-import type { Quantization } from '@gpt2-int8/shared/manifest';
 import { type Granularity, quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */

@@ -42,7 +42,7 @@ function int8Product(q: Quantizer, qz: Int8Quantization, p: Product, out: string
   // Scale by the weight's scales first, then the row scales. The other association,
   // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
   // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
-  // wrong results at optimisation level 'extended' and above (measured with onnxruntime-node 1.30).
+  // wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
   return b.op('Mul', [b.op('Mul', [b.op('Cast', [acc], { to: DT.FLOAT }), wScale]), x.scale], {}, '', out);
 }
 
