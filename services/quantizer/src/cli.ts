@@ -11,7 +11,7 @@ import { createProgressPrinter } from './checkpoint/progress-printer.js';
 import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
 import { chooseModel } from './default-model.js';
-import { resolveSource } from './model-source.js';
+import { resolveSource } from './source.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
 
 const USAGE = `usage:
@@ -35,6 +35,11 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
   return n;
 }
 
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new UsageError(`--${name} must be ${allowed.join(' or ')}, got "${value}"`);
+  return value as T;
+}
+
 const QUANTIZE_OPTIONS = {
   out: { type: 'string' },
   weights: { type: 'string', default: QUANTIZE_DEFAULTS.weights },
@@ -53,16 +58,12 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   const { values } = parseArgs({ args, options: { ...QUANTIZE_OPTIONS, ...(ensure ? {} : { model: { type: 'string' } }) }, strict: true });
   const explicit = (values as { model?: string }).model;
   if (!values.out || (!ensure && !explicit)) throw new UsageError(ensure ? 'ensure needs --out' : 'quantize needs --model and --out');
-  if (values.granularity !== 'per-channel' && values.granularity !== 'per-tensor') {
-    throw new UsageError(`--granularity must be per-channel or per-tensor, got "${values.granularity}"`);
-  }
-  if (values.weights !== 'int8' && values.weights !== 'int4') throw new UsageError(`--weights must be int8 or int4, got "${values.weights}"`);
+  const granularity = oneOf('granularity', values.granularity, ['per-channel', 'per-tensor'] as const);
+  const weights = oneOf('weights', values.weights, ['int8', 'int4'] as const);
   const blockSize = positiveInt('block-size', values['block-size'], QUANTIZE_DEFAULTS.blockSize);
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);
-  if (values.attention !== 'fused' && values.attention !== 'standard') {
-    throw new UsageError(`--attention must be fused or standard, got "${values.attention}"`);
-  }
-  if (values.logits !== 'last' && values.logits !== 'all') throw new UsageError(`--logits must be last or all, got "${values.logits}"`);
+  const attention = oneOf('attention', values.attention, ['fused', 'standard'] as const);
+  const logits = oneOf('logits', values.logits, ['last', 'all'] as const);
   const env = new EnvReader();
   const outDir = resolve(values.out);
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -85,11 +86,11 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     // Resolved under the artifact's lock, so two quantizers never download into one cache at once.
     source: () => resolveSource(model, hub),
     outDir,
-    weights: values.weights,
-    granularity: values.granularity,
+    weights,
+    granularity,
     blockSize,
-    attention: values.attention,
-    logits: values.logits,
+    attention,
+    logits,
     threads: positiveInt('threads', values.threads, QUANTIZE_DEFAULTS.threads),
     reportRepetitions: positiveInt('report-reps', values['report-reps'], QUANTIZE_DEFAULTS.reportRepetitions),
     force: values.force ?? false,

@@ -40,8 +40,9 @@ interface AttentionInputs {
 type Attention = (a: AttentionInputs) => string;
 
 function fusedAttention(b: GraphBuilder, mask: string, H: number): Attention {
-  const keyPaddingMask = b.op('Cast', [mask], { to: DT.INT32 });
+  const keyPaddingMask = b.op('Cast', [mask], { to: DT.INT32 }); // [B, T]
   return (a) => {
+    // out [B, S, E]; present key and value [B, H, T, D], the past with this call's S positions after it
     const [out] = b.opN(
       'MultiHeadAttention',
       [a.q, a.k, a.v, '', keyPaddingMask, '', a.pastKey, a.pastValue],
@@ -55,31 +56,35 @@ function fusedAttention(b: GraphBuilder, mask: string, H: number): Attention {
 
 function standardAttention(b: GraphBuilder, ids: string, mask: string, H: number, D: number): Attention {
   // allowed[b, 1, i, j]: query i (at absolute position past + i) may see key j.
-  const seqLen = b.op('Shape', [ids], { start: 1, end: 2 });
-  const totalLen = b.op('Shape', [mask], { start: 1, end: 2 });
-  const pastLen = b.op('Sub', [totalLen, seqLen]);
+  const seqLen = b.op('Shape', [ids], { start: 1, end: 2 }); // [1]: S
+  const totalLen = b.op('Shape', [mask], { start: 1, end: 2 }); // [1]: T
+  const pastLen = b.op('Sub', [totalLen, seqLen]); // [1]: P
   const scalar = (t: string) => b.op('Squeeze', [t, b.constant([0], i64)]);
   const one = b.scalar(1, i64);
-  const keyIdx = b.op('Range', [b.scalar(0, i64), scalar(totalLen), one]);
-  const queryIdx = b.op('Range', [scalar(pastLen), scalar(totalLen), one]);
-  const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyIdx, b.constant([0], i64)]), b.op('Unsqueeze', [queryIdx, b.constant([1], i64)])]);
-  const padding = b.op('Unsqueeze', [b.op('Cast', [mask], { to: DT.BOOL }), b.constant([1, 2], i64)]);
-  const allowed = b.op('And', [padding, causal]);
+  const keyIdx = b.op('Range', [b.scalar(0, i64), scalar(totalLen), one]); // [T]
+  const queryIdx = b.op('Range', [scalar(pastLen), scalar(totalLen), one]); // [S]
+  const causal = b.op('LessOrEqual', [b.op('Unsqueeze', [keyIdx, b.constant([0], i64)]), b.op('Unsqueeze', [queryIdx, b.constant([1], i64)])]); // [S, T]
+  const padding = b.op('Unsqueeze', [b.op('Cast', [mask], { to: DT.BOOL }), b.constant([1, 2], i64)]); // [B, 1, 1, T]
+  const allowed = b.op('And', [padding, causal]); // [B, 1, S, T]
   const lowest = b.scalar(LOWEST);
   const headScale = b.scalar(1 / Math.sqrt(D));
+  // [B, S, E] -> [B, S, H, D] -> [B, H, S, D]
   const splitHeads = (t: string) => b.op('Transpose', [b.op('Reshape', [t, b.constant([0, 0, H, D], i64)])], { perm: [0, 2, 1, 3] });
   return (a) => {
-    const keys = b.op('Concat', [a.pastKey, splitHeads(a.k)], { axis: 2 }, '', GRAPH_IO.presentKey(a.layer));
-    const values = b.op('Concat', [a.pastValue, splitHeads(a.v)], { axis: 2 }, '', GRAPH_IO.presentValue(a.layer));
-    const scores = b.op('MatMul', [b.op('Mul', [splitHeads(a.q), headScale]), b.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]);
-    const probs = b.op('Softmax', [b.op('Where', [allowed, scores, lowest])], { axis: -1 });
+    const keys = b.op('Concat', [a.pastKey, splitHeads(a.k)], { axis: 2 }, '', GRAPH_IO.presentKey(a.layer)); // [B, H, T, D]
+    const values = b.op('Concat', [a.pastValue, splitHeads(a.v)], { axis: 2 }, '', GRAPH_IO.presentValue(a.layer)); // [B, H, T, D]
+    const scores = b.op('MatMul', [b.op('Mul', [splitHeads(a.q), headScale]), b.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]); // [B, H, S, T]
+    const probs = b.op('Softmax', [b.op('Where', [allowed, scores, lowest])], { axis: -1 }); // [B, H, S, T]
+    // [B, H, S, T] @ [B, H, T, D] -> [B, H, S, D] -> [B, S, H, D] -> [B, S, E]
     return b.op('Reshape', [b.op('Transpose', [b.op('MatMul', [probs, values])], { perm: [0, 2, 1, 3] }), b.constant([0, 0, H * D], i64)]);
   };
 }
 
 /**
- * GPT-2 as an FP32 ONNX graph with a KV cache, in Hugging Face optimum's decoder layout. The
- * quantizer rewrites its linear layers and embedding afterwards.
+ * GPT-2 as an FP32 ONNX graph with a KV cache, in Hugging Face optimum's decoder layout; the
+ * quantizer (quantize/) makes the integer copy of its linear layers and embedding. Shapes in the
+ * comments: B batch, S this call's positions, P past positions in the cache, T = P + S, E n_embd,
+ * H heads, D = E / H, V vocabulary.
  */
 export function buildGpt2Graph(config: Gpt2Config, w: Gpt2Weights, options: GraphOptions = {}): onnx.ModelProto {
   const { n_layer, n_embd: E, n_head: H, vocab_size: V } = config;
@@ -88,58 +93,55 @@ export function buildGpt2Graph(config: Gpt2Config, w: Gpt2Weights, options: Grap
   const b = new GraphBuilder();
   const init = (name: string, t: FloatTensor) => b.initializer(name, { dims: t.dims, dataType: DT.FLOAT, data: t.data });
 
-  const ids = b.input(GRAPH_IO.inputIds, i64, ['batch_size', 'sequence_length']);
-  const mask = b.input(GRAPH_IO.attentionMask, i64, ['batch_size', 'total_sequence_length']);
-  const pos = b.input(GRAPH_IO.positionIds, i64, ['batch_size', 'sequence_length']);
+  const ids = b.input(GRAPH_IO.inputIds, i64, ['batch_size', 'sequence_length']); // [B, S]
+  const mask = b.input(GRAPH_IO.attentionMask, i64, ['batch_size', 'total_sequence_length']); // [B, T]
+  const pos = b.input(GRAPH_IO.positionIds, i64, ['batch_size', 'sequence_length']); // [B, S]
   const attention = (options.attention ?? 'fused') === 'fused' ? fusedAttention(b, mask, H) : standardAttention(b, ids, mask, H, D);
 
-  const layerNorm = (x: string, p: LayerNormWeights, name: string) =>
+  const layerNorm = (x: string, p: LayerNormWeights, name: string) => // [..., E] -> [..., E]
     b.op('LayerNormalization', [x, init(`${name}.weight`, p.weight), init(`${name}.bias`, p.bias)], {
       axis: -1,
       epsilon: { float: config.layer_norm_epsilon },
     });
-  const linear = (x: string, p: LinearWeights, name: string) =>
+  const linear = (x: string, p: LinearWeights, name: string) => // [..., in] -> [..., out], weight [in, out]
     b.op('Add', [b.op('MatMul', [x, init(`${name}.weight`, p.weight)]), init(`${name}.bias`, p.bias)]);
 
-  const wte = init('transformer.wte.weight', w.wte);
-  let x = b.op('Add', [b.op('Gather', [wte, ids]), b.op('Gather', [init('transformer.wpe.weight', w.wpe), pos])]);
+  // Outputs in optimum's order: logits first, then present.{i}.key|value (then ours).
+  const last = (options.logits ?? 'last') === 'last';
+  b.output(GRAPH_IO.logits, DT.FLOAT, ['batch_size', last ? 1 : 'sequence_length', V]); // [B, 1 or S, V]
+
+  const wte = init('transformer.wte.weight', w.wte); // [V, E]
+  let x = b.op('Add', [b.op('Gather', [wte, ids]), b.op('Gather', [init('transformer.wpe.weight', w.wpe), pos])]); // [B, S, E]
   w.blocks.forEach((blk, l) => {
     const p = `transformer.h.${l}`;
-    const qkv = linear(layerNorm(x, blk.ln1, `${p}.ln_1`), blk.attn.qkv, `${p}.attn.c_attn`);
-    const [q, k, v] = b.opN('Split', [qkv, b.constant([E, E, E], i64)], 3, { axis: -1 }) as [string, string, string];
-    const pastKey = b.input(GRAPH_IO.pastKey(l), DT.FLOAT, ['batch_size', H, 'past_sequence_length', D]);
-    const pastValue = b.input(GRAPH_IO.pastValue(l), DT.FLOAT, ['batch_size', H, 'past_sequence_length', D]);
-    b.output(GRAPH_IO.presentKey(l), DT.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
-    b.output(GRAPH_IO.presentValue(l), DT.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
-    x = b.op('Add', [x, linear(attention({ q, k, v, pastKey, pastValue, layer: l }), blk.attn.proj, `${p}.attn.c_proj`)]);
-    const hidden = b.op('Gelu', [linear(layerNorm(x, blk.ln2, `${p}.ln_2`), blk.mlp.fc, `${p}.mlp.c_fc`)], { approximate: 'tanh' });
-    x = b.op('Add', [x, linear(hidden, blk.mlp.proj, `${p}.mlp.c_proj`)]);
+    const qkv = linear(layerNorm(x, blk.ln1, `${p}.ln_1`), blk.attn.qkv, `${p}.attn.c_attn`); // [B, S, 3E]
+    const [q, k, v] = b.opN('Split', [qkv, b.constant([E, E, E], i64)], 3, { axis: -1 }) as [string, string, string]; // 3 × [B, S, E]
+    const pastKey = b.input(GRAPH_IO.pastKey(l), DT.FLOAT, ['batch_size', H, 'past_sequence_length', D]); // [B, H, P, D]
+    const pastValue = b.input(GRAPH_IO.pastValue(l), DT.FLOAT, ['batch_size', H, 'past_sequence_length', D]); // [B, H, P, D]
+    b.output(GRAPH_IO.presentKey(l), DT.FLOAT, ['batch_size', H, 'total_sequence_length', D]); // [B, H, T, D]
+    b.output(GRAPH_IO.presentValue(l), DT.FLOAT, ['batch_size', H, 'total_sequence_length', D]); // [B, H, T, D]
+    x = b.op('Add', [x, linear(attention({ q, k, v, pastKey, pastValue, layer: l }), blk.attn.proj, `${p}.attn.c_proj`)]); // [B, S, E]
+    const hidden = b.op('Gelu', [linear(layerNorm(x, blk.ln2, `${p}.ln_2`), blk.mlp.fc, `${p}.mlp.c_fc`)], { approximate: 'tanh' }); // [B, S, 4E]
+    x = b.op('Add', [x, linear(hidden, blk.mlp.proj, `${p}.mlp.c_proj`)]); // [B, S, E]
   });
 
-  // The head is a Gemm against [vocab, E] with transB so a tied head shares wte's initializer.
-  const head = w.lmHead === undefined ? wte : init('lm_head.weight', w.lmHead);
-  const last = (options.logits ?? 'last') === 'last';
-  const normed = layerNorm(x, w.lnF, 'transformer.ln_f');
-  const kept = last ? b.op('Slice', [normed, b.constant([-1], i64), b.constant([Number.MAX_SAFE_INTEGER], i64), b.constant([1], i64)]) : normed;
-  const final = b.op('Reshape', [kept, b.constant([-1, E], i64)]);
-  const logitsShape = b.op('Concat', [b.op('Shape', [kept], { end: 2 }), b.constant([V], i64)], { axis: 0 });
-  b.op('Reshape', [b.op('Gemm', [final, head], { transB: 1 }), logitsShape], {}, '', GRAPH_IO.logits);
-  b.output(GRAPH_IO.logits, DT.FLOAT, ['batch_size', last ? 1 : 'sequence_length', V]);
-  const logitsOutput = b.outputs[b.outputs.length - 1] as onnx.ValueInfoProto;
+  // The head is a Gemm against [V, E] with transB so a tied head shares wte's initializer.
+  const head = w.lmHead === undefined ? wte : init('lm_head.weight', w.lmHead); // [V, E]
+  const normed = layerNorm(x, w.lnF, 'transformer.ln_f'); // [B, S, E]
+  const kept = last ? b.op('Slice', [normed, b.constant([-1], i64), b.constant([Number.MAX_SAFE_INTEGER], i64), b.constant([1], i64)]) : normed; // [B, 1 or S, E]
+  const final = b.op('Reshape', [kept, b.constant([-1, E], i64)]); // [B·(1 or S), E]
+  const logitsShape = b.op('Concat', [b.op('Shape', [kept], { end: 2 }), b.constant([V], i64)], { axis: 0 }); // [B, 1 or S, V]
+  b.op('Reshape', [b.op('Gemm', [final, head], { transB: 1 }), logitsShape], {}, '', GRAPH_IO.logits); // [B·(1 or S), V] -> [B, 1 or S, V]
 
   // This call's positions of the cache, for callers that keep the cache themselves (graph-io.ts).
-  const newPositions = b.op('Neg', [b.op('Shape', [ids], { start: 1, end: 2 })]);
+  const newPositions = b.op('Neg', [b.op('Shape', [ids], { start: 1, end: 2 })]); // [1]: -S
   const end = b.constant([Number.MAX_SAFE_INTEGER], i64);
   const seqAxis = b.constant([2], i64);
   for (let l = 0; l < config.n_layer; l++) {
     for (const [present, name] of [[GRAPH_IO.presentKey(l), GRAPH_IO.presentNewKey(l)], [GRAPH_IO.presentValue(l), GRAPH_IO.presentNewValue(l)]] as const) {
-      b.op('Slice', [present, newPositions, end, seqAxis], {}, '', name);
+      b.op('Slice', [present, newPositions, end, seqAxis], {}, '', name); // [B, H, T, D] -> [B, H, S, D]
       b.output(name, DT.FLOAT, ['batch_size', H, 'sequence_length', D]);
     }
   }
-
-  // Keep outputs in optimum's order: logits first, then present.{i}.key|value (then ours).
-  b.outputs.splice(b.outputs.indexOf(logitsOutput), 1);
-  b.outputs.unshift(logitsOutput);
   return modelProto(b.graph('gpt2'), { 'gpt2-int8.config': JSON.stringify(config) });
 }

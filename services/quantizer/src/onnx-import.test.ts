@@ -10,6 +10,7 @@ import { decodeModel, DT, encodeModel, GraphBuilder, modelProto } from '@gpt2-in
 import { loadOnnxSource } from './onnx-import.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
+import { int8Quantization } from './quantize/quantization.js';
 import { randomWeights } from './random-weights.test-util.js';
 
 const work = mkdtempSync(join(tmpdir(), 'onnx-import-'));
@@ -48,9 +49,8 @@ function torchStyleModel() {
 
 describe('ONNX import', () => {
   it('quantizes MatMul, Transpose-fed MatMul and Gemm(transB, alpha, bias) with constant weights, and leaves the rest', async () => {
-    const model = torchStyleModel();
-    const fp32 = encodeModel(model);
-    const stats = quantizeModel(model, { weights: 'int8', granularity: 'per-channel' });
+    const fp32 = encodeModel(torchStyleModel());
+    const { model, stats } = quantizeModel(torchStyleModel(), int8Quantization('per-channel'));
     expect(stats.linear).toBe(3);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
     expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(3);

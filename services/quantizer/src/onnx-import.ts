@@ -51,6 +51,9 @@ function inferConfig(model: onnx.ModelProto, where: string): Gpt2Config {
   return { n_layer: nLayer, n_embd: embd, n_head: nHead as number, n_positions: positions, vocab_size: vocab as number, layer_norm_epsilon: 1e-5 };
 }
 
+/** The config.json an exporter (optimum) writes beside the .onnx file, if it did. */
+export const configBeside = (path: string): string => join(dirname(path), 'config.json');
+
 /** Loads an FP32 GPT-2 ONNX export (torch.onnx.export or optimum), refusing what isn't a model. */
 export async function loadOnnxSource(path: string): Promise<OnnxSource> {
   let bytes: Uint8Array;
@@ -66,7 +69,7 @@ export async function loadOnnxSource(path: string): Promise<OnnxSource> {
     throw new CheckpointError(`${path} is not an ONNX model (${(err as Error).message}); give an .onnx file written by torch.onnx.export or optimum`);
   }
   if (!model.graph || (model.graph.node?.length ?? 0) === 0) throw new CheckpointError(`${path} is not an ONNX model (no graph nodes)`);
-  const configPath = join(dirname(path), 'config.json');
+  const configPath = configBeside(path);
   const configText = await readFile(configPath, 'utf8').catch(() => undefined);
   let config: Gpt2Config;
   if (configText !== undefined) {

@@ -1,33 +1,24 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, type Quantization, readManifest } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, readManifest } from '@gpt2-int8/shared/manifest';
 import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
 import type { Report } from '@gpt2-int8/shared/report';
 import { acquireLock } from './artifact/artifact-lock.js';
-import { encodeWithExternalData, type ModelWithExternalData } from './artifact/external-data.js';
+import { encodeWithExternalData } from './artifact/external-data.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
-import { loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { hashFiles } from './checkpoint/source-hash.js';
-import { type AttentionKind, buildGpt2Graph, type LogitsKind } from './gpt2-graph.js';
+import type { AttentionKind, LogitsKind } from './gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import { loadOnnxSource } from './onnx-import.js';
-import { quantizeModel, type QuantizeOptions } from './quantize/quantize-graph.js';
+import { int4Quantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
+import { quantizeModel } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';
+import { formatOf, type Source, sourceStamp } from './source.js';
 import { buildReport, formatReport } from './validate/validation-report.js';
 import { TOOL_VERSION } from './version.js';
 
-export interface ResolvedSource {
-  kind: 'hf-dir' | 'onnx' | 'hub';
-  /** A Hugging Face GPT-2 directory, an .onnx file, or the directory a hub download produced. */
-  path: string;
-  id: string;
-}
-
 export interface QuantizeRequest {
   /** The source, or how to get it (a hub download), which then runs under the artifact's lock. */
-  source: ResolvedSource | (() => Promise<ResolvedSource>);
+  source: Source | (() => Promise<Source>);
   outDir: string;
   /** int8 (the default), or 4-bit weight-only blocks of `blockSize`. */
   weights: 'int8' | 'int4';
@@ -63,52 +54,20 @@ export interface QuantizeResult {
   report?: Report;
 }
 
-/**
- * The files that make up a source, in the order the checkpoint loader hashes them (config, then the
- * single weights file, or the index and its shards): what its sha256 and stamp cover.
- */
-async function sourceFiles(source: ResolvedSource): Promise<string[]> {
-  if (source.kind === 'onnx') {
-    const beside = join(dirname(source.path), 'config.json');
-    return [source.path, ...((await stat(beside).then(() => true, () => false)) ? [beside] : [])];
-  }
-  const names = new Set(await readdir(source.path));
-  const weights = names.has('model.safetensors')
-    ? ['model.safetensors']
-    : ['model.safetensors.index.json', ...[...names].filter((n) => n.endsWith('.safetensors')).sort()];
-  return ['config.json', ...weights].filter((n) => names.has(n)).map((n) => join(source.path, n));
+/** What this run makes, decided once. */
+function planOf(req: QuantizeRequest, source: Source): QuantizationPlan {
+  return {
+    quantization: req.weights === 'int4' ? int4Quantization(req.blockSize) : int8Quantization(req.granularity),
+    graph: formatOf(source).graph({ attention: req.attention, logits: req.logits }),
+  };
 }
 
-async function sourceStamp(files: string[]): Promise<string> {
-  const parts = await Promise.all(files.map(async (f) => {
-    const s = await stat(f);
-    return `${basename(f)}:${s.size}:${Math.trunc(s.mtimeMs)}`;
-  }));
-  return parts.join(';');
-}
-
-function quantizationOf(req: Pick<QuantizeRequest, 'weights' | 'granularity' | 'blockSize'>): Quantization {
-  return req.weights === 'int4'
-    ? { weights: 'int4', granularity: 'per-block', block_size: req.blockSize, activations: 'dynamic-per-block', embedding: 'int4' }
-    : { weights: 'int8', granularity: req.granularity, activations: 'dynamic-per-row', embedding: 'int8' };
-}
-
-/** How the graph was built: ours as asked; an imported export keeps its own (plain operators, every position). */
-function graphOf(req: QuantizeRequest, source: ResolvedSource): Manifest['graph'] {
-  return source.kind === 'onnx' ? { attention: 'standard', logits: 'all' } : { attention: req.attention, logits: req.logits };
-}
-
-function quantizeOptions(req: QuantizeRequest): QuantizeOptions {
-  return req.weights === 'int4' ? { weights: 'int4', blockSize: req.blockSize } : { weights: 'int8', granularity: req.granularity };
-}
-
-/** The existing artifact when it was made from this very source with these options, else undefined. */
-async function reusable(req: QuantizeRequest, source: ResolvedSource, files: string[], stamp: string): Promise<Manifest | undefined> {
+/** The existing artifact when it was made from this very source with this plan, else undefined. */
+async function reusable(req: QuantizeRequest, source: Source, plan: QuantizationPlan, files: string[], stamp: string): Promise<Manifest | undefined> {
   const existing = await readManifest(req.outDir).catch(() => undefined);
   if (!existing || req.force) return undefined;
   const same = existing.tool_version === TOOL_VERSION && existing.source.id === source.id
-    && JSON.stringify(existing.quantization) === JSON.stringify(quantizationOf(req))
-    && JSON.stringify(existing.graph) === JSON.stringify(graphOf(req, source));
+    && JSON.stringify({ quantization: existing.quantization, graph: existing.graph }) === JSON.stringify(plan);
   if (!same) return undefined;
   // Sizes are checked (cheap); the worker checks sha256 when it loads.
   for (const [file, entry] of Object.entries(existing.files)) {
@@ -118,43 +77,6 @@ async function reusable(req: QuantizeRequest, source: ResolvedSource, files: str
   if (existing.source.stamp === stamp) return existing;
   // Touched but maybe not changed (a copy, a re-download): the content hash decides.
   return existing.source.sha256 === (await hashFiles(files)) ? existing : undefined;
-}
-
-interface BuiltModel {
-  config: Gpt2Config;
-  fp32: Uint8Array;
-  /** The INT8 graph in one file, for the validation report's session. */
-  int8: Uint8Array;
-  /** The same graph as the artifact stores it. */
-  int8Files: ModelWithExternalData;
-  synthetic: boolean;
-  /** sha256 of the source files (SourceHasher framing). */
-  sha256: string;
-}
-
-async function buildModels(req: QuantizeRequest, source: ResolvedSource): Promise<BuiltModel> {
-  const options = quantizeOptions(req);
-  if (source.kind === 'onnx') {
-    const src = await loadOnnxSource(source.path);
-    if (!src.hasKvCache) req.log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);
-    req.log(`quantizing ${source.path} (${src.config.n_layer} layers × ${src.config.n_embd})`);
-    const stats = quantizeModel(src.model, options);
-    req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-    return { config: src.config, fp32: src.bytes, ...int8Encodings(src.model), synthetic: false, sha256: await hashFiles(await sourceFiles(source)) };
-  }
-  req.log(`loading ${source.path}`);
-  const checkpoint = await loadHfCheckpoint(source.path, { source: { kind: source.kind, id: source.id } });
-  req.log(`building the FP32 graph (${checkpoint.config.n_layer} layers × ${checkpoint.config.n_embd}, vocabulary ${checkpoint.config.vocab_size})`);
-  const graph = buildGpt2Graph(checkpoint.config, checkpoint.weights, { attention: req.attention, logits: req.logits });
-  const fp32 = encodeModel(graph);
-  req.log(`quantizing linear layers and the embedding to ${req.weights.toUpperCase()}`);
-  const stats = quantizeModel(graph, options);
-  req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
-  return { config: checkpoint.config, fp32, ...int8Encodings(graph), synthetic: checkpoint.synthetic, sha256: checkpoint.source.sha256 };
-}
-
-function int8Encodings(model: onnx.ModelProto): Pick<BuiltModel, 'int8' | 'int8Files'> {
-  return { int8: encodeModel(model), int8Files: encodeWithExternalData(model, ARTIFACT_FILES.int8Data) };
 }
 
 /**
@@ -169,23 +91,29 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
   );
   try {
     const source = typeof req.source === 'function' ? await req.source() : req.source;
-    const files = await sourceFiles(source);
+    const files = await formatOf(source).files(source);
     const stamp = await sourceStamp(files);
-    const existing = await reusable({ ...req, outDir }, source, files, stamp);
+    const plan = planOf(req, source);
+    const existing = await reusable({ ...req, outDir }, source, plan, files, stamp);
     if (existing) {
       req.log(`${outDir} is up to date (source ${existing.source.sha256.slice(0, 12)}…, ${existing.quantization.weights} ${existing.quantization.granularity}); nothing to do`);
       return { manifest: existing, reused: true };
     }
     await removeLeftovers(outDir);
-    const built = await buildModels(req, source);
+    const loaded = await formatOf(source).load(source, plan.graph, req.log);
+    req.log(`quantizing linear layers and the embedding to ${plan.quantization.weights.toUpperCase()}`);
+    const { model, stats } = quantizeModel(loaded.model, plan.quantization);
+    req.log(`replaced ${stats.linear} matmuls and ${stats.embedding} embedding lookups`);
+    const int8Files = encodeWithExternalData(model, ARTIFACT_FILES.int8Data);
     req.log(`validating FP32 vs INT8 on ${VALIDATION_PROMPTS.length} prompts`);
     let lastPct = -1;
     const report = await buildReport({
-      config: built.config,
-      fp32: built.fp32,
-      int8: built.int8,
+      config: loaded.config,
+      fp32: loaded.fp32,
+      // The INT8 graph in one file, for the report's session.
+      int8: encodeModel(model),
       prompts: VALIDATION_PROMPTS,
-      synthetic: built.synthetic,
+      synthetic: loaded.synthetic,
       repetitions: req.reportRepetitions,
       threads: req.threads,
       onProgress: (done, total) => {
@@ -196,18 +124,17 @@ export async function quantizeArtifact(req: QuantizeRequest): Promise<QuantizeRe
     });
     req.log(`\n${formatReport(report)}\n`);
     const manifest = await writeArtifact(outDir, {
-      fp32: built.fp32,
-      int8: built.int8Files.model,
-      int8Data: built.int8Files.data,
+      fp32: loaded.fp32,
+      int8: int8Files.model,
+      int8Data: int8Files.data,
       report: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`),
       manifest: {
         format_version: MANIFEST_FORMAT_VERSION,
         tool_version: TOOL_VERSION,
-        source: { kind: source.kind, id: source.id, sha256: built.sha256, stamp },
-        synthetic: built.synthetic,
-        config: built.config,
-        quantization: quantizationOf(req),
-        graph: graphOf(req, source),
+        source: { kind: source.kind, id: source.id, sha256: loaded.sha256, stamp },
+        synthetic: loaded.synthetic,
+        config: loaded.config,
+        ...plan,
       },
     });
     req.log(`wrote ${join(outDir, ARTIFACT_FILES.int8)} and ${ARTIFACT_FILES.int8Data} (${(manifest.int8_bytes / 1e6).toFixed(1)} MB together, ${(100 * manifest.int8_bytes / manifest.fp32_bytes).toFixed(1)}% of FP32)`);

@@ -8,12 +8,12 @@ import { decodeModel, encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { buildGpt2Graph } from '../gpt2-graph.js';
 import { quantizeModel } from '../quantize/quantize-graph.js';
+import { int8Quantization } from '../quantize/quantization.js';
 import { randomWeights } from '../random-weights.test-util.js';
 import { encodeWithExternalData, EXTERNAL_DATA_ALIGNMENT } from './external-data.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
-const model = decodeModel(encodeModel(buildGpt2Graph(config, randomWeights(config, 5))));
-quantizeModel(model, { weights: 'int8', granularity: 'per-channel' });
+const { model } = quantizeModel(decodeModel(encodeModel(buildGpt2Graph(config, randomWeights(config, 5)))), int8Quantization('per-channel'));
 const inline = encodeModel(model);
 const split = encodeWithExternalData(model, 'm.onnx.data');
 const stored = decodeModel(split.model);

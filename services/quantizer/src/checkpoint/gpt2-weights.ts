@@ -1,4 +1,5 @@
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Source } from '../source.js';
 
 /** A dense FP32 tensor in row-major order. */
 export interface FloatTensor {
@@ -34,13 +35,8 @@ export interface Gpt2Weights {
   lmHead?: FloatTensor;
 }
 
-export interface CheckpointSource {
-  kind: 'hf-dir' | 'hub' | 'onnx';
-  /** The directory or file path, or the hub id with its revision. */
-  id: string;
-  /** sha256 over the checkpoint's files (config and weights), hex. */
-  sha256: string;
-}
+/** Where the checkpoint came from, and the sha256 (hex) over its files (config and weights). */
+export type CheckpointSource = Pick<Source, 'kind' | 'id'> & { sha256: string };
 
 export interface Gpt2Checkpoint {
   config: Gpt2Config;

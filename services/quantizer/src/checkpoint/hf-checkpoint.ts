@@ -13,6 +13,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseGpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { CheckpointError } from './checkpoint-error.js';
+import type { Source } from '../source.js';
 import type { CheckpointSource, FloatTensor, Gpt2Block, Gpt2Checkpoint, LayerNormWeights, LinearWeights } from './gpt2-weights.js';
 import { isPickledFileName, pickledCheckpointMessage } from './pickled.js';
 import { SourceHasher } from './source-hash.js';
@@ -30,7 +31,7 @@ const LEGACY_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
 
 export interface LoadHfOptions {
   /** How the result names its source; default `{ kind: 'hf-dir', id: <absolute directory> }`. */
-  source?: { kind: 'hf-dir' | 'hub'; id: string };
+  source?: Pick<Source, 'kind' | 'id'>;
 }
 
 /** Every GPT-2 parameter name (without prefix) and the shape the config implies for it. */
@@ -99,6 +100,42 @@ export function parseSafetensorsIndex(value: unknown, where: string): { files: s
   return { files: [...new Set(weightMap.values())].sort(), weightMap };
 }
 
+/** Which files a Hugging Face GPT-2 directory keeps its weights in: one file, or an index and its shards. */
+export type CheckpointLayout = { root: string; weightFiles: string[]; index?: { bytes: Buffer; weightMap: Map<string, string> } };
+
+/** The files a checkpoint's sha256 covers, in the order it covers them: config, the index if any, the weights. */
+export function checkpointFiles(layout: CheckpointLayout): string[] {
+  return [CONFIG_FILE, ...(layout.index ? [INDEX_FILE] : []), ...layout.weightFiles].map((f) => join(layout.root, f));
+}
+
+/** The layout of `dir`, refusing a directory that is not a safetensors GPT-2 checkpoint before any weight is read. */
+export async function checkpointLayout(dir: string): Promise<CheckpointLayout> {
+  const root = resolve(dir);
+  const expectation = 'expected a Hugging Face GPT-2 directory (config.json + model.safetensors)';
+  const st = await stat(root).catch(() => undefined);
+  if (st === undefined) throw new CheckpointError(`${root}: no such directory; ${expectation}`);
+  if (!st.isDirectory()) throw new CheckpointError(`${root}: not a directory; ${expectation}`);
+  const names = new Set(await readdir(root));
+  let layout: CheckpointLayout;
+  if (names.has(SINGLE_WEIGHTS_FILE)) {
+    // The single file first, as transformers itself prefers it.
+    layout = { root, weightFiles: [SINGLE_WEIGHTS_FILE] };
+  } else if (names.has(INDEX_FILE)) {
+    const indexPath = join(root, INDEX_FILE);
+    const { bytes, value } = await readJson(indexPath, 'the shard index');
+    const parsed = parseSafetensorsIndex(value, indexPath);
+    for (const f of parsed.files) {
+      if (!names.has(f)) throw new CheckpointError(`${indexPath}: shard "${f}" is listed in weight_map but missing from ${root}; copy or download it again`);
+    }
+    layout = { root, weightFiles: parsed.files, index: { bytes, weightMap: parsed.weightMap } };
+  } else {
+    const pickled = [...names].filter(isPickledFileName).sort();
+    if (pickled.length > 0) throw new CheckpointError(pickledCheckpointMessage(root, pickled));
+    throw new CheckpointError(`${root}: no ${SINGLE_WEIGHTS_FILE} or ${INDEX_FILE}; ${expectation}`);
+  }
+  if (!names.has(CONFIG_FILE)) throw new CheckpointError(`${root}: no ${CONFIG_FILE}; the model's hyper-parameters come from it (copy it from where the weights came from)`);
+  return layout;
+}
 
 interface Located {
   file: string;
@@ -115,33 +152,7 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 }
 
 export async function loadHfCheckpoint(dir: string, options: LoadHfOptions = {}): Promise<Gpt2Checkpoint> {
-  const root = resolve(dir);
-  const st = await stat(root).catch(() => undefined);
-  if (st === undefined) throw new CheckpointError(`${root}: no such directory; expected a Hugging Face GPT-2 directory (config.json + model.safetensors)`);
-  if (!st.isDirectory()) throw new CheckpointError(`${root}: not a directory; expected a Hugging Face GPT-2 directory (config.json + model.safetensors)`);
-  const names = new Set(await readdir(root));
-
-  // Which weight files: the single file first, as transformers itself prefers it.
-  let weightFiles: string[];
-  let index: { bytes: Buffer; weightMap: Map<string, string> } | undefined;
-  if (names.has(SINGLE_WEIGHTS_FILE)) {
-    weightFiles = [SINGLE_WEIGHTS_FILE];
-  } else if (names.has(INDEX_FILE)) {
-    const indexPath = join(root, INDEX_FILE);
-    const { bytes, value } = await readJson(indexPath, 'the shard index');
-    const parsed = parseSafetensorsIndex(value, indexPath);
-    for (const f of parsed.files) {
-      if (!names.has(f)) throw new CheckpointError(`${indexPath}: shard "${f}" is listed in weight_map but missing from ${root}; copy or download it again`);
-    }
-    weightFiles = parsed.files;
-    index = { bytes, weightMap: parsed.weightMap };
-  } else {
-    const pickled = [...names].filter(isPickledFileName).sort();
-    if (pickled.length > 0) throw new CheckpointError(pickledCheckpointMessage(root, pickled));
-    throw new CheckpointError(`${root}: no ${SINGLE_WEIGHTS_FILE} or ${INDEX_FILE}; expected a Hugging Face GPT-2 directory (config.json + model.safetensors)`);
-  }
-
-  if (!names.has(CONFIG_FILE)) throw new CheckpointError(`${root}: no ${CONFIG_FILE}; the model's hyper-parameters come from it (copy it from where the weights came from)`);
+  const { root, weightFiles, index } = await checkpointLayout(dir);
   const configPath = join(root, CONFIG_FILE);
   const { bytes: configBytes, value: rawConfig } = await readJson(configPath, 'the model config');
   let config: Gpt2Config;
@@ -241,15 +252,15 @@ export async function loadHfCheckpoint(dir: string, options: LoadHfOptions = {})
     if (t === undefined) throw new CheckpointError(`${root}: tensor "${name}" vanished while reading (was a file replaced during loading?)`);
     return t;
   };
-  const ln = (p: string): LayerNormWeights => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
-  const lin = (p: string): LinearWeights => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
+  // A LayerNorm's parameters and a linear layer's alike: its weight and its bias.
+  const params = (p: string): LayerNormWeights & LinearWeights => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
   const blocks: Gpt2Block[] = [];
   for (let i = 0; i < config.n_layer; i++) {
     blocks.push({
-      ln1: ln(`h.${i}.ln_1`),
-      attn: { qkv: lin(`h.${i}.attn.c_attn`), proj: lin(`h.${i}.attn.c_proj`) },
-      ln2: ln(`h.${i}.ln_2`),
-      mlp: { fc: lin(`h.${i}.mlp.c_fc`), proj: lin(`h.${i}.mlp.c_proj`) },
+      ln1: params(`h.${i}.ln_1`),
+      attn: { qkv: params(`h.${i}.attn.c_attn`), proj: params(`h.${i}.attn.c_proj`) },
+      ln2: params(`h.${i}.ln_2`),
+      mlp: { fc: params(`h.${i}.mlp.c_fc`), proj: params(`h.${i}.mlp.c_proj`) },
     });
   }
   const wte = get('wte.weight');
@@ -258,15 +269,6 @@ export async function loadHfCheckpoint(dir: string, options: LoadHfOptions = {})
   const storedHead = tensors.get(LM_HEAD);
   const lmHead = storedHead && !sameBits(storedHead.data, wte.data) ? storedHead : undefined;
 
-  const source: CheckpointSource = {
-    kind: options.source?.kind ?? 'hf-dir',
-    id: options.source?.id ?? root,
-    sha256: hasher.hex(),
-  };
-  return {
-    config,
-    weights: { wte, wpe: get('wpe.weight'), blocks, lnF: ln('ln_f'), ...(lmHead ? { lmHead } : {}) },
-    source,
-    synthetic,
-  };
+  const source: CheckpointSource = { kind: options.source?.kind ?? 'hf-dir', id: options.source?.id ?? root, sha256: hasher.hex() };
+  return { config, weights: { wte, wpe: get('wpe.weight'), blocks, lnF: params('ln_f'), ...(lmHead ? { lmHead } : {}) }, source, synthetic };
 }

@@ -10,13 +10,13 @@ import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointError } from './checkpoint-error.js';
 import { loadHfCheckpoint } from './hf-checkpoint.js';
-import { loadHubCheckpoint } from './hub-checkpoint.js';
 import { downloadHubCheckpoint, hubCacheDir, parseHubSource } from './hub-download.js';
 import type { HubDownloadOptions } from './hub-download.js';
 import { makeModel } from './make-model.js';
 import type { ByteProgress } from './progress-printer.js';
 import { writeSafetensors } from './safetensors.js';
 import { syntheticConfigJson, syntheticTensors } from './synthetic.js';
+import { resolveSource } from '../source.js';
 
 const CFG: Gpt2Config = { n_layer: 2, n_embd: 16, n_head: 2, n_positions: 32, vocab_size: 100, layer_norm_epsilon: 1e-5 };
 
@@ -173,6 +173,12 @@ afterEach(async () => {
 
 function opts(extra: Partial<HubDownloadOptions> = {}): HubDownloadOptions {
   return { cacheDir: cache, endpoint: hub.origin, timeoutMs: 5_000, ...extra };
+}
+
+/** An hf: source as the quantizer takes it (source.ts): downloaded, then loaded as a hub source. */
+async function loadHubCheckpoint(spec: string, options: HubDownloadOptions) {
+  const source = await resolveSource(spec, { ...options, log: () => undefined });
+  return loadHfCheckpoint(source.path, { source });
 }
 
 async function failure(p: Promise<unknown>): Promise<CheckpointError> {

@@ -18,12 +18,11 @@ import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError } from './checkpoint-error.js';
-import { INDEX_FILE, parseSafetensorsIndex, SINGLE_WEIGHTS_FILE } from './hf-checkpoint.js';
+import { CONFIG_FILE, INDEX_FILE, parseSafetensorsIndex, SINGLE_WEIGHTS_FILE } from './hf-checkpoint.js';
 import { pickledCheckpointMessage } from './pickled.js';
 import type { ByteProgress } from './progress-printer.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
-const CONFIG_FILE = 'config.json';
 const COMPLETE_MARKER = '.complete';
 const PICKLED_NAMES = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
 const MAX_REDIRECTS = 10;
@@ -410,33 +409,26 @@ export async function downloadHubCheckpoint(source: HubSource, options: HubDownl
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new CheckpointError(`disk full: cannot create ${dir} for ${where}; free some space there`, { cause: e });
     throw e;
   }
-  // A final name exists only for a file that was fully downloaded and checked, so it is kept.
-  const ensure = async (file: string): Promise<void> => {
+  // A final name exists only for a file that was fully downloaded and checked, so it is kept. An
+  // optional file the hub does not have gives false; a required one, the hub's error.
+  const ensure = async (file: string, optional = false): Promise<boolean> => {
     assertSafeFileName(file, where);
-    if (await exists(join(dir, file))) return;
-    try {
-      await client.download(file, dir);
-    } catch (e) {
-      if (e instanceof NotFound) throw e.error;
-      throw e;
-    }
-  };
-  const tryEnsure = async (file: string): Promise<boolean> => {
     if (await exists(join(dir, file))) return true;
     try {
       await client.download(file, dir);
       return true;
     } catch (e) {
-      if (e instanceof NotFound) return false;
-      throw e;
+      if (!(e instanceof NotFound)) throw e;
+      if (optional) return false;
+      throw e.error;
     }
   };
 
   await ensure(CONFIG_FILE);
   let files: string[];
-  if (await tryEnsure(SINGLE_WEIGHTS_FILE)) {
+  if (await ensure(SINGLE_WEIGHTS_FILE, true)) {
     files = [CONFIG_FILE, SINGLE_WEIGHTS_FILE];
-  } else if (await tryEnsure(INDEX_FILE)) {
+  } else if (await ensure(INDEX_FILE, true)) {
     const indexPath = join(dir, INDEX_FILE);
     let value: unknown;
     try {

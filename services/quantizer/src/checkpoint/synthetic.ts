@@ -5,6 +5,7 @@
  */
 import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
 import { hashString32, Rng } from '@gpt2-int8/shared/prng';
+import { expectedGpt2Shapes } from './hf-checkpoint.js';
 
 export type PresetName = 'tiny' | 'distil' | 'small';
 
@@ -35,10 +36,7 @@ export interface SyntheticTensor {
 const CHUNK_VALUES = 1 << 20;
 
 /** What GPT-2's own initialisation draws each kind of parameter from. */
-interface Init {
-  mean: number;
-  std: number;
-}
+type Init = { mean: number; std: number };
 
 function tensor(name: string, shape: number[], init: Init, seed: number): SyntheticTensor {
   const count = shape.reduce((a, b) => a * b, 1);
@@ -63,35 +61,14 @@ function tensor(name: string, shape: number[], init: Init, seed: number): Synthe
  * of exactly 1 and 0: a graph that forgot to apply a bias or a gain would otherwise still match.
  */
 export function syntheticTensors(config: Gpt2Config, seed: number): SyntheticTensor[] {
-  const E = config.n_embd;
   const std = 0.02;
-  const residStd = std / Math.sqrt(2 * config.n_layer);
   const weight: Init = { mean: 0, std };
+  const residual: Init = { mean: 0, std: std / Math.sqrt(2 * config.n_layer) };
   const bias: Init = { mean: 0, std: 0.01 };
   const gain: Init = { mean: 1, std };
-  const out: SyntheticTensor[] = [
-    tensor('wte.weight', [config.vocab_size, E], weight, seed),
-    tensor('wpe.weight', [config.n_positions, E], weight, seed),
-  ];
-  for (let i = 0; i < config.n_layer; i++) {
-    const p = `h.${i}.`;
-    out.push(
-      tensor(`${p}ln_1.weight`, [E], gain, seed),
-      tensor(`${p}ln_1.bias`, [E], bias, seed),
-      tensor(`${p}attn.c_attn.weight`, [E, 3 * E], weight, seed),
-      tensor(`${p}attn.c_attn.bias`, [3 * E], bias, seed),
-      tensor(`${p}attn.c_proj.weight`, [E, E], { mean: 0, std: residStd }, seed),
-      tensor(`${p}attn.c_proj.bias`, [E], bias, seed),
-      tensor(`${p}ln_2.weight`, [E], gain, seed),
-      tensor(`${p}ln_2.bias`, [E], bias, seed),
-      tensor(`${p}mlp.c_fc.weight`, [E, 4 * E], weight, seed),
-      tensor(`${p}mlp.c_fc.bias`, [4 * E], bias, seed),
-      tensor(`${p}mlp.c_proj.weight`, [4 * E, E], { mean: 0, std: residStd }, seed),
-      tensor(`${p}mlp.c_proj.bias`, [E], bias, seed),
-    );
-  }
-  out.push(tensor('ln_f.weight', [E], gain, seed), tensor('ln_f.bias', [E], bias, seed));
-  return out;
+  const initOf = (name: string) => (name.endsWith('.bias') ? bias : /ln_[12f]\.weight$/.test(name) ? gain : name.endsWith('c_proj.weight') ? residual : weight);
+  // Every parameter, in the loader's order, but lm_head: the head stays tied to wte, as GPT-2 ships.
+  return [...expectedGpt2Shapes(config)].filter(([name]) => name !== 'lm_head.weight').map(([name, shape]) => tensor(name, shape, initOf(name), seed));
 }
 
 /** The config.json a synthetic checkpoint is written with: valid for Hugging Face transformers too. */

@@ -9,6 +9,7 @@ import { loadHfCheckpoint } from '../checkpoint/hf-checkpoint.js';
 import { buildGpt2Graph } from '../gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { quantizeModel } from './quantize-graph.js';
+import { int8Quantization } from './quantization.js';
 
 // A small GPT-2 with trained weights, kept beside the repository (not in it): random weights make
 // agreement meaningless, so this is where quantization quality is checked.
@@ -21,8 +22,7 @@ describe.skipIf(!present)('INT8 quality on trained weights (student-tiny)', () =
     const ckpt = await loadHfCheckpoint(STUDENT);
     const graph = buildGpt2Graph(ckpt.config, ckpt.weights, { logits: 'all' });
     const fp32 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
-    quantizeModel(graph, { weights: 'int8', granularity: 'per-channel' });
-    const int8 = await Gpt2Session.load(encodeModel(graph), ckpt.config);
+    const int8 = await Gpt2Session.load(encodeModel(quantizeModel(graph, int8Quantization('per-channel')).model), ckpt.config);
     const tokens = encode(SAMPLE_TEXT).slice(0, ckpt.config.n_positions);
     const { positions, top1_agreement: agreement, mean_kl: meanKl } = await agreementOverText(fp32, int8, tokens);
     console.info(`student-tiny: top-1 agreement ${(100 * agreement).toFixed(1)}% over ${positions} positions, mean KL ${meanKl.toExponential(2)} nats`);

@@ -5,6 +5,7 @@ import { buildGpt2Graph } from '../gpt2-graph.js';
 import { decodeModel, DT, encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
 import { quantizeModel } from './quantize-graph.js';
+import { int4Quantization, int8Quantization } from './quantization.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
 const weights = randomWeights(config, 11);
@@ -12,8 +13,7 @@ const graphs = { fused: encodeModel(buildGpt2Graph(config, weights)), standard: 
 const fp32 = graphs.fused;
 
 function quantized(granularity: 'per-channel' | 'per-tensor' = 'per-channel', attention: keyof typeof graphs = 'fused') {
-  const model = decodeModel(graphs[attention]);
-  const stats = quantizeModel(model, { weights: 'int8', granularity });
+  const { model, stats } = quantizeModel(decodeModel(graphs[attention]), int8Quantization(granularity));
   return { bytes: encodeModel(model), model, stats };
 }
 
@@ -39,6 +39,13 @@ describe('quantizeModel', () => {
     expect(ops).not.toContain('Gemm');
     const floatMatrices = model.graph?.initializer?.filter((t) => t.dataType === DT.FLOAT && (t.dims?.length ?? 0) === 2) ?? [];
     expect(floatMatrices.map((t) => t.name)).toEqual(['transformer.wpe.weight']);
+  });
+
+  it('returns a new model and leaves the one it was given as it was', () => {
+    const input = decodeModel(fp32);
+    const { model } = quantizeModel(input, int8Quantization('per-channel'));
+    expect(Buffer.from(encodeModel(input)).equals(Buffer.from(fp32))).toBe(true);
+    expect(model.graph?.node?.some((n) => n.opType === 'MatMulInteger')).toBe(true);
   });
 
   it('stores the tied embedding and head once', () => {
@@ -87,8 +94,7 @@ describe('quantizeModel', () => {
 
 describe('quantizeModel, int4 weights', () => {
   const int4 = () => {
-    const model = decodeModel(fp32);
-    const stats = quantizeModel(model, { weights: 'int4', blockSize: 32 });
+    const { model, stats } = quantizeModel(decodeModel(fp32), int4Quantization(32));
     return { bytes: encodeModel(model), model, stats };
   };
 

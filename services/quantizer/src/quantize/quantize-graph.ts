@@ -1,13 +1,12 @@
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import { GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
-import { int4Emitter } from './emit-int4.js';
-import { int8Emitter } from './emit-int8.js';
-import type { Granularity } from './quantize-weights.js';
-import { findWeightUsages } from './weight-usages.js';
+import type { Quantization } from '@gpt2-int8/shared/manifest';
+import { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { matchGather, tokenEmbeddingOnly } from './operators/gather.js';
+import { matchGemm } from './operators/gemm.js';
+import { matchMatMul } from './operators/matmul.js';
+import { type QuantizableNode, Quantizer } from './quantizer.js';
 
-export type QuantizeOptions =
-  | { weights: 'int8'; granularity: Granularity }
-  | { weights: 'int4'; blockSize: number };
+/** The operators that are quantized, by op type: one file each in operators/. */
+const OPERATORS = new Map<string, (node: onnx.INodeProto, q: Quantizer) => QuantizableNode | undefined>([['MatMul', matchMatMul], ['Gemm', matchGemm], ['Gather', matchGather]]);
 
 export interface QuantizeStats {
   linear: number;
@@ -15,38 +14,40 @@ export interface QuantizeStats {
 }
 
 /**
- * Rewrites every MatMul/Gemm whose weight is a constant FP32 initializer, and the token embedding
- * lookup, into their integer forms (see emit-int8.ts and emit-int4.ts). Everything else is left as
- * it is, so an exported graph keeps its structure.
+ * A copy of `model` with every MatMul/Gemm whose weight is a constant FP32 initializer, and the
+ * token embedding lookup, in their integer forms (operators/). Everything else is kept as it is,
+ * so an exported graph keeps its structure; `model` itself is not changed (the copy shares its
+ * unchanged nodes and initializers), so it can be encoded before or after.
  */
-export function quantizeModel(model: onnx.ModelProto, opts: QuantizeOptions): QuantizeStats {
+export function quantizeModel(model: onnx.ModelProto, quantization: Quantization): { model: onnx.ModelProto; stats: QuantizeStats } {
   const graph = model.graph;
   if (!graph) throw new Error('the model has no graph');
   const opset = model.opsetImport?.find((o) => !o.domain)?.version;
   const opsetVersion = opset === undefined || opset === null ? 0 : Number(opset);
   if (opsetVersion < 13) throw new Error(`the model uses ONNX opset ${opsetVersion}; opset 13 or later is needed (re-export with a newer exporter)`);
-  if (!model.opsetImport?.some((o) => o.domain === 'com.microsoft')) model.opsetImport?.push({ domain: 'com.microsoft', version: 1 });
+  const msOpset = model.opsetImport?.some((o) => o.domain === 'com.microsoft') ? [] : [{ domain: 'com.microsoft', version: 1 }];
 
-  const inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
-  const usages = findWeightUsages(graph, inits);
-  const b = new GraphBuilder('q/');
-  const emit = opts.weights === 'int8' ? int8Emitter(b, inits, usages, opts.granularity, opsetVersion) : int4Emitter(b, inits, opts.blockSize);
-
+  const q = new Quantizer(graph, quantization, opsetVersion);
+  const found = tokenEmbeddingOnly((graph.node ?? []).flatMap((n) => OPERATORS.get(n.opType ?? '')?.(n, q) ?? []), q);
+  for (const u of found) if (u.role === 'embedding') q.lookupTables.add(u.weight);
   const replaced = new Map<onnx.INodeProto, onnx.NodeProto[]>();
-  for (const u of usages) {
-    const start = b.nodes.length;
-    emit(u);
-    replaced.set(u.node, b.nodes.slice(start));
+  for (const u of found) {
+    const start = q.b.nodes.length;
+    u.emit();
+    replaced.set(u.node, q.b.nodes.slice(start));
   }
 
   // Splice replacements in place of the nodes they replace, which keeps the node list topological
   // (activation quantization is emitted with the first matmul that reads it).
   const nodes: onnx.INodeProto[] = (graph.node ?? []).flatMap((n) => replaced.get(n) ?? [n]);
-  graph.node = removeDeadNodes(nodes, new Set(graph.output?.map((o) => o.name as string))) as onnx.NodeProto[];
-  const used = new Set(graph.node.flatMap((n) => n.input ?? []));
+  const node = removeDeadNodes(nodes, new Set(graph.output?.map((o) => o.name as string))) as onnx.NodeProto[];
+  const used = new Set(node.flatMap((n) => n.input ?? []));
   for (const o of graph.output ?? []) used.add(o.name as string);
-  graph.initializer = [...(graph.initializer ?? []), ...b.initializers].filter((t) => used.has(t.name as string));
-  return { linear: usages.filter((u) => u.kind === 'matmul').length, embedding: usages.filter((u) => u.kind === 'gather').length };
+  const initializer = [...(graph.initializer ?? []), ...q.b.initializers].filter((t) => used.has(t.name as string));
+  return {
+    model: onnx.ModelProto.create({ ...model, opsetImport: [...(model.opsetImport ?? []), ...msOpset], graph: onnx.GraphProto.create({ ...graph, node, initializer }) }),
+    stats: { linear: found.filter((u) => u.role === 'linear').length, embedding: found.filter((u) => u.role === 'embedding').length },
+  };
 }
 
 /** Drops nodes none of whose outputs is read (the Transposes that fed a replaced weight). */

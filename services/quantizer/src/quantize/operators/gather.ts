@@ -1,0 +1,46 @@
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { DT, MS_DOMAIN } from '@gpt2-int8/shared/onnx-graph-builder';
+import { dimsOf } from '../../onnx/tensor-data.js';
+import type { Int4Quantization, Int8Quantization } from '../quantization.js';
+import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
+
+/** Gather along axis 0 of a constant FP32 matrix: an embedding lookup. */
+export function matchGather(node: onnx.INodeProto, q: Quantizer): QuantizableNode | undefined {
+  const [table, ids] = node.input ?? [];
+  if (!q.isFloatMatrix(table) || ids === undefined || Number(attribute(node, 'axis')?.i ?? 0) !== 0) return undefined;
+  const out = node.output?.[0] as string;
+  const emit = () => (q.quantization.weights === 'int8' ? int8Lookup(q, q.quantization, table, ids, out) : int4Lookup(q, q.quantization, table, ids, out));
+  return { node, weight: table, role: 'embedding', emit };
+}
+
+/**
+ * Of the lookup tables only the largest (the vocabulary) is quantized: the position table is small
+ * (3 MB in GPT-2 small) and quantizing it costs measurable agreement on trained weights
+ * (quality.test.ts's student-tiny: 98.0% → 98.4% top-1 when it stays FP32).
+ */
+export function tokenEmbeddingOnly(found: QuantizableNode[], q: Quantizer): QuantizableNode[] {
+  const rowsOf = (table: string) => dimsOf(q.inits.get(table) as onnx.ITensorProto)[0] as number;
+  const largest = Math.max(0, ...found.filter((u) => u.role === 'embedding').map((u) => rowsOf(u.weight)));
+  return found.filter((u) => u.role !== 'embedding' || rowsOf(u.weight) === largest);
+}
+
+/** int8: the rows gathered as int8 codes, then dequantized by their scales (or the one per tensor). */
+function int8Lookup(q: Quantizer, qz: Int8Quantization, table: string, ids: string, out: string): void {
+  const { b } = q;
+  const w = q.int8Weight(table, 'rows', 'KN', qz.granularity);
+  const rows = b.op('Cast', [b.op('Gather', [w.q, ids])], { to: DT.FLOAT });
+  const scale = qz.granularity === 'per-tensor' ? w.scales : b.op('Unsqueeze', [b.op('Gather', [w.scales, ids]), b.constant([-1], DT.INT64)]);
+  b.op('Mul', [rows, scale], {}, '', out);
+}
+
+/**
+ * int4: GatherBlockQuantized on the packed table a tied head's MatMulNBits reads (matmul.ts), so the
+ * two share it, through Reshapes ONNX Runtime folds at load: data [N, K/2], scales [N, K/block].
+ */
+function int4Lookup(q: Quantizer, qz: Int4Quantization, table: string, ids: string, out: string): void {
+  const { b } = q;
+  const w = q.int4Weight(table, 'NK', qz.block_size);
+  const data = b.op('Reshape', [w.packed, b.constant([w.n, w.k / 2], DT.INT64)]);
+  const scales = b.op('Reshape', [w.scales, b.constant([w.n, w.k / qz.block_size], DT.INT64)]);
+  b.op('GatherBlockQuantized', [data, ids, scales], { gather_axis: 0, quantize_axis: 1, block_size: qz.block_size, bits: 4 }, MS_DOMAIN, out);
+}

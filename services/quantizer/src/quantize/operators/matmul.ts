@@ -1,0 +1,58 @@
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { DT, MS_DOMAIN } from '@gpt2-int8/shared/onnx-graph-builder';
+import type { Int4Quantization, Int8Quantization } from '../quantization.js';
+import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
+
+/** x · W · alpha with a constant W: MatMul, and the product inside a Gemm (gemm.ts). */
+export interface Product {
+  x: string;
+  weight: string;
+  /** [K,N] as MatMul reads it, or [N,K] (Gemm's transB, or behind a Transpose as torch.onnx.export writes nn.Linear). */
+  stored: 'KN' | 'NK';
+  alpha: number;
+}
+
+/** MatMul whose weight is a constant FP32 matrix, read directly or through a Transpose. */
+export function matchMatMul(node: onnx.INodeProto, q: Quantizer): QuantizableNode | undefined {
+  const [x, w] = node.input ?? [];
+  if (x === undefined || w === undefined) return undefined;
+  const t = q.producers.get(w);
+  const perm = t && attribute(t, 'perm')?.ints?.map(Number);
+  const transposed = t?.opType === 'Transpose' && (perm === undefined || (perm[0] === 1 && perm[1] === 0)) ? t.input?.[0] : undefined;
+  const p: Product | undefined = q.isFloatMatrix(w) ? { x, weight: w, stored: 'KN', alpha: 1 }
+    : q.isFloatMatrix(transposed) ? { x, weight: transposed, stored: 'NK', alpha: 1 } : undefined;
+  return p && { node, weight: p.weight, role: 'linear', emit: () => void emitProduct(q, p, node.output?.[0]) };
+}
+
+/** Emits the product in the chosen precision; its last node writes `out` (a fresh name when undefined). */
+export function emitProduct(q: Quantizer, p: Product, out: string | undefined): string {
+  return q.quantization.weights === 'int8' ? int8Product(q, q.quantization, p, out) : int4Product(q, q.quantization, p, out);
+}
+
+/** int8: MatMulInteger on int8 weights and activations quantized per row at run time (Quantizer.int8Activation). */
+function int8Product(q: Quantizer, qz: Int8Quantization, p: Product, out: string | undefined): string {
+  const { b } = q;
+  // A table shared with a Gather stays [N,K] on disk; ONNX Runtime folds this Transpose at load.
+  const shared = p.stored === 'NK' && q.lookupTables.has(p.weight);
+  const w = q.int8Weight(p.weight, shared ? 'rows' : 'KN', p.stored, qz.granularity);
+  const weight = shared ? b.op('Transpose', [w.q], { perm: [1, 0] }) : w.q;
+  const x = q.int8Activation(p.x);
+  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
+  const wScale = p.alpha === 1 ? w.scales : b.op('Mul', [w.scales, b.scalar(p.alpha)]);
+  // Scale by the weight's scales first, then the row scales. The other association,
+  // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
+  // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
+  // wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
+  return b.op('Mul', [b.op('Mul', [b.op('Cast', [acc], { to: DT.FLOAT }), wScale]), x.scale], {}, '', out);
+}
+
+/** MatMulNBits' accuracy level 4: activations quantized to int8 per block of K at run time. */
+const INT8_COMPUTE = 4;
+
+/** int4: MatMulNBits on 4-bit weight blocks, activations quantized per block of each row at run time. */
+function int4Product(q: Quantizer, qz: Int4Quantization, p: Product, out: string | undefined): string {
+  const w = q.int4Weight(p.weight, p.stored, qz.block_size);
+  const attrs = { K: w.k, N: w.n, bits: 4, block_size: qz.block_size, accuracy_level: INT8_COMPUTE };
+  const y = q.b.op('MatMulNBits', [p.x, w.packed, w.scales], attrs, MS_DOMAIN, p.alpha === 1 ? out : undefined);
+  return p.alpha === 1 ? y : q.b.op('Mul', [y, q.b.scalar(p.alpha)], {}, '', out);
+}

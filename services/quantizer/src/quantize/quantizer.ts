@@ -1,0 +1,111 @@
+import type { Quantization } from '@gpt2-int8/shared/manifest';
+import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { DT, GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
+import { dimsOf, floatData } from '../onnx/tensor-data.js';
+import { type Granularity, quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
+
+/** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
+export interface QuantizableNode {
+  node: onnx.INodeProto;
+  /** The matrix it reads: a weight (stored [K,N] or [N,K]) or a lookup table. */
+  weight: string;
+  role: 'linear' | 'embedding';
+  /** Adds the replacement's nodes and initializers to the quantizer's builder; its last node writes the node's output. */
+  emit(): void;
+}
+
+/** A weight's int8 codes and scales, as initializer names. */
+export type Int8Weight = { q: string; scales: string };
+/** A weight [N, K] as 4-bit codes [N, K/block, block/2] with a scale per block (MatMulNBits' layout). */
+export type Int4Weight = { packed: string; scales: string; n: number; k: number };
+
+function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  const found = cache.get(key);
+  if (found !== undefined) return found;
+  const made = make();
+  cache.set(key, made);
+  return made;
+}
+
+export function attribute(node: onnx.INodeProto, name: string): onnx.IAttributeProto | undefined {
+  return node.attribute?.find((a) => a.name === name);
+}
+
+/**
+ * What the operators (operators/) share while they rewrite one graph, as ONNX Runtime's quantization
+ * tool splits its quantizer from its per-operator classes: the builder of the new nodes, the graph's
+ * initializers, and every weight and activation quantized once however many operators read it (a
+ * tied embedding and head are stored once; a tensor read by several matmuls is quantized once).
+ */
+export class Quantizer {
+  readonly b = new GraphBuilder('q/');
+  /** The tables a quantized Gather reads, known before anything is emitted (see operators/matmul.ts). */
+  readonly lookupTables = new Set<string>();
+  readonly inits: Map<string, onnx.ITensorProto>;
+  /** The node that writes each tensor. */
+  readonly producers = new Map<string, onnx.INodeProto>();
+  private readonly int8Weights = new Map<string, Int8Weight>();
+  private readonly int4Weights = new Map<string, Int4Weight>();
+  private readonly int8Activations = new Map<string, { q: string; scale: string }>();
+
+  constructor(graph: onnx.IGraphProto, readonly quantization: Quantization, private readonly opsetVersion: number) {
+    this.inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
+    for (const n of graph.node ?? []) for (const o of n.output ?? []) this.producers.set(o, n);
+  }
+
+  isFloatMatrix(name: string | undefined): name is string {
+    const t = name === undefined ? undefined : this.inits.get(name);
+    return t !== undefined && t.dataType === DT.FLOAT && dimsOf(t).length === 2;
+  }
+
+  /** 'rows' keeps the stored [R,C] layout with a scale per row; 'KN' is [K,N] with a scale per column. */
+  int8Weight(init: string, layout: 'rows' | 'KN', stored: 'KN' | 'NK', granularity: Granularity): Int8Weight {
+    return cached(this.int8Weights, `${init}:${layout}`, () => {
+      const t = this.inits.get(init) as onnx.ITensorProto;
+      const [rows, cols] = dimsOf(t) as [number, number];
+      const flip = layout === 'KN' && stored === 'NK';
+      const dims = flip ? [cols, rows] : [rows, cols];
+      const qm = quantizeSymmetric(flip ? transpose(floatData(t), rows, cols) : floatData(t), dims[0] as number, dims[1] as number, layout === 'rows' ? 0 : 1, granularity);
+      const suffix = layout === 'rows' ? '' : '_kn';
+      return {
+        q: this.b.initializer(`${init}_quantized${suffix}`, { dims, dataType: DT.INT8, data: qm.q }),
+        scales: this.b.initializer(`${init}_scale${suffix}`, { dims: [qm.scales.length], dataType: DT.FLOAT, data: qm.scales }),
+      };
+    });
+  }
+
+  /** The weight as [N, K] (rows are output channels: MatMulNBits' layout and a lookup table's) in 4-bit blocks. */
+  int4Weight(init: string, stored: 'KN' | 'NK', blockSize: number): Int4Weight {
+    return cached(this.int4Weights, init, () => {
+      const t = this.inits.get(init) as onnx.ITensorProto;
+      const [rows, cols] = dimsOf(t) as [number, number];
+      const [n, k] = stored === 'NK' ? [rows, cols] : [cols, rows];
+      const data = stored === 'NK' ? floatData(t) : transpose(floatData(t), rows, cols);
+      if (k % blockSize !== 0) throw new Error(`${init}: ${k} inputs is not a multiple of the int4 block size ${blockSize}; choose a smaller --block-size`);
+      const q = quantizeInt4Blocks(data, n, k, blockSize);
+      return {
+        packed: this.b.initializer(`${init}_int4`, { dims: [n, k / blockSize, blockSize / 2], dataType: DT.UINT8, data: q.packed }),
+        scales: this.b.initializer(`${init}_int4_scale`, { dims: [n * (k / blockSize)], dataType: DT.FLOAT, data: q.scales }),
+        n,
+        k,
+      };
+    });
+  }
+
+  /**
+   * `x` quantized per row (per token) at run time, not per tensor as ONNX Runtime's
+   * DynamicQuantizeLinear does, so a prompt's result does not depend on what else is in its batch
+   * or on whether its prefix came from the KV cache. Codes are shifted into uint8 with a zero point
+   * of 128, which keeps ONNX Runtime on its fast u8×s8 kernel (README.md, How the INT8 model is built).
+   */
+  int8Activation(x: string): { q: string; scale: string } {
+    return cached(this.int8Activations, x, () => {
+      const { b } = this;
+      const abs = b.op('Abs', [x]);
+      const absMax = this.opsetVersion >= 18 ? b.op('ReduceMax', [abs, b.constant([-1], DT.INT64)], { keepdims: 1 }) : b.op('ReduceMax', [abs], { axes: [-1], keepdims: 1 });
+      const scale = b.op('Max', [b.op('Mul', [absMax, b.scalar(1 / 127)]), b.scalar(1e-30)]);
+      const shifted = b.op('Add', [b.op('Round', [b.op('Div', [x, scale])]), b.scalar(128)]);
+      return { q: b.op('Cast', [shifted], { to: DT.UINT8 }), scale };
+    });
+  }
+}
