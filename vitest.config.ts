@@ -11,7 +11,7 @@ import { defineConfig } from 'vitest/config';
 /** Worker tests beside the process tests that need neither a Redis nor a process. */
 const WORKER_UNIT = ['services/worker/test/engine.test.ts', 'services/worker/test/model-loader.test.ts', 'services/worker/test/import-graph.test.ts'];
 const UNIT = [
-  'shared/src/**/*.test.ts',
+  'shared/*/src/**/*.test.ts',
   'services/*/src/**/*.test.ts',
   ...WORKER_UNIT,
   'scripts/**/*.test.ts',
@@ -20,7 +20,7 @@ const UNIT = [
   'test/support/*.test.ts',
 ];
 /** Unit-tier files that start processes or a Redis. */
-const UNIT_EXCEPTIONS = ['shared/src/redis-server.test.ts', 'services/quantizer/src/cli.test.ts', 'services/quantizer/src/quantize-artifact.test.ts'];
+const UNIT_EXCEPTIONS = ['shared/dev/src/redis-server.test.ts', 'services/quantizer/src/cli.test.ts', 'services/quantizer/src/quantize-artifact.test.ts'];
 const INTEGRATION = ['services/*/test/**/*.test.ts', 'test/reliability/**/*.test.ts', ...UNIT_EXCEPTIONS];
 const SYSTEM = ['test/e2e/**/*.test.ts', 'test/deploy/**/*.test.ts', 'test/bench/bench-smoke.test.ts'];
 const ALWAYS_EXCLUDED = ['**/node_modules/**', '**/dist/**'];
@@ -28,7 +28,7 @@ const ALWAYS_EXCLUDED = ['**/node_modules/**', '**/dist/**'];
 // Tests import the shared library from source; spawned services run the built dist/.
 export default defineConfig({
   resolve: {
-    alias: [{ find: /^@gpt2-int8\/shared\/(.*)$/, replacement: fileURLToPath(new URL('./shared/src/$1.ts', import.meta.url)) }],
+    alias: [{ find: /^@gpt2-int8\/(contract|runtime|dev)\/(.*)$/, replacement: fileURLToPath(new URL('./shared/$1/src/$2.ts', import.meta.url)) }],
   },
   test: {
     testTimeout: 60_000,

@@ -11,9 +11,9 @@
  * Run it by hand inside a container: `node deploy/worker-healthcheck.mjs`.
  */
 import { hostname } from 'node:os';
-import { readCommonConfig } from '@gpt2-int8/shared/config';
-import { HEARTBEAT_TTL_SECONDS, workerHeartbeatKey, workerHeartbeatPattern } from '@gpt2-int8/shared/job';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { readCommonConfig } from '@gpt2-int8/contract/config';
+import { HEARTBEAT_TTL_SECONDS, workerHeartbeatKey, workerHeartbeatPattern } from '@gpt2-int8/contract/job';
+import { createRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
 
 /** @param {number} pid */
 function alive(pid) {
@@ -52,7 +52,7 @@ try {
   const beats = (await Promise.all(keys.map((k) => redis.get(k))))
     .flatMap((raw) => {
       try {
-        return raw ? [/** @type {import('@gpt2-int8/shared/job').WorkerHeartbeat} */ (JSON.parse(raw))] : [];
+        return raw ? [/** @type {import('@gpt2-int8/contract/job').WorkerHeartbeat} */ (JSON.parse(raw))] : [];
       } catch {
         return [];
       }

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readManifest } from '@gpt2-int8/shared/manifest';
-import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { readManifest } from '@gpt2-int8/contract/manifest';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
 import { ensureSyntheticArtifact } from './artifacts.js';
 import { benchMarkdown, type BenchResult } from './bench-report.js';
 import { intList, oneOfList, positiveInt, positiveNumber, runMain, UsageError } from './cli-args.js';
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
 
 /**
  * The model section measures what a worker does, so it runs under the workers' allocator setting
- * (shared/src/worker-process.ts): onnxruntime-node allocates every output afresh, and how glibc
+ * (shared/contract/src/worker-process.ts): onnxruntime-node allocates every output afresh, and how glibc
  * serves those buffers changes what a KV-cache step costs. Re-executed once with it when unset.
  */
 if (process.env.GLIBC_TUNABLES === WORKER_PROCESS_ENV.GLIBC_TUNABLES) {

@@ -6,7 +6,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
+import { VALIDATION_PROMPTS } from '@gpt2-int8/contract/prompts';
 import { ensureStudentArtifact, ensureSyntheticArtifact } from './artifacts.js';
 import { positiveInt, runMain, UsageError } from './cli-args.js';
 import { compareMarkdown, runCompare } from './compare.js';

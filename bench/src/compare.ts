@@ -4,14 +4,14 @@
  * both), the speedup; then sizes and agreement (top-1, top-5 overlap, KL) on the prompts and at
  * every position of real prose.
  */
-import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
-import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
-import { encode, tokenText } from '@gpt2-int8/shared/tokenizer';
+import { LEGACY_PROMPTS } from '@gpt2-int8/contract/prompts';
+import { SAMPLE_TEXT } from '@gpt2-int8/dev/sample-text';
+import { encode, tokenText } from '@gpt2-int8/runtime/tokenizer';
 import { CpuShare } from './cpu-share.js';
-import { type Agreement, agreementOverText, comparePosition, summarizeAgreement } from '@gpt2-int8/shared/agreement';
+import { type Agreement, agreementOverText, comparePosition, summarizeAgreement } from '@gpt2-int8/runtime/agreement';
 import { type MachineInfo, machineInfo } from './machine.js';
 import { cell, fixed, mb, pct, quoted, table } from './markdown.js';
-import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
+import { promptLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { loadModelPair, releasePair } from './model-pair.js';
 import { interleaved, round, roundSummary, type Summary, summarize } from './summary.js';
 

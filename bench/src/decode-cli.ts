@@ -3,10 +3,10 @@
  * npm run bench:decode -- [--preset small|distil|tiny] [--contexts 127,511] [--reps N] [--cache-dir DIR]
  *
  * What one KV-cache decode step costs (INT8, batch 1, 1 thread) under three glibc malloc settings
- * — glibc's default, a 256 KiB mmap threshold, and the workers' own (shared/src/worker-process.ts)
+ * — glibc's default, a 256 KiB mmap threshold, and the workers' own (shared/contract/src/worker-process.ts)
  * — each measured three ways: fetching every output and feeding present.* back as the next past
  * (optimum's way), fetching the logits only (what the model itself costs), and the worker's slot
- * cache (shared/src/kv-decoder.ts: only the new positions fetched). onnxruntime-node copies every
+ * cache (shared/runtime/src/kv-decoder.ts: only the new positions fetched). onnxruntime-node copies every
  * output into a fresh buffer; the gap between the first two columns is that copy, and the
  * allocator decides whether each fresh buffer is page-faulted in anew. Each setting runs in its own process (glibc reads its
  * tunables at start-up), settings interleaved over two rounds.
@@ -14,11 +14,11 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { Gpt2Session, type KvCache } from '@gpt2-int8/shared/gpt2-session';
-import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
-import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/shared/manifest';
-import { Rng } from '@gpt2-int8/shared/prng';
-import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { Gpt2Session, type KvCache } from '@gpt2-int8/runtime/gpt2-session';
+import { startDecoding } from '@gpt2-int8/runtime/kv-decoder';
+import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/contract/manifest';
+import { Rng } from '@gpt2-int8/runtime/prng';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
 import { ensureSyntheticArtifact, runNodeScript } from './artifacts.js';
 import { intList, positiveInt, runMain, UsageError } from './cli-args.js';
 import { machineInfo, machineMarkdown } from './machine.js';
@@ -37,7 +37,7 @@ interface ChildResult {
   context: number;
   all_outputs_ms: number;
   logits_only_ms: number;
-  /** The worker's way (shared/src/kv-decoder.ts): the cache in slot buffers, new positions fetched. */
+  /** The worker's way (shared/runtime/src/kv-decoder.ts): the cache in slot buffers, new positions fetched. */
   slot_cache_ms: number;
 }
 

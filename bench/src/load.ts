@@ -4,8 +4,8 @@
  * and the worker's timings_ms from every response body.
  */
 import autocannon, { type Request, type Result } from 'autocannon';
-import type { PredictResponse } from '@gpt2-int8/shared/api';
-import { percentile } from '@gpt2-int8/shared/stats';
+import type { PredictResponse } from '@gpt2-int8/contract/api';
+import { percentile } from '@gpt2-int8/contract/stats';
 import { round } from './summary.js';
 
 export interface LoadRun {

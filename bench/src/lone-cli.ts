@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
+import { LEGACY_PROMPTS } from '@gpt2-int8/contract/prompts';
 import { ensureSyntheticArtifact } from './artifacts.js';
 import { positiveInt, runMain, UsageError } from './cli-args.js';
 import { machineInfo, machineMarkdown } from './machine.js';

@@ -3,13 +3,13 @@
  * prompt lengths, greedy generation with and without the KV cache, artifact sizes and session load
  * time. Every FP32/INT8 (or cache/recompute) pair is measured interleaved in one run.
  */
-import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
-import { argmax } from '@gpt2-int8/shared/logits';
-import { readManifest } from '@gpt2-int8/shared/manifest';
-import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
-import { encode } from '@gpt2-int8/shared/tokenizer';
-import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
+import { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { startDecoding } from '@gpt2-int8/runtime/kv-decoder';
+import { argmax } from '@gpt2-int8/runtime/logits';
+import { readManifest } from '@gpt2-int8/contract/manifest';
+import { SAMPLE_TEXT } from '@gpt2-int8/dev/sample-text';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
+import { promptLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { artifactPaths, loadModelPair, releasePair } from './model-pair.js';
 import { interleaved, round, roundSummary, type Summary, summarize } from './summary.js';
 

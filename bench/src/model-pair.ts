@@ -1,7 +1,7 @@
 /** An artifact's two models loaded side by side, and the one forward pass everything here times. */
 import { join } from 'node:path';
-import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { ARTIFACT_FILES, type Manifest, readManifest, verifyModelFiles } from '@gpt2-int8/shared/manifest';
+import { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { ARTIFACT_FILES, type Manifest, readManifest, verifyModelFiles } from '@gpt2-int8/contract/manifest';
 
 export interface ModelPair {
   dir: string;

@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@gpt2-int8/shared/free-port';
-import { startRedisServer } from '@gpt2-int8/shared/redis-server';
-import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { freePort } from '@gpt2-int8/dev/free-port';
+import { startRedisServer } from '@gpt2-int8/dev/redis-server';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
 import { GATEWAY_MAIN, ROOT, WORKER_MAIN } from './paths.js';
 
 const running = new Set<ChildProcess>();

@@ -7,11 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
-import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
-import { median, percentile } from '@gpt2-int8/shared/stats';
-import { decode } from '@gpt2-int8/shared/tokenizer';
-import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { ARTIFACT_FILES } from '@gpt2-int8/contract/manifest';
+import { LEGACY_PROMPTS } from '@gpt2-int8/contract/prompts';
+import { median, percentile } from '@gpt2-int8/contract/stats';
+import { decode } from '@gpt2-int8/runtime/tokenizer';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
 import { runNodeScript } from './artifacts.js';
 import { cpuByRole } from './cpu-share.js';
 import { GENERATE_TOKENS, type LoadRun, predictSequential, predictTogether, type RawRun, runLoad, type Workload } from './load.js';

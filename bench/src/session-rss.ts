@@ -6,11 +6,11 @@
  *   node bench/dist/session-rss.js <artifact dir>
  */
 import { join } from 'node:path';
-import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/shared/manifest';
-import { LEGACY_PROMPTS } from '@gpt2-int8/shared/prompts';
-import { encode } from '@gpt2-int8/shared/tokenizer';
-import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
+import { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/contract/manifest';
+import { LEGACY_PROMPTS } from '@gpt2-int8/contract/prompts';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
+import { promptLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { processMemory } from './processes.js';
 
 const dir = process.argv[2];

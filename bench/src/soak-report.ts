@@ -3,7 +3,7 @@
  * services' RSS every few seconds, CPU samples and the workers' job counts to soak-<date>.json and
  * its markdown. The bounds a run must keep are here.
  */
-import { percentile } from '@gpt2-int8/shared/stats';
+import { percentile } from '@gpt2-int8/contract/stats';
 import type { CpuSample, CpuShare } from './cpu-share.js';
 import { type MachineInfo, machineMarkdown } from './machine.js';
 import { table } from './markdown.js';

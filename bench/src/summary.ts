@@ -1,5 +1,5 @@
 /** Medians and spread of timing samples: what every figure in the bench reports. */
-import { median, percentile } from '@gpt2-int8/shared/stats';
+import { median, percentile } from '@gpt2-int8/contract/stats';
 
 export interface Summary {
   n: number;

@@ -11,11 +11,11 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { everyPositionLogits, Gpt2Session, type KvCache, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { readManifest } from '@gpt2-int8/shared/manifest';
-import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
-import { encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
-import { comparePosition, summarizeAgreement } from '@gpt2-int8/shared/agreement';
+import { everyPositionLogits, Gpt2Session, type KvCache, leftPad } from '@gpt2-int8/runtime/gpt2-session';
+import { readManifest } from '@gpt2-int8/contract/manifest';
+import { SAMPLE_TEXT } from '@gpt2-int8/dev/sample-text';
+import { encode, EOS_TOKEN_ID } from '@gpt2-int8/runtime/tokenizer';
+import { comparePosition, summarizeAgreement } from '@gpt2-int8/runtime/agreement';
 import { runQuantizer } from './artifacts.js';
 import { positiveInt, runMain, UsageError } from './cli-args.js';
 import { machineInfo, machineMarkdown } from './machine.js';

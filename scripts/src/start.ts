@@ -8,10 +8,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/shared/config';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
-import { type RedisServer, startRedisServer } from '@gpt2-int8/shared/redis-server';
-import { WORKER_PROCESS_ENV } from '@gpt2-int8/shared/worker-process';
+import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/contract/config';
+import { createRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
+import { type RedisServer, startRedisServer } from '@gpt2-int8/dev/redis-server';
+import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
 import { type ServiceSpec, spawnService } from './supervisor/spawn-service.js';
 import { onStopSignals } from './supervisor/stop-signals.js';
 import { describeExit, Supervisor } from './supervisor/supervisor.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEGACY_PROMPTS, VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
+import { LEGACY_PROMPTS, VALIDATION_PROMPTS } from '@gpt2-int8/contract/prompts';
 import type { BenchResult } from '../../bench/src/bench-report.js';
 import type { CompareResult } from '../../bench/src/compare.js';
 import { TARGET_IDS } from '../../bench/src/targets.js';

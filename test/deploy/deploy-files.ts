@@ -259,8 +259,8 @@ export function serviceCommand(service: ComposeService, image: Stage): { entrypo
 
 /** Where each service reads its environment (the config code is the source of truth). */
 export const SERVICE_ENV_SOURCES = {
-  /** Read by the worker and the gateway (shared/src/config.ts's readCommonConfig). */
-  common: ['shared/src/config.ts'],
+  /** Read by the worker and the gateway (shared/contract/src/config.ts's readCommonConfig). */
+  common: ['shared/contract/src/config.ts'],
   quantizer: ['services/quantizer/src/cli.ts'],
   worker: ['services/worker/src/config.ts'],
   gateway: ['services/gateway/src/config.ts'],

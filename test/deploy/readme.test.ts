@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIMITS } from '@gpt2-int8/shared/api';
+import { LIMITS } from '@gpt2-int8/contract/api';
 import { envNamesIn, loadCompose, rawCompose, ROOT, SERVICE_ENV_SOURCES, serviceVolumes } from './deploy-files.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');

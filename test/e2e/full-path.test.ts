@@ -3,8 +3,8 @@
  * worker processes holding the tiny INT8 artifact → back, for each job kind, streaming included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CompareResponse, GenerateResponse, PredictResponse } from '@gpt2-int8/shared/api';
-import { encode } from '@gpt2-int8/shared/tokenizer';
+import type { CompareResponse, GenerateResponse, PredictResponse } from '@gpt2-int8/contract/api';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
 import { type PrivateRedis, startRedis } from '../support/redis-server.js';
 import { parseSse } from '../support/sse.js';
 import { freePort, type ServiceProcess, startService, waitFor200 } from '../support/services.js';

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
-import { type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/shared/job';
-import { createRedis } from '@gpt2-int8/shared/redis';
+import { type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/contract/job';
+import { createRedis } from '@gpt2-int8/contract/redis';
 import { type PrivateRedis, startRedis } from '../support/redis-server.js';
 import { freePort, type ServiceProcess, startService, waitFor200 } from '../support/services.js';
 import { tinyArtifact } from '../support/tiny-artifact.js';

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
+import { VALIDATION_PROMPTS } from '@gpt2-int8/contract/prompts';
 import { type Cluster, parseSse, post, startCluster } from './cluster.js';
 
 let c: Cluster;

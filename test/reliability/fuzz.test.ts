@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Value } from 'typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompareResponseSchema, GenerateResponseSchema, LIMITS, PredictResponseSchema } from '@gpt2-int8/shared/api';
+import { CompareResponseSchema, GenerateResponseSchema, LIMITS, PredictResponseSchema } from '@gpt2-int8/contract/api';
 import { alive, type Cluster, parseSse, post, rssBytes, startCluster, until } from './cluster.js';
 import { rawExchange, rawPost, rawRequest, type RawResponse } from './raw-http.js';
 

@@ -15,8 +15,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobResult } from '@gpt2-int8/shared/job';
-import { createRedis, PRODUCER_COMMAND_TIMEOUT_MS } from '@gpt2-int8/shared/redis';
+import type { JobResult } from '@gpt2-int8/contract/job';
+import { createRedis, PRODUCER_COMMAND_TIMEOUT_MS } from '@gpt2-int8/contract/redis';
 import { FAKE_MODEL, startFakeWorker } from '../support/fake-worker.js';
 import { startRedis } from '../support/redis-server.js';
 import { postJson, startGateway } from '../../services/gateway/test/helpers.js';

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedis } from '@gpt2-int8/shared/redis';
+import { createRedis } from '@gpt2-int8/contract/redis';
 import { startFakeWorker } from '../support/fake-worker.js';
 import { type PrivateRedis, startRedis } from '../support/redis-server.js';
 import { type Cluster, post, startCluster, until } from './cluster.js';

@@ -12,8 +12,8 @@
  */
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseJobReply, replyChannel } from '@gpt2-int8/shared/job';
-import { createRedis } from '@gpt2-int8/shared/redis';
+import { parseJobReply, replyChannel } from '@gpt2-int8/contract/job';
+import { createRedis } from '@gpt2-int8/contract/redis';
 import { alive, type Cluster, startCluster, until } from './cluster.js';
 import { type Outcome, request, startLoad, tally } from './load.js';
 

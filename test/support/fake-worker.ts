@@ -1,7 +1,7 @@
 /**
  * A stand-in for services/worker in gateway and browser tests: a real BullMQ Worker on the same
  * queue and a real heartbeat key, answering with canned results shaped exactly like the worker's
- * (shared/src/job.ts), so the gateway is tested over real Redis without ONNX Runtime.
+ * (shared/contract/src/job.ts), so the gateway is tested over real Redis without ONNX Runtime.
  *
  * Prompts steer it: one containing "TOO_LONG" fails with the worker's PROMPT_TOO_LONG client error,
  * "CRASH" fails with an internal error (whose text must not reach the client), "HANG" never answers.
@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { CompareResponse, GenerateResponse, ModelRef, PredictResponse, TokenProb } from '@gpt2-int8/shared/api';
+import type { CompareResponse, GenerateResponse, ModelRef, PredictResponse, TokenProb } from '@gpt2-int8/contract/api';
 import {
   HEARTBEAT_TTL_SECONDS,
   decodeJobError,
@@ -25,8 +25,8 @@ import {
   type JobData,
   type JobResult,
   type WorkerHeartbeat,
-} from '@gpt2-int8/shared/job';
-import { createRedis } from '@gpt2-int8/shared/redis';
+} from '@gpt2-int8/contract/job';
+import { createRedis } from '@gpt2-int8/contract/redis';
 
 export const FAKE_MODEL: ModelRef = { sha256: 'a'.repeat(64), quantization: 'int8 per-channel, dynamic per-row activations', synthetic: true };
 /** The canned continuation; generate streams these one by one. */

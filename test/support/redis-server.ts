@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@gpt2-int8/shared/free-port';
-import { type RedisServer, startRedisServer } from '@gpt2-int8/shared/redis-server';
+import { freePort } from '@gpt2-int8/dev/free-port';
+import { type RedisServer, startRedisServer } from '@gpt2-int8/dev/redis-server';
 
 export { freePort };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
+import { readManifest, verifyArtifactFile } from '@gpt2-int8/contract/manifest';
 import { tinyArtifact } from './tiny-artifact.js';
 
 describe('the shared tiny artifact', () => {

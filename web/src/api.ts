@@ -1,5 +1,5 @@
 /**
- * The gateway's HTTP API from the browser. Types come from shared/src/api.ts (type-only imports,
+ * The gateway's HTTP API from the browser. Types come from shared/contract/src/api.ts (type-only imports,
  * erased at build), so the page and the gateway agree on every shape.
  */
 import type {
@@ -12,7 +12,7 @@ import type {
   PredictRequest,
   PredictResponse,
   StreamToken,
-} from '@gpt2-int8/shared/api';
+} from '@gpt2-int8/contract/api';
 
 export type { CompareResponse, GenerateResponse, ModelInfoResponse, PredictResponse, StreamToken };
 

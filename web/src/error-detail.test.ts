@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompareRequestSchema, GenerateRequestSchema, PredictRequestSchema } from '@gpt2-int8/shared/api';
+import { CompareRequestSchema, GenerateRequestSchema, PredictRequestSchema } from '@gpt2-int8/contract/api';
 import { installErrorHandlers } from '../../services/gateway/src/errors.js';
 import { chineseErrorDetail } from './error-detail.js';
 

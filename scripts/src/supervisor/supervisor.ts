@@ -5,7 +5,7 @@
  * a process being stopped is not restarted.
  */
 import type { ChildProcess } from 'node:child_process';
-import { READY_MESSAGE } from '@gpt2-int8/shared/supervision';
+import { READY_MESSAGE } from '@gpt2-int8/contract/supervision';
 import { type Crash, decideRestart, DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
 import type { ServiceSpec } from './spawn-service.js';
 

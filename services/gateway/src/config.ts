@@ -4,7 +4,7 @@
  * variable; main.ts turns that into a non-zero exit.
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError, EnvReader, readCommonConfig, type CommonConfig, type Env } from '@gpt2-int8/shared/config';
+import { ConfigError, EnvReader, readCommonConfig, type CommonConfig, type Env } from '@gpt2-int8/contract/config';
 
 export interface GatewayConfig extends CommonConfig {
   port: number;

@@ -8,7 +8,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import type { ErrorBody } from '@gpt2-int8/shared/api';
+import type { ErrorBody } from '@gpt2-int8/contract/api';
 
 export class ApiError extends Error {
   override name = 'ApiError';

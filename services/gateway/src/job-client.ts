@@ -3,7 +3,7 @@
  * progress (streamed tokens). Why it is built this way:
  *
  * - Replies come straight back on this gateway's own pub/sub channel, named in each job
- *   (shared/src/job.ts JobReply): the quickest path. BullMQ's QueueEvents listener stays as the second
+ *   (shared/contract/src/job.ts JobReply): the quickest path. BullMQ's QueueEvents listener stays as the second
  *   path (and the only one for failures that are not client errors); whichever answer comes first
  *   wins. Both are registered *before* the job is added, so no reply can arrive before someone listens. (BullMQ's
  *   job.waitUntilFinished registers after `add` and re-checks; it also awaits Redis inside a Promise
@@ -12,14 +12,14 @@
  *   directly (a completion event can be lost) before answering 504.
  * - Completed jobs are kept a short while (age/count), never removed at once: removal races the
  *   waiter reading the result.
- * - The producer connection fails commands at once while Redis is down (shared/src/redis.ts), and a
+ * - The producer connection fails commands at once while Redis is down (shared/contract/src/redis.ts), and a
  *   request checks the connection before enqueueing, so Redis down is a fast 503, not a hang.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import { decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
+import { decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
 import { ApiError, ClientGoneError } from './errors.js';
 
 

@@ -1,12 +1,12 @@
 /**
  * A validated API request → the job the worker runs, with every default filled in here, once, so
- * the worker never guesses (shared/src/job.ts). Generate gets a seed even when the client sent none:
+ * the worker never guesses (shared/contract/src/job.ts). Generate gets a seed even when the client sent none:
  * a job retried after a worker died then produces the same tokens, so a stream that already
  * showed some of them continues consistently.
  */
 import { randomInt } from 'node:crypto';
-import { LIMITS, type CompareRequest, type GenerateRequest, type PredictRequest } from '@gpt2-int8/shared/api';
-import type { CompareJob, GenerateJob, PredictJob } from '@gpt2-int8/shared/job';
+import { LIMITS, type CompareRequest, type GenerateRequest, type PredictRequest } from '@gpt2-int8/contract/api';
+import type { CompareJob, GenerateJob, PredictJob } from '@gpt2-int8/contract/job';
 
 export function predictJob(body: PredictRequest, requestId: string): PredictJob {
   return { kind: 'predict', request_id: requestId, prompt: body.prompt, enqueued_at: Date.now(), top_k: body.top_k ?? LIMITS.topK.default };

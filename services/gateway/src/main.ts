@@ -3,10 +3,10 @@
  * app, listen, and on SIGTERM/SIGINT drain — stop accepting, let requests in flight finish (each
  * is bounded by REQUEST_TIMEOUT_MS), close the queue connections, exit 0.
  */
-import { ConfigError } from '@gpt2-int8/shared/config';
-import { createLogger } from '@gpt2-int8/shared/logger';
-import { redactRedisUrl } from '@gpt2-int8/shared/redis';
-import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/shared/supervision';
+import { ConfigError } from '@gpt2-int8/contract/config';
+import { createLogger } from '@gpt2-int8/contract/logger';
+import { redactRedisUrl } from '@gpt2-int8/contract/redis';
+import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/contract/supervision';
 import { buildApp } from './app.js';
 import { readGatewayConfig, type GatewayConfig } from './config.js';
 

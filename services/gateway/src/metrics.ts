@@ -6,8 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Timings } from '@gpt2-int8/shared/api';
-import type { JobKind } from '@gpt2-int8/shared/job';
+import type { Timings } from '@gpt2-int8/contract/api';
+import type { JobKind } from '@gpt2-int8/contract/job';
 
 export interface MetricsSources {
   queueCounts(): Promise<{ waiting: number; active: number }>;

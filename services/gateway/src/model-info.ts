@@ -8,13 +8,13 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Value } from 'typebox/value';
-import { ManifestSchema } from '@gpt2-int8/shared/manifest-schema';
-import { type ModelInfoResponse, type ReportSummary, ReportSummarySchema, type Serving } from '@gpt2-int8/shared/api';
+import { ManifestSchema } from '@gpt2-int8/contract/manifest-schema';
+import { type ModelInfoResponse, type ReportSummary, ReportSummarySchema, type Serving } from '@gpt2-int8/contract/api';
 import type { FastifyBaseLogger } from 'fastify';
-import { describeSchemaErrors } from '@gpt2-int8/shared/checks/schema-errors';
-import type { WorkerHeartbeat } from '@gpt2-int8/shared/job';
-import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/shared/manifest';
-import { ReportSchema, type Report } from '@gpt2-int8/shared/report';
+import { describeSchemaErrors } from '@gpt2-int8/contract/checks/schema-errors';
+import type { WorkerHeartbeat } from '@gpt2-int8/contract/job';
+import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/contract/manifest';
+import { ReportSchema, type Report } from '@gpt2-int8/contract/report';
 import { ApiError } from './errors.js';
 import { servingOf } from './serving.js';
 

@@ -3,8 +3,8 @@
  * model (current), two models while the fleet swaps one worker at a time (swapping), or the previous
  * model because the new artifact was refused (refused). GET /api/model reports it.
  */
-import type { Serving } from '@gpt2-int8/shared/api';
-import type { WorkerHeartbeat } from '@gpt2-int8/shared/job';
+import type { Serving } from '@gpt2-int8/contract/api';
+import type { WorkerHeartbeat } from '@gpt2-int8/contract/job';
 import { publicReason } from './workers.js';
 
 const short = (sha256: string) => sha256.slice(0, 12);

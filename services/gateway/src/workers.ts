@@ -1,10 +1,10 @@
 /**
- * What the workers say about themselves: each refreshes a heartbeat key with a TTL (shared/src/job.ts),
+ * What the workers say about themselves: each refreshes a heartbeat key with a TTL (shared/contract/src/job.ts),
  * so a dead worker's key expires and it disappears from here. /readyz, /metrics and the fail-fast
  * "no worker can serve" check read these.
  */
 import type { Redis } from 'ioredis';
-import { workerHeartbeatPattern, type WorkerHeartbeat } from '@gpt2-int8/shared/job';
+import { workerHeartbeatPattern, type WorkerHeartbeat } from '@gpt2-int8/contract/job';
 
 const STATES = new Set(['loading', 'ready', 'error']);
 

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkJobData, type JobData } from '@gpt2-int8/shared/job';
+import { checkJobData, type JobData } from '@gpt2-int8/contract/job';
 import { startRedis, type PrivateRedis } from '../../../test/support/redis-server.js';
 import { FAKE_TOKENS, startFakeWorker, writeFakeArtifact, type FakeWorker } from '../../../test/support/fake-worker.js';
 import { eventually, postJson, readSse, startGateway, type TestGateway } from './helpers.js';

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis } from '@gpt2-int8/shared/redis';
+import { createRedis } from '@gpt2-int8/contract/redis';
 import { freePort, startRedis, type PrivateRedis } from '../../../test/support/redis-server.js';
 import { startFakeWorker, writeFakeArtifact, type FakeWorker } from '../../../test/support/fake-worker.js';
 import { eventually, postJson, readSse, startGateway, type TestGateway } from './helpers.js';

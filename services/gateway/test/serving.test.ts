@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { WorkerHeartbeat } from '@gpt2-int8/shared/job';
+import type { WorkerHeartbeat } from '@gpt2-int8/contract/job';
 import { servingOf } from '../src/serving.js';
 import { summarize } from '../src/workers.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '@gpt2-int8/shared/manifest';
+import { readManifest } from '@gpt2-int8/contract/manifest';
 import { tinyCheckpoint } from '../../../test/support/tiny-artifact.js';
 
 // The built CLI, as users and the compose file run it (npm test builds before it tests).

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EnvReader } from '@gpt2-int8/shared/config';
+import { EnvReader } from '@gpt2-int8/contract/config';
 import { createProgressPrinter } from './checkpoint/progress-printer.js';
 import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';

@@ -1,10 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { everyPositionLogits, Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { everyPositionLogits, Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/runtime/gpt2-session';
+import { GRAPH_IO } from '@gpt2-int8/runtime/graph-io';
 import { buildGpt2Graph } from './gpt2-graph.js';
-import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
+import { encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { emptyCache, referenceForward } from './reference-gpt2.test-util.js';
 import { randomWeights } from './random-weights.test-util.js';
 

@@ -1,8 +1,8 @@
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
+import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { GRAPH_IO } from '@gpt2-int8/runtime/graph-io';
 import type { FloatTensor, Gpt2Weights, LayerNormWeights, LinearWeights } from './checkpoint/gpt2-weights.js';
-import { DT, GraphBuilder, modelProto, MS_DOMAIN } from '@gpt2-int8/shared/onnx-graph-builder';
+import { DT, GraphBuilder, modelProto, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
 
 /** The most negative float32: masked scores are replaced (not offset) so softmax never sees -inf. */
 const LOWEST = -3.4028234663852886e38;

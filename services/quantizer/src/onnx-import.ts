@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import { type Gpt2Config, parseGpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
+import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
+import { type Gpt2Config, parseGpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { GRAPH_IO } from '@gpt2-int8/runtime/graph-io';
 import { CheckpointError } from './checkpoint/checkpoint-error.js';
-import { decodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
+import { decodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf } from './onnx/tensor-data.js';
 
 export interface OnnxSource {

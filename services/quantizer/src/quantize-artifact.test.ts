@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
+import { readManifest, verifyArtifactFile } from '@gpt2-int8/contract/manifest';
 import { tinyCheckpoint } from '../../../test/support/tiny-artifact.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact, type QuantizeRequest } from './quantize-artifact.js';
 

@@ -1,14 +1,14 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, readManifest } from '@gpt2-int8/shared/manifest';
-import { VALIDATION_PROMPTS } from '@gpt2-int8/shared/prompts';
-import type { Report } from '@gpt2-int8/shared/report';
+import { ARTIFACT_FILES, type Manifest, MANIFEST_FORMAT_VERSION, readManifest } from '@gpt2-int8/contract/manifest';
+import { VALIDATION_PROMPTS } from '@gpt2-int8/contract/prompts';
+import type { Report } from '@gpt2-int8/contract/report';
 import { acquireLock } from './artifact/artifact-lock.js';
 import { encodeWithExternalData } from './artifact/external-data.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { hashFiles } from './checkpoint/source-hash.js';
 import type { AttentionKind, LogitsKind } from './gpt2-graph.js';
-import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
+import { encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { int4Quantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';

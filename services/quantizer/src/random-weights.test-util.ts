@@ -1,5 +1,5 @@
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { Rng } from '@gpt2-int8/shared/prng';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { Rng } from '@gpt2-int8/runtime/prng';
 import type { FloatTensor, Gpt2Weights } from './checkpoint/gpt2-weights.js';
 
 /** Small random GPT-2 weights in memory, for graph tests that don't need a checkpoint on disk. */

@@ -3,7 +3,7 @@
  * from the ONNX graph, so the graph builder is checked against something independent. Test-only:
  * float64 accumulation, no batching, slow and obvious on purpose.
  */
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import type { FloatTensor, Gpt2Weights, LayerNormWeights, LinearWeights } from './checkpoint/gpt2-weights.js';
 
 type Vec = Float64Array;

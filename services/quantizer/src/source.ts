@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import type { Manifest } from '@gpt2-int8/shared/manifest';
-import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import type { Manifest } from '@gpt2-int8/contract/manifest';
+import { encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
+import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { CheckpointError } from './checkpoint/checkpoint-error.js';
 import { checkpointFiles, checkpointLayout, loadHfCheckpoint } from './checkpoint/hf-checkpoint.js';
 import { downloadHubCheckpoint, type HubDownloadOptions, hubSourceId, parseHubSource } from './checkpoint/hub-download.js';
@@ -12,7 +12,7 @@ import { hashFiles } from './checkpoint/source-hash.js';
 import { buildGpt2Graph } from './gpt2-graph.js';
 import { configBeside, loadOnnxSource } from './onnx-import.js';
 
-/** The kinds of source, as the manifest records them (shared/src/manifest-schema.ts). */
+/** The kinds of source, as the manifest records them (shared/contract/src/manifest-schema.ts). */
 export type SourceKind = Manifest['source']['kind'];
 
 export interface Source {

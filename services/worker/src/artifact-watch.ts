@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ARTIFACT_FILES, modelFiles } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, modelFiles } from '@gpt2-int8/contract/manifest';
 
 /** Size, mtime and inode of the manifest and the models' files: changes when any of them is rewritten. */
 export async function artifactFingerprint(dir: string): Promise<string> {

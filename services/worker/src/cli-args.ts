@@ -1,6 +1,6 @@
 /** Parsing of the `infer` command line (pure, so the usage errors are tested). */
 import { parseArgs } from 'node:util';
-import { LIMITS } from '@gpt2-int8/shared/api';
+import { LIMITS } from '@gpt2-int8/contract/api';
 
 export interface InferArgs {
   prompt: string;

@@ -1,4 +1,4 @@
-import type { ClientErrorCode } from '@gpt2-int8/shared/job';
+import type { ClientErrorCode } from '@gpt2-int8/contract/job';
 
 /** A request the worker refuses because of what was asked (not a fault): never retried. */
 export class ClientError extends Error {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '@gpt2-int8/shared/config';
+import { ConfigError } from '@gpt2-int8/contract/config';
 import { readWorkerConfig } from './config.js';
 
 describe('readWorkerConfig', () => {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { type CommonConfig, ConfigError, type Env, EnvReader, readCommonConfig } from '@gpt2-int8/shared/config';
+import { type CommonConfig, ConfigError, type Env, EnvReader, readCommonConfig } from '@gpt2-int8/contract/config';
 
 /** Everything a worker process reads from its environment, validated once at start-up. */
 export interface WorkerConfig extends CommonConfig {

@@ -3,14 +3,14 @@
  * batched function (nextTokenLogits); generate runs on its own through the KV cache. Requests are
  * checked against the context here, so nothing is ever silently cut.
  */
-import type { GeneratedToken, Prediction } from '@gpt2-int8/shared/api';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import type { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { median } from '@gpt2-int8/shared/stats';
+import type { GeneratedToken, Prediction } from '@gpt2-int8/contract/api';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import type { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { median } from '@gpt2-int8/contract/stats';
 import { Batcher } from './batcher.js';
 import { ClientError } from './client-error.js';
 import { type GenerateParams, type Generation, generate } from './generate.js';
-import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from '@gpt2-int8/shared/next-token-logits';
+import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { predictionOf } from './prediction.js';
 import { TokenProbabilities } from './token-probabilities.js';
 

@@ -3,11 +3,11 @@
  * greedily or sampled with a seeded generator, until EOS, a stop string, max_new_tokens, or the
  * model's context is full.
  */
-import type { GenerateResponse, GeneratedToken } from '@gpt2-int8/shared/api';
-import type { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { startDecoding } from '@gpt2-int8/shared/kv-decoder';
-import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/shared/tokenizer';
-import { Rng } from '@gpt2-int8/shared/prng';
+import type { GenerateResponse, GeneratedToken } from '@gpt2-int8/contract/api';
+import type { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { startDecoding } from '@gpt2-int8/runtime/kv-decoder';
+import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/runtime/tokenizer';
+import { Rng } from '@gpt2-int8/runtime/prng';
 import { chooseToken, type SamplingOptions } from './sampling.js';
 import { TokenStream } from './token-stream.js';
 

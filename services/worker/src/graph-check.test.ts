@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 128, vocab_size: 50257, layer_norm_epsilon: 1e-5 };

@@ -3,9 +3,9 @@
  * another model (more layers, other head sizes, another vocabulary) would fail later with an opaque
  * shape error, or worse run and answer nonsense; this names the difference instead.
  */
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { GRAPH_IO } from '@gpt2-int8/shared/graph-io';
-import { GPT2_VOCAB_SIZE } from '@gpt2-int8/shared/tokenizer';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { GRAPH_IO } from '@gpt2-int8/runtime/graph-io';
+import { GPT2_VOCAB_SIZE } from '@gpt2-int8/runtime/tokenizer';
 
 /** What the check needs from an InferenceSession (its names and, when known, its shapes). */
 export interface GraphSignature {

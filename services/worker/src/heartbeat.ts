@@ -6,8 +6,8 @@
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { HEARTBEAT_TTL_SECONDS, modelCardKey, type ModelCard, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
+import { HEARTBEAT_TTL_SECONDS, modelCardKey, type ModelCard, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
 
 const REPORT_AFTER_FAILURES = 3;
 

@@ -4,7 +4,7 @@
  * with the top-k and the latency; `--json` for scripts. Exit 0 on success, 1 when the model or the
  * prompt cannot be used (with the reason), 2 on a usage error.
  */
-import { ArtifactError } from '@gpt2-int8/shared/manifest';
+import { ArtifactError } from '@gpt2-int8/contract/manifest';
 import { INFER_USAGE, parseInferArgs, UsageError } from './cli-args.js';
 import { ClientError } from './client-error.js';
 import { formatInferResult, infer } from './infer.js';

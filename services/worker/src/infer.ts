@@ -3,10 +3,10 @@
  * next token of one prompt, time each stage, through the worker's InferenceEngine (its prompt checks,
  * batched logits and top-k), as a predict job would.
  */
-import type { ModelRef, Prediction, TokenProb } from '@gpt2-int8/shared/api';
-import { ARTIFACT_FILES, ArtifactError, readManifest } from '@gpt2-int8/shared/manifest';
-import { median } from '@gpt2-int8/shared/stats';
-import { encode } from '@gpt2-int8/shared/tokenizer';
+import type { ModelRef, Prediction, TokenProb } from '@gpt2-int8/contract/api';
+import { ARTIFACT_FILES, ArtifactError, readManifest } from '@gpt2-int8/contract/manifest';
+import { median } from '@gpt2-int8/contract/stats';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
 import { InferenceEngine } from './engine.js';
 import { loadModel, manifestExists } from './model-loader.js';
 import { modelRef } from './model-ref.js';

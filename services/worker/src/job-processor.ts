@@ -5,10 +5,10 @@
  * being swapped away (served-model.ts ModelMoved) goes back to the queue, for the new model.
  */
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
-import type { ModelRef } from '@gpt2-int8/shared/api';
-import { checkJobData, encodeJobError, type JobData, type JobReply, type JobResult, type StreamProgress } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
-import { encode } from '@gpt2-int8/shared/tokenizer';
+import type { ModelRef } from '@gpt2-int8/contract/api';
+import { checkJobData, encodeJobError, type JobData, type JobReply, type JobResult, type StreamProgress } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
 import { ClientError } from './client-error.js';
 import type { InferenceEngine } from './engine.js';
 import { ModelMoved } from './served-model.js';
@@ -23,7 +23,7 @@ export interface JobModel {
 }
 
 export interface ProcessorDeps {
-  /** Publishes on a job's reply channel (shared/src/job.ts JobReply); without it, BullMQ carries every reply. */
+  /** Publishes on a job's reply channel (shared/contract/src/job.ts JobReply); without it, BullMQ carries every reply. */
   publish?: (channel: string, message: string) => Promise<unknown>;
   workerId: string;
   logger: Logger;

@@ -3,9 +3,9 @@
  * (finish the jobs in flight, exit 0). A bad setting exits 1 naming the variable; giving up on the
  * artifact (MODEL_WAIT_MAX_MS) exits 1 with the reason.
  */
-import { ConfigError } from '@gpt2-int8/shared/config';
-import { createLogger } from '@gpt2-int8/shared/logger';
-import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/shared/supervision';
+import { ConfigError } from '@gpt2-int8/contract/config';
+import { createLogger } from '@gpt2-int8/contract/logger';
+import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/contract/supervision';
 import { readWorkerConfig, type WorkerConfig } from './config.js';
 import { startWorkerService } from './worker-service.js';
 

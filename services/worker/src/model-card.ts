@@ -5,9 +5,9 @@
  * (mid-swap, or a new artifact refused).
  */
 import { readFile } from 'node:fs/promises';
-import type { ModelCard } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
-import { ARTIFACT_FILES, type Manifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
+import type { ModelCard } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
+import { ARTIFACT_FILES, type Manifest, verifyArtifactFile } from '@gpt2-int8/contract/manifest';
 
 /** The card; a missing, mismatched or unreadable report is logged and left out (null), as the gateway would. */
 export async function readModelCard(dir: string, manifest: Manifest, logger: Logger): Promise<ModelCard> {

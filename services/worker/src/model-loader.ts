@@ -7,9 +7,9 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tensor } from 'onnxruntime-node';
-import { Gpt2Session, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { ARTIFACT_FILES, type ArtifactFile, ArtifactError, type Manifest, type ModelFile, modelFiles, readManifest, verifyModelFiles } from '@gpt2-int8/shared/manifest';
-import { EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
+import { Gpt2Session, leftPad } from '@gpt2-int8/runtime/gpt2-session';
+import { ARTIFACT_FILES, type ArtifactFile, ArtifactError, type Manifest, type ModelFile, modelFiles, readManifest, verifyModelFiles } from '@gpt2-int8/contract/manifest';
+import { EOS_TOKEN_ID } from '@gpt2-int8/runtime/tokenizer';
 import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
 
 export interface LoadedModel {

@@ -1,6 +1,6 @@
-import type { ModelRef } from '@gpt2-int8/shared/api';
-import type { Manifest, Quantization } from '@gpt2-int8/shared/manifest';
-import { ARTIFACT_FILES } from '@gpt2-int8/shared/manifest';
+import type { ModelRef } from '@gpt2-int8/contract/api';
+import type { Manifest, Quantization } from '@gpt2-int8/contract/manifest';
+import { ARTIFACT_FILES } from '@gpt2-int8/contract/manifest';
 
 /** A readable label of the quantization, e.g. "int8 per-channel weights, dynamic per-row activations, int8 embedding". */
 export function quantizationLabel(q: Quantization): string {

@@ -15,9 +15,9 @@
  * and the worker tries again when the files change again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ModelSwap } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
-import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/shared/manifest';
+import type { ModelSwap } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
+import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/contract/manifest';
 import { artifactFingerprint } from './artifact-watch.js';
 import { ArtifactReplaced, manifestExists } from './model-loader.js';
 import type { ServedModel } from './served-model.js';

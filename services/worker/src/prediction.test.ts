@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encode } from '@gpt2-int8/shared/tokenizer';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
 import { predictionOf } from './prediction.js';
 
 describe('predictionOf', () => {

@@ -1,5 +1,5 @@
-import type { Prediction } from '@gpt2-int8/shared/api';
-import { tokenText } from '@gpt2-int8/shared/tokenizer';
+import type { Prediction } from '@gpt2-int8/contract/api';
+import { tokenText } from '@gpt2-int8/runtime/tokenizer';
 import type { Candidate } from './sampling.js';
 
 /** A prediction from the most likely tokens, most likely first. */

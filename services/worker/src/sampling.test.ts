@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@gpt2-int8/shared/prng';
-import { argmax, softmax, topK } from '@gpt2-int8/shared/logits';
+import { Rng } from '@gpt2-int8/runtime/prng';
+import { argmax, softmax, topK } from '@gpt2-int8/runtime/logits';
 import { chooseToken, drawFrom, nucleus, samplingDistribution, topKProbs } from './sampling.js';
 
 // --- An independent reference: straightforward full sorts and log-sum-exp, written differently. ---

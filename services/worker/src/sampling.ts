@@ -3,8 +3,8 @@
  * top-k and top-p. Pure functions over plain arrays; probabilities are computed in float64.
  * Ties are broken by the lower token id, so every choice is deterministic.
  */
-import { argmax, softmax, topK } from '@gpt2-int8/shared/logits';
-import type { Rng } from '@gpt2-int8/shared/prng';
+import { argmax, softmax, topK } from '@gpt2-int8/runtime/logits';
+import type { Rng } from '@gpt2-int8/runtime/prng';
 
 export interface Candidate {
   id: number;

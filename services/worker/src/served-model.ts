@@ -3,10 +3,10 @@
  * compare), what results say about it (ModelRef) and its card for the gateway. The worker opens one
  * at start-up and another for each new artifact it swaps to.
  */
-import type { ModelRef } from '@gpt2-int8/shared/api';
-import type { ModelCard } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
-import { ARTIFACT_FILES, type Manifest } from '@gpt2-int8/shared/manifest';
+import type { ModelRef } from '@gpt2-int8/contract/api';
+import type { ModelCard } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
+import { ARTIFACT_FILES, type Manifest } from '@gpt2-int8/contract/manifest';
 import type { WorkerConfig } from './config.js';
 import { InferenceEngine } from './engine.js';
 import { readModelCard } from './model-card.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { modelSwapLockKey } from '@gpt2-int8/shared/job';
+import { modelSwapLockKey } from '@gpt2-int8/contract/job';
 
 /** Long enough to survive a missed refresh or two, short enough that a dead holder is not waited for long. */
 export const LOCK_TTL_MS = 15_000;

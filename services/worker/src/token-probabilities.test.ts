@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@gpt2-int8/shared/prng';
+import { Rng } from '@gpt2-int8/runtime/prng';
 import { topKProbs } from './sampling.js';
 import { TokenProbabilities } from './token-probabilities.js';
 

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { DT, encodeModel, GraphBuilder, modelProto } from '@gpt2-int8/shared/onnx-graph-builder';
+import { DT, encodeModel, GraphBuilder, modelProto } from '@gpt2-int8/runtime/onnx-graph-builder';
 import type { Candidate } from './sampling.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { GeneratedToken } from '@gpt2-int8/shared/api';
-import { decode, encode } from '@gpt2-int8/shared/tokenizer';
-import { Rng } from '@gpt2-int8/shared/prng';
+import type { GeneratedToken } from '@gpt2-int8/contract/api';
+import { decode, encode } from '@gpt2-int8/runtime/tokenizer';
+import { Rng } from '@gpt2-int8/runtime/prng';
 import { firstStop, partialStopSuffix, TokenStream } from './token-stream.js';
 
 /** Pushes every id, collecting what would be streamed; stops when a stop string ends the stream. */

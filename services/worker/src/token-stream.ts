@@ -8,8 +8,8 @@
  *   belonging to a stop string is never streamed; when a stop string appears, the text is cut just
  *   before it and the events after the cut are dropped.
  */
-import type { GeneratedToken } from '@gpt2-int8/shared/api';
-import { StreamDecoder } from '@gpt2-int8/shared/tokenizer';
+import type { GeneratedToken } from '@gpt2-int8/contract/api';
+import { StreamDecoder } from '@gpt2-int8/runtime/tokenizer';
 
 interface Held {
   event: GeneratedToken;

@@ -11,11 +11,11 @@
  */
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ModelRef } from '@gpt2-int8/shared/api';
-import type { JobResult } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
-import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/shared/manifest';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
+import type { ModelRef } from '@gpt2-int8/contract/api';
+import type { JobResult } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
+import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/contract/manifest';
+import { createRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
 import { artifactFingerprint, waitForArtifactChange } from './artifact-watch.js';
 import type { WorkerConfig } from './config.js';
 import type { InferenceEngine } from './engine.js';

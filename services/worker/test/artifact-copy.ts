@@ -2,7 +2,7 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Manifest } from '@gpt2-int8/shared/manifest';
+import type { Manifest } from '@gpt2-int8/contract/manifest';
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 
 export function tempDir(prefix = 'gpt2-int8-worker-'): string {

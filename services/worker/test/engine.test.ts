@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GeneratedToken, Prediction } from '@gpt2-int8/shared/api';
-import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
-import { readManifest } from '@gpt2-int8/shared/manifest';
-import { decode, encode, EOS_TOKEN_ID } from '@gpt2-int8/shared/tokenizer';
+import type { GeneratedToken, Prediction } from '@gpt2-int8/contract/api';
+import { type Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/runtime/gpt2-session';
+import { readManifest } from '@gpt2-int8/contract/manifest';
+import { decode, encode, EOS_TOKEN_ID } from '@gpt2-int8/runtime/tokenizer';
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { ClientError } from '../src/client-error.js';
 import { COMPARE_RUNS, InferenceEngine } from '../src/engine.js';
 import { type LoadedModel, loadModel } from '../src/model-loader.js';
-import { nextTokenLogits } from '@gpt2-int8/shared/next-token-logits';
-import { argmax } from '@gpt2-int8/shared/logits';
+import { nextTokenLogits } from '@gpt2-int8/runtime/next-token-logits';
+import { argmax } from '@gpt2-int8/runtime/logits';
 
 const PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence is', 'Python is a popular', 'A much longer prompt, with several more tokens than the others have'];
 

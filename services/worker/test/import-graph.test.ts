@@ -15,7 +15,7 @@ function packagesReached(entry: string): Set<string> {
     for (const m of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s[^'"]*?\bfrom\s+['"]([^'"]+)['"]|^import\s+['"]([^'"]+)['"]/gm)) {
       const spec = (m[1] ?? m[2]) as string;
       if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
-      else if (spec.startsWith('@gpt2-int8/shared/')) visit(resolve(root, 'shared/dist', `${spec.slice('@gpt2-int8/shared/'.length)}.js`));
+      else if (/^@gpt2-int8\/(contract|runtime)\//.test(spec)) visit(resolve(root, spec.replace(/^@gpt2-int8\/(\w+)\/(.*)$/, 'shared/$1/dist/$2.js')));
       else packages.add(spec);
     }
   };

@@ -2,7 +2,7 @@ import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ArtifactError, readManifest, verifyArtifactFile } from '@gpt2-int8/shared/manifest';
+import { ArtifactError, readManifest, verifyArtifactFile } from '@gpt2-int8/contract/manifest';
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { backoffDelay, loadModel, ManifestWaitTimeout, waitForManifest } from '../src/model-loader.js';
 import { copyArtifact, corrupt, editManifest, tempDir } from './artifact-copy.js';

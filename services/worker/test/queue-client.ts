@@ -4,11 +4,11 @@ import { Writable } from 'node:stream';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { GeneratedToken } from '@gpt2-int8/shared/api';
-import type { CompareJob, GenerateJob, JobData, JobResult, PredictJob, WorkerHeartbeat } from '@gpt2-int8/shared/job';
-import { workerHeartbeatKey } from '@gpt2-int8/shared/job';
-import type { Logger } from '@gpt2-int8/shared/logger';
-import { createRedis } from '@gpt2-int8/shared/redis';
+import type { GeneratedToken } from '@gpt2-int8/contract/api';
+import type { CompareJob, GenerateJob, JobData, JobResult, PredictJob, WorkerHeartbeat } from '@gpt2-int8/contract/job';
+import { workerHeartbeatKey } from '@gpt2-int8/contract/job';
+import type { Logger } from '@gpt2-int8/contract/logger';
+import { createRedis } from '@gpt2-int8/contract/redis';
 
 export class QueueClient {
   readonly queue: Queue;

@@ -19,8 +19,8 @@ import {
   type CompareResponse,
   type GenerateResponse,
   type PredictResponse,
-} from '@gpt2-int8/shared/api';
-import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/shared/job';
+} from '@gpt2-int8/contract/api';
+import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/contract/job';
 import { ApiError, ClientGoneError, errorBody } from '../errors.js';
 import type { JobClient } from '../job-client.js';
 import { compareJob, generateJob, predictJob } from '../job-data.js';

@@ -1,6 +1,6 @@
 /** GET /api/model: what the workers serve — manifest and validation summary (for the page's model card) and, mid-swap, which models. */
 import type { FastifyInstance } from 'fastify';
-import { ErrorSchema, ModelInfoResponseSchema } from '@gpt2-int8/shared/api';
+import { ErrorSchema, ModelInfoResponseSchema } from '@gpt2-int8/contract/api';
 import { type Fleet, readModelInfo } from '../model-info.js';
 
 export async function modelRoutes(app: FastifyInstance, deps: { modelDir: string; fleet: Fleet }): Promise<void> {

@@ -1,4 +1,4 @@
-import { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { onnx } from '@gpt2-int8/runtime/onnx-proto';
 
 /** A model file and the ONNX external data file it references. */
 export interface ModelWithExternalData {

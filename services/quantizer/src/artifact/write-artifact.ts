@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ARTIFACT_FILES, ArtifactError, type Manifest } from '@gpt2-int8/shared/manifest';
+import { ARTIFACT_FILES, ArtifactError, type Manifest } from '@gpt2-int8/contract/manifest';
 
 export interface ArtifactContent {
   int8: Uint8Array;

@@ -1,4 +1,4 @@
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import type { Source } from '../source.js';
 
 /** A dense FP32 tensor in row-major order. */

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from './checkpoint-error.js';
 import type { Gpt2Checkpoint } from './gpt2-weights.js';

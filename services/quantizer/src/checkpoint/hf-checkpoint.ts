@@ -10,8 +10,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { parseGpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { parseGpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { CheckpointError } from './checkpoint-error.js';
 import type { Source } from '../source.js';
 import type { CheckpointSource, FloatTensor, Gpt2Block, Gpt2Checkpoint, LayerNormWeights, LinearWeights } from './gpt2-weights.js';

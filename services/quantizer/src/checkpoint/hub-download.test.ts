@@ -6,7 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointError } from './checkpoint-error.js';
 import { loadHfCheckpoint } from './hf-checkpoint.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedGpt2Shapes, loadHfCheckpoint } from './hf-checkpoint.js';
 import { makeModel } from './make-model.js';

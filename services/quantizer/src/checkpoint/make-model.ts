@@ -6,8 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseGpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
+import { parseGpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { CheckpointError } from './checkpoint-error.js';
 import type { ByteProgress } from './progress-printer.js';
 import { writeSafetensors } from './safetensors.js';

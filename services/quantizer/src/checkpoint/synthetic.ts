@@ -3,8 +3,8 @@
  * built and tested without downloading a model. Their predictions mean nothing, which is why the
  * config they are written with says `"synthetic": true` and everything downstream labels them.
  */
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { hashString32, Rng } from '@gpt2-int8/shared/prng';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { hashString32, Rng } from '@gpt2-int8/runtime/prng';
 import { expectedGpt2Shapes } from './hf-checkpoint.js';
 
 export type PresetName = 'tiny' | 'distil' | 'small';

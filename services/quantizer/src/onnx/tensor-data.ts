@@ -1,4 +1,4 @@
-import { onnx } from '@gpt2-int8/shared/onnx-proto';
+import { onnx } from '@gpt2-int8/runtime/onnx-proto';
 
 export function dimsOf(t: onnx.ITensorProto): number[] {
   return (t.dims ?? []).map((d) => Number(d));

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { agreementOverText } from '@gpt2-int8/shared/agreement';
-import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { SAMPLE_TEXT } from '@gpt2-int8/shared/sample-text';
-import { encode } from '@gpt2-int8/shared/tokenizer';
+import { agreementOverText } from '@gpt2-int8/runtime/agreement';
+import { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { SAMPLE_TEXT } from '@gpt2-int8/dev/sample-text';
+import { encode } from '@gpt2-int8/runtime/tokenizer';
 import { loadHfCheckpoint } from '../checkpoint/hf-checkpoint.js';
 import { buildGpt2Graph } from '../gpt2-graph.js';
-import { encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
+import { encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { quantizeModel } from './quantize-graph.js';
 import { int8Quantization } from './quantization.js';
 

@@ -1,4 +1,4 @@
-import type { Manifest, Quantization } from '@gpt2-int8/shared/manifest';
+import type { Manifest, Quantization } from '@gpt2-int8/contract/manifest';
 import type { Granularity } from './quantize-weights.js';
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/shared/gpt2-session';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/runtime/gpt2-session';
 import { buildGpt2Graph } from '../gpt2-graph.js';
-import { decodeModel, DT, encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
+import { decodeModel, DT, encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
 import { quantizeModel } from './quantize-graph.js';
 import { int4Quantization, int8Quantization } from './quantization.js';

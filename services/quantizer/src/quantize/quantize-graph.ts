@@ -1,5 +1,5 @@
-import type { Quantization } from '@gpt2-int8/shared/manifest';
-import { onnx } from '@gpt2-int8/shared/onnx-proto';
+import type { Quantization } from '@gpt2-int8/contract/manifest';
+import { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { matchGather, tokenEmbeddingOnly } from './operators/gather.js';
 import { matchGemm } from './operators/gemm.js';
 import { matchMatMul } from './operators/matmul.js';

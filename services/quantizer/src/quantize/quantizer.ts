@@ -1,6 +1,6 @@
-import type { Quantization } from '@gpt2-int8/shared/manifest';
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import { DT, GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
+import type { Quantization } from '@gpt2-int8/contract/manifest';
+import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
+import { DT, GraphBuilder } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
 import { type Granularity, quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 

@@ -1,11 +1,11 @@
-import type { Gpt2Config } from '@gpt2-int8/shared/gpt2-config';
-import { comparePosition } from '@gpt2-int8/shared/agreement';
-import { Gpt2Session } from '@gpt2-int8/shared/gpt2-session';
-import { argmax, maxAbsDifference } from '@gpt2-int8/shared/logits';
-import { promptLogits } from '@gpt2-int8/shared/next-token-logits';
-import type { Report, ReportRow } from '@gpt2-int8/shared/report';
-import { median } from '@gpt2-int8/shared/stats';
-import { encode, tokenText } from '@gpt2-int8/shared/tokenizer';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
+import { comparePosition } from '@gpt2-int8/runtime/agreement';
+import { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { argmax, maxAbsDifference } from '@gpt2-int8/runtime/logits';
+import { promptLogits } from '@gpt2-int8/runtime/next-token-logits';
+import type { Report, ReportRow } from '@gpt2-int8/contract/report';
+import { median } from '@gpt2-int8/contract/stats';
+import { encode, tokenText } from '@gpt2-int8/runtime/tokenizer';
 
 export interface ReportInput {
   config: Gpt2Config;

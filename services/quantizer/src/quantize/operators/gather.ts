@@ -1,5 +1,5 @@
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
-import { DT, MS_DOMAIN } from '@gpt2-int8/shared/onnx-graph-builder';
+import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
+import { DT, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf } from '../../onnx/tensor-data.js';
 import type { Int4Quantization, Int8Quantization } from '../quantization.js';
 import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';

@@ -1,4 +1,4 @@
-import type { onnx } from '@gpt2-int8/shared/onnx-proto';
+import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
 import { emitProduct, type Product } from './matmul.js';
 

@@ -1,4 +1,4 @@
-// Generated from ManifestSchema (manifest-schema.ts) by `npm run generate:checks` (shared/src/checks/standalone.ts). Do not edit.
+// Generated from ManifestSchema (manifest-schema.ts) by `npm run generate:checks` (shared/contract/src/checks/standalone.ts). Do not edit.
 import { Format } from "typebox/format"
 import { Hashing } from "typebox/system"
 import { Guard } from "typebox/guard"

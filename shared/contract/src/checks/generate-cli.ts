@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run generate:checks`: rewrites the standalone checkers in shared/src/checks from their
+ * `npm run generate:checks`: rewrites the standalone checkers in shared/contract/src/checks from their
  * schemas. Run it after changing job-schema.ts or manifest-schema.ts, then rebuild.
  */
 import { readFile, writeFile } from 'node:fs/promises';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedis } from './redis.js';
+import { createRedis } from '@gpt2-int8/contract/redis';
 import { startRedisServer } from './redis-server.js';
 
 describe('startRedisServer', () => {

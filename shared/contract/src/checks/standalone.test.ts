@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from 'typebox/value';
 import { describe, expect, it } from 'vitest';
-import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
+import { tinyArtifact } from '../../../../test/support/tiny-artifact.js';
 import { JobDataSchema } from '../job-schema.js';
 import { ManifestSchema } from '../manifest-schema.js';
 import { Check as isJobData } from './job-data.generated.js';

@@ -34,7 +34,7 @@ export function standaloneCheckSource(schema: TSchema, name: string): string {
   const externals = External.variables.map(externalSource);
   const usesFormat = externals.some((e) => e.includes('Format.Test('));
   return [
-    `// Generated from ${name} by \`npm run generate:checks\` (shared/src/checks/standalone.ts). Do not edit.`,
+    `// Generated from ${name} by \`npm run generate:checks\` (shared/contract/src/checks/standalone.ts). Do not edit.`,
     ...(usesFormat ? ['import { Format } from "typebox/format"'] : []),
     code,
     ...(externals.length > 0 ? ['', '// @ts-ignore', `SetExternal({ variables: [${externals.join(', ')}] })`] : []),

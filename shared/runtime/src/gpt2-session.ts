@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { Gpt2Config } from './gpt2-config.js';
+import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { GRAPH_IO } from './graph-io.js';
 
 export interface SessionSettings {

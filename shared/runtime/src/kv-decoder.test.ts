@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tinyArtifact } from '../../test/support/tiny-artifact.js';
+import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { Gpt2Session } from './gpt2-session.js';
 import { PresentDecoding, SlotCacheDecoding, startDecoding } from './kv-decoder.js';
 import { argmax, maxAbsDifference } from './logits.js';
-import { ARTIFACT_FILES, readManifest } from './manifest.js';
+import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/contract/manifest';
 
 describe.each([ARTIFACT_FILES.int8, ARTIFACT_FILES.fp32])('decoding through the KV cache (%s)', (file) => {
   let session: Gpt2Session;

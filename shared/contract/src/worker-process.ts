@@ -6,7 +6,7 @@
  * GLIBC_TUNABLES: a fixed mmap threshold, because glibc otherwise raises it after large frees and
  * ONNX Runtime's start-up allocations end up in a heap never returned to the system. 1 MiB rather
  * than lower: onnxruntime-node returns every output in a fresh buffer, and the few-hundred-KB outputs
- * of a KV-cache step that feeds present.* back (shared/src/kv-decoder.ts, graphs without
+ * of a KV-cache step that feeds present.* back (shared/runtime/src/kv-decoder.ts, graphs without
  * present_new.*) would each be a new mmap above a lower threshold, page-faulted in anew.
  *
  * NODE_OPTIONS: V8's young generation grows to 16 MiB semi-spaces while the worker loads and keeps

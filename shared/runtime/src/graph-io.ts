@@ -6,7 +6,7 @@
  * values of this call's positions only (the last `sequence_length` of `present.*`). onnxruntime-node
  * copies every output it returns into a fresh buffer, so a decode step that fetches `present.*` gets
  * the whole cache back each time; fetching these instead, the caller keeps the cache itself
- * (shared/src/kv-decoder.ts).
+ * (shared/runtime/src/kv-decoder.ts).
  */
 export const GRAPH_IO = {
   inputIds: 'input_ids',
