@@ -29,5 +29,6 @@ export function generateJob(body: GenerateRequest, requestId: string): GenerateJ
     seed: body.seed ?? randomInt(0, 2 ** 31 - 1),
     stop: body.stop ?? [],
     stream: body.stream ?? false,
+    ...(body.logprobs !== undefined ? { logprobs: body.logprobs } : {}),
   };
 }

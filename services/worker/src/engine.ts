@@ -3,15 +3,17 @@
  * batched function (nextTokenLogits); generate runs on its own through the KV cache. Requests are
  * checked against the context here, so nothing is ever silently cut.
  */
-import type { GeneratedToken, Prediction } from '@gpt2-int8/contract/api';
+import type { GeneratedToken, Prediction, ScoredToken } from '@gpt2-int8/contract/api';
 import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
-import type { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { everyPositionLogits, type Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { GPT2_VOCAB_SIZE, tokenText } from '@gpt2-int8/runtime/tokenizer';
 import { median } from '@gpt2-int8/contract/stats';
 import { Batcher } from './batcher.js';
 import { ClientError } from './client-error.js';
 import { type GenerateParams, type Generation, generate } from './generate.js';
 import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { predictionOf } from './prediction.js';
+import { tokenLogprobs } from './token-logprobs.js';
 import { TokenProbabilities } from './token-probabilities.js';
 
 export interface EngineOptions {
@@ -101,6 +103,10 @@ export class InferenceEngine {
     if (tokens.length > n) {
       throw new ClientError('PROMPT_TOO_LONG', `the prompt is ${tokens.length} tokens; the model's context is ${n} tokens`);
     }
+    // Token ids can come from the client (OpenAI's token-list prompts).
+    const vocab = Math.min(this.config.vocab_size, GPT2_VOCAB_SIZE);
+    const bad = tokens.find((t) => !(t >= 0 && t < vocab));
+    if (bad !== undefined) throw new ClientError('INVALID_JOB', `token id ${bad} is outside the vocabulary (0 to ${vocab - 1})`);
   }
 
   /** A batch's answers: one model run, then one softmax + top-k run for all its rows. */
@@ -164,6 +170,28 @@ export class InferenceEngine {
   async generate(tokens: number[], params: GenerateParams, onToken?: (e: GeneratedToken) => void): Promise<Generation> {
     this.checkPrompt(tokens);
     return generate(this.int8, tokens, params, onToken);
+  }
+
+  /**
+   * The prompt's own tokens, each with its log-probability given the ones before it (the first has
+   * none) and the `topN` most likely tokens at its place. Needs every position's logits:
+   * everyPositionLogits takes them from one pass when the graph outputs them all (an artifact
+   * quantized with `--logits all`), else one KV-cache step per token, so the default graph —
+   * and with it predict and generate — stays as fast as it is.
+   */
+  async score(tokens: number[], topN: number): Promise<{ tokens: ScoredToken[]; inferenceMs: number }> {
+    this.checkPrompt(tokens);
+    const started = performance.now();
+    const all = await everyPositionLogits(this.int8, tokens);
+    const inferenceMs = performance.now() - started;
+    const V = this.config.vocab_size;
+    const usable = Math.min(V, GPT2_VOCAB_SIZE);
+    const scored = tokens.map((id, t): ScoredToken => {
+      if (t === 0) return { token: tokenText(id), token_id: id, logprob: null, top_logprobs: null };
+      const lp = tokenLogprobs(all.subarray((t - 1) * V, (t - 1) * V + usable), id, topN);
+      return { token: tokenText(id), token_id: id, ...lp };
+    });
+    return { tokens: scored, inferenceMs };
   }
 
   /** The FP32 session, loaded on first use; a failed load is retried by the next compare. */

@@ -9,12 +9,15 @@ import { startDecoding } from '@gpt2-int8/runtime/kv-decoder';
 import { EOS_TOKEN_ID, GPT2_VOCAB_SIZE } from '@gpt2-int8/runtime/tokenizer';
 import { Rng } from '@gpt2-int8/runtime/prng';
 import { chooseToken, type SamplingOptions } from './sampling.js';
+import { tokenLogprobs } from './token-logprobs.js';
 import { TokenStream } from './token-stream.js';
 
 export interface GenerateParams extends SamplingOptions {
   maxNewTokens: number;
   seed: number;
   stop: readonly string[];
+  /** Alternatives listed with each token's log-probability; undefined: no log-probabilities. */
+  logprobs?: number | undefined;
 }
 
 export interface Generation {
@@ -41,13 +44,15 @@ export async function generate(session: Gpt2Session, prompt: readonly number[], 
   const decoding = await startDecoding(session, prompt);
   let finishReason: Generation['finishReason'] = 'length';
   for (let i = 0; i < params.maxNewTokens; i++) {
-    const id = chooseToken(decoding.logits.subarray(0, usable), params, rng);
+    const logits = decoding.logits.subarray(0, usable);
+    const id = chooseToken(logits, params, rng);
+    const extra = params.logprobs === undefined ? {} : tokenLogprobs(logits, id, params.logprobs);
     perTokenMs.push(performance.now() - started);
     if (id === EOS_TOKEN_ID) {
       finishReason = 'eos';
       break;
     }
-    emit(stream.push(id));
+    emit(stream.push(id, extra));
     if (stream.stoppedByString) {
       finishReason = 'stop';
       break;

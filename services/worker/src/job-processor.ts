@@ -59,7 +59,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
         : undefined;
     try {
       const t1 = performance.now();
-      const tokens = encode(data.prompt);
+      const tokens = 'prompt_token_ids' in data && data.prompt_token_ids !== undefined ? data.prompt_token_ids : encode(data.prompt);
       const tokenizeMs = performance.now() - t1;
       const common = { worker: deps.workerId, model };
       const timings = (inference: number, extra: { per_token?: number[]; load?: number | undefined } = {}) => ({
@@ -95,6 +95,10 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
         };
         logLine = () =>
           log.info({ prompt_tokens: tokens.length, same: r.same, speedup: round(r.speedup), runs: r.runs, batch: r.batch, ...(r.loadMs !== undefined ? { fp32_load_ms: round(r.loadMs) } : {}) }, 'compared');
+      } else if (data.kind === 'score') {
+        const r = await engine.score(tokens, data.top_logprobs);
+        result = { kind: 'score', prompt: data.prompt, tokens: r.tokens, timings_ms: timings(r.inferenceMs), ...common };
+        logLine = () => log.info({ prompt_tokens: tokens.length, inference_ms: round(r.inferenceMs) }, 'scored');
       } else {
         // Progress updates go out in order on one connection; all are sent before the result.
         const sends: Promise<void>[] = [];
@@ -102,7 +106,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
           reply ? reply({ id: job.id as string, progress: e }) : job.updateProgress(e).catch((err: unknown) => log.warn({ err }, 'could not send a streamed token'));
         const g = await engine.generate(
           tokens,
-          { maxNewTokens: data.max_new_tokens, temperature: data.temperature, topK: data.top_k, topP: data.top_p, seed: data.seed, stop: data.stop },
+          { maxNewTokens: data.max_new_tokens, temperature: data.temperature, topK: data.top_k, topP: data.top_p, seed: data.seed, stop: data.stop, logprobs: data.logprobs },
           data.stream ? (e) => sends.push(send(e)) : undefined,
         );
         await Promise.all(sends);

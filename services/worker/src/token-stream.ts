@@ -27,14 +27,17 @@ export class TokenStream {
 
   constructor(private readonly stops: readonly string[] = []) {}
 
-  /** Adds the next generated token; returns the events that are now final, in order. */
-  push(tokenId: number): GeneratedToken[] {
+  /**
+   * Adds the next generated token (with `extra` fields for its event, e.g. its log-probability);
+   * returns the events that are now final, in order.
+   */
+  push(tokenId: number, extra: Pick<GeneratedToken, 'logprob' | 'top_logprobs'> = {}): GeneratedToken[] {
     if (this.stopped) throw new Error('push after a stop string ended the stream');
     const start = this.stable.length;
     const delta = this.decoder.push(tokenId);
     this.ids.push(tokenId);
     this.stable += delta;
-    this.held.push({ event: { index: this.ids.length - 1, token: delta, token_id: tokenId }, start });
+    this.held.push({ event: { index: this.ids.length - 1, token: delta, token_id: tokenId, ...extra }, start });
 
     const stopAt = firstStop(this.stable, this.stops);
     if (stopAt !== undefined) {

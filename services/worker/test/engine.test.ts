@@ -195,3 +195,50 @@ describe('compare', () => {
     await expect(off.compare(encode('x'), 5)).rejects.toMatchObject({ code: 'COMPARE_DISABLED' });
   });
 });
+
+describe('log-probabilities', () => {
+  const logSoftmaxAt = (logits: Float32Array, id: number) => {
+    const max = Math.max(...logits);
+    const sum = logits.reduce((s, x) => s + Math.exp(x - max), 0);
+    return (logits[id] as number) - max - Math.log(sum);
+  };
+
+  it("scores a prompt's own tokens: each one's logprob is the predict path's distribution over the prefix before it, the first has none", async () => {
+    const tokens = encode('The quick brown fox jumps over');
+    const r = await engine.score(tokens, 3);
+    expect(r.tokens.map((t) => t.token_id)).toEqual(tokens);
+    expect(r.tokens[0]).toMatchObject({ logprob: null, top_logprobs: null });
+    for (let t = 1; t < tokens.length; t++) {
+      const [prefix] = await nextTokenLogits(model.session, [tokens.slice(0, t)]);
+      const scored = r.tokens[t];
+      // The KV-cache path and the one-pass path agree to float32 rounding.
+      expect(scored?.logprob).toBeCloseTo(logSoftmaxAt(prefix as Float32Array, tokens[t] as number), 3);
+      expect(scored?.top_logprobs?.[0]?.token_id).toBe(argmax(prefix as Float32Array));
+      expect(scored?.top_logprobs).toHaveLength(3);
+    }
+  });
+
+  it("gives each generated token its logprob before temperature, and a greedy token is its step's most likely one", async () => {
+    const tokens = encode('Once upon a time');
+    const greedy = await engine.generate(tokens, { maxNewTokens: 6, temperature: 0, topK: 0, topP: 1, seed: 1, stop: [], logprobs: 2 });
+    for (const t of greedy.tokens) {
+      expect(t.top_logprobs).toHaveLength(2);
+      expect(t.top_logprobs?.[0]?.token_id).toBe(t.token_id);
+      expect(t.logprob).toBe(t.top_logprobs?.[0]?.logprob);
+    }
+    // The same tokens scored as a prompt get the same log-probabilities.
+    const scored = await engine.score([...tokens, ...greedy.tokens.map((t) => t.token_id)], 0);
+    greedy.tokens.forEach((t, i) => expect(scored.tokens[tokens.length + i]?.logprob).toBeCloseTo(t.logprob as number, 3));
+    // Sampling at a high temperature reports the model's own distribution, not the flattened one.
+    const hot = await engine.generate(tokens, { maxNewTokens: 6, temperature: 3, topK: 0, topP: 1, seed: 7, stop: [], logprobs: 0 });
+    const rescored = await engine.score([...tokens, ...hot.tokens.map((t) => t.token_id)], 0);
+    hot.tokens.forEach((t, i) => expect(rescored.tokens[tokens.length + i]?.logprob).toBeCloseTo(t.logprob as number, 3));
+    const plain = await engine.generate(tokens, { maxNewTokens: 6, temperature: 0, topK: 0, topP: 1, seed: 1, stop: [] });
+    expect(plain.tokens.every((t) => t.logprob === undefined && t.top_logprobs === undefined)).toBe(true);
+    expect(plain.tokens.map((t) => t.token_id)).toEqual(greedy.tokens.map((t) => t.token_id));
+  });
+
+  it('refuses token ids outside the vocabulary', async () => {
+    await expect(engine.score([1, 2, 99_999], 0)).rejects.toThrow(/token id 99999 is outside the vocabulary/);
+  });
+});

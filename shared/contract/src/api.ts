@@ -14,6 +14,8 @@ export const LIMITS = {
   temperature: { min: 0, max: 5, default: 0 },
   stopStrings: 4,
   stopChars: 64,
+  /** Alternatives listed with each token's log-probability (OpenAI's chat top_logprobs range). */
+  logprobs: { min: 0, max: 20 },
 } as const;
 
 /** Non-empty after trimming; the schema cannot say "not only whitespace", so the pattern does. */
@@ -45,6 +47,13 @@ export const GenerateRequestSchema = Type.Object(
       Type.Array(Type.String({ minLength: 1, maxLength: LIMITS.stopChars }), { maxItems: LIMITS.stopStrings, description: 'Stop when any of these appears.' }),
     ),
     stream: Type.Optional(Type.Boolean({ description: 'Answer with Server-Sent Events, one per token.' })),
+    logprobs: Type.Optional(
+      Type.Integer({
+        minimum: LIMITS.logprobs.min,
+        maximum: LIMITS.logprobs.max,
+        description: "Give each generated token its log-probability and this many most likely alternatives, from the model's distribution before temperature, top-k and top-p.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -83,6 +92,8 @@ export type Timings = Static<typeof TimingsSchema>;
 const ListedToken = Type.String({ description: "The token's text; a byte that is part of a character split across tokens is shown as <0xE4>." });
 export const TokenProbSchema = Type.Object({ token: ListedToken, token_id: Type.Integer(), prob: Type.Number() });
 export type TokenProb = Static<typeof TokenProbSchema>;
+export const TokenLogprobSchema = Type.Object({ token: ListedToken, token_id: Type.Integer(), logprob: Type.Number() });
+export type TokenLogprob = Static<typeof TokenLogprobSchema>;
 
 export const ModelRefSchema = Type.Object({
   sha256: Type.String(),
@@ -105,8 +116,32 @@ export const PredictResponseSchema = Type.Intersect([
 ]);
 export type PredictResponse = Static<typeof PredictResponseSchema>;
 
-export const GeneratedTokenSchema = Type.Object({ index: Type.Integer(), token: Type.String(), token_id: Type.Integer() });
+export const GeneratedTokenSchema = Type.Object({
+  index: Type.Integer(),
+  token: Type.String(),
+  token_id: Type.Integer(),
+  /** With `logprobs`: log P(token) under the model's distribution, before temperature and truncation. */
+  logprob: Type.Optional(Type.Number()),
+  top_logprobs: Type.Optional(Type.Array(TokenLogprobSchema)),
+});
 export type GeneratedToken = Static<typeof GeneratedTokenSchema>;
+
+/** A prompt's own tokens scored: each one's log-probability given those before it (the first has none). */
+export const ScoredTokenSchema = Type.Object({
+  token: ListedToken,
+  token_id: Type.Integer(),
+  logprob: Type.Union([Type.Number(), Type.Null()]),
+  top_logprobs: Type.Union([Type.Array(TokenLogprobSchema), Type.Null()]),
+});
+export type ScoredToken = Static<typeof ScoredTokenSchema>;
+export const ScoreResponseSchema = Type.Object({
+  prompt: Type.String(),
+  tokens: Type.Array(ScoredTokenSchema),
+  timings_ms: TimingsSchema,
+  worker: Type.String(),
+  model: ModelRefSchema,
+});
+export type ScoreResponse = Static<typeof ScoreResponseSchema>;
 
 export const GenerateResponseSchema = Type.Object({
   prompt: Type.String(),

@@ -27,10 +27,22 @@ export const GenerateJobSchema = Type.Object({
   seed: Type.Integer({ minimum: 0 }),
   stop: Type.Array(Type.String({ minLength: 1 })),
   stream: Type.Boolean(),
+  /** Alternatives listed with each token's log-probability; absent: no log-probabilities. */
+  logprobs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** The prompt as token ids (a client that sent ids); `prompt` is then their text, for logs. */
+  prompt_token_ids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
 });
-export const JobDataSchema = Type.Union([PredictJobSchema, CompareJobSchema, GenerateJobSchema]);
+/** The prompt's own tokens scored (OpenAI's echo with max_tokens 0). */
+export const ScoreJobSchema = Type.Object({
+  kind: Type.Literal('score'),
+  ...Base,
+  top_logprobs: Type.Integer({ minimum: 0 }),
+  prompt_token_ids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
+});
+export const JobDataSchema = Type.Union([PredictJobSchema, CompareJobSchema, GenerateJobSchema, ScoreJobSchema]);
 export type PredictJob = Static<typeof PredictJobSchema>;
 export type CompareJob = Static<typeof CompareJobSchema>;
 export type GenerateJob = Static<typeof GenerateJobSchema>;
+export type ScoreJob = Static<typeof ScoreJobSchema>;
 export type JobData = Static<typeof JobDataSchema>;
 export type JobKind = JobData['kind'];

@@ -2,18 +2,19 @@
  * The job contract between the gateway (producer) and the workers (consumers) on the BullMQ queue.
  * Job data is a validated API request with every default filled in, so the worker never guesses.
  */
-import type { CompareResponse, GenerateResponse, GeneratedToken, PredictResponse } from './api.js';
+import type { CompareResponse, GenerateResponse, GeneratedToken, PredictResponse, ScoreResponse } from './api.js';
 import { Check as isJobData } from './checks/job-data.generated.js';
 import type { JobKind } from './job-schema.js';
 import type { Manifest } from './manifest-schema.js';
 
-export type { CompareJob, GenerateJob, JobData, JobKind, PredictJob } from './job-schema.js';
+export type { CompareJob, GenerateJob, JobData, JobKind, PredictJob, ScoreJob } from './job-schema.js';
 
 /** What the worker returns; the gateway replaces timings_ms.total with the time it measured. */
 export type JobResult =
   | ({ kind: 'predict' } & PredictResponse)
   | ({ kind: 'generate' } & GenerateResponse)
-  | ({ kind: 'compare' } & CompareResponse);
+  | ({ kind: 'compare' } & CompareResponse)
+  | ({ kind: 'score' } & ScoreResponse);
 
 /** A streamed generate token: on the reply channel, or as a BullMQ progress event without one. */
 export type StreamProgress = GeneratedToken;
@@ -50,7 +51,7 @@ export function parseJobReply(message: string): JobReply | undefined {
 }
 
 /** Names of the BullMQ job kinds, which are also the BullMQ job names. */
-export const JOB_KINDS: readonly JobKind[] = ['predict', 'generate', 'compare'];
+export const JOB_KINDS: readonly JobKind[] = ['predict', 'generate', 'compare', 'score'];
 
 /**
  * Errors the worker reports for a bad request (not a fault): the job fails without retries and the
