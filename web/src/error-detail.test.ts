@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompareRequestSchema, GenerateRequestSchema, PredictRequestSchema } from '@gpt2-int8/shared/api';
-import { installErrorHandlers } from '../../services/gateway/src/errors.js';
+import { installErrorHandlers } from '../../services/gateway/src/errors/error-handlers.js';
 import { chineseErrorDetail } from './error-detail.js';
 
 /** The gateway's validation as it runs (its validator compiler, its error handler, the API's schemas), without Redis. */

@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/shared/job';
 import type { Logger } from '@gpt2-int8/shared/logger';
-import { ApiError, ClientGoneError } from './errors.js';
+import { ApiError, ClientGoneError } from './errors/api-error.js';
 
 
 export const JOB_OPTIONS: JobsOptions = {

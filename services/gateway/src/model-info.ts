@@ -15,7 +15,7 @@ import { describeSchemaErrors } from '@gpt2-int8/shared/checks/schema-errors';
 import type { WorkerHeartbeat } from '@gpt2-int8/shared/job';
 import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/shared/manifest';
 import { ReportSchema, type Report } from '@gpt2-int8/shared/report';
-import { ApiError } from './errors.js';
+import { ApiError } from './errors/api-error.js';
 import { servingOf } from './serving.js';
 
 /** The workers' side, in Redis. */

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Redis } from 'ioredis';
-import { errorBody } from '../errors.js';
+import { errorBody } from '../errors/api-error.js';
 import type { WorkerGate } from '../workers.js';
 
 const Workers = Type.Object({ ready: Type.Integer(), loading: Type.Integer(), error: Type.Integer() });

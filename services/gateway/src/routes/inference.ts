@@ -21,7 +21,7 @@ import {
   type PredictResponse,
 } from '@gpt2-int8/shared/api';
 import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/shared/job';
-import { ApiError, ClientGoneError, errorBody } from '../errors.js';
+import { ApiError, ClientGoneError, errorBody } from '../errors/api-error.js';
 import type { JobClient } from '../job-client.js';
 import { compareJob, generateJob, predictJob } from '../job-data.js';
 import type { GatewayMetrics } from '../metrics.js';
