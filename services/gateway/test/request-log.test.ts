@@ -14,6 +14,7 @@ import { startRedis, type PrivateRedis } from '../../../test/support/redis-serve
 import { startFakeWorker, writeFakeArtifact, type FakeWorker } from '../../../test/support/fake-worker.js';
 import { buildApp } from '../src/app.js';
 import { readGatewayConfig } from '../src/config.js';
+import { createRedisParts } from '../src/queue/redis-parts.js';
 import { postJson } from './helpers.js';
 
 interface Line {
@@ -46,7 +47,8 @@ beforeAll(async () => {
       done();
     },
   });
-  app = await buildApp({ config, logger: pino({ level: 'debug' }, sink) });
+  const logger = pino({ level: 'debug' }, sink);
+  app = await buildApp({ config, ...(await createRedisParts(config, logger)), logger });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
 });
 
