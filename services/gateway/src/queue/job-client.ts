@@ -174,7 +174,7 @@ export class JobClient implements Jobs {
       }
       const o = await outcome;
       if ('result' in o) return o.result;
-      if ('failedReason' in o) throw this.failure(o.failedReason, jobId);
+      if ('failedReason' in o) throw failedJobError(o.failedReason, jobId, this.log);
       if ('error' in o) throw o.error;
       if ('aborted' in o) {
         await this.removeIfWaiting(jobId);
@@ -194,7 +194,7 @@ export class JobClient implements Jobs {
       const job = await this.queue.getJob(jobId);
       const state = job ? await job.getState() : 'unknown';
       if (job && state === 'completed') return job.returnvalue as JobResult;
-      if (job && state === 'failed') throw this.failure(job.failedReason, jobId);
+      if (job && state === 'failed') throw failedJobError(job.failedReason, jobId, this.log);
       // Nobody will read its answer now: don't spend a worker on it.
       await this.removeIfWaiting(jobId);
       this.log.warn({ jobId, state }, 'job timed out');
@@ -215,14 +215,6 @@ export class JobClient implements Jobs {
     }
   }
 
-  /** A failed job as an HTTP error: the worker's client errors keep their status; the rest are 502. */
-  private failure(failedReason: string | undefined, jobId: string): ApiError {
-    const client = decodeJobError(failedReason);
-    if (client) return new ApiError(client.status, client.code, client.message);
-    // The worker's reason may carry paths or internals: it goes to the log, not to the client.
-    this.log.error({ jobId, failedReason }, 'job failed');
-    return new ApiError(502, 'WORKER_FAILED', 'The model worker failed to process this request; try again');
-  }
 
   /**
    * Closes the queue and its event reader, then the connections. Bounded: with Redis unreachable
@@ -241,4 +233,13 @@ export class JobClient implements Jobs {
     clearTimeout(timer);
     for (const conn of [this.producer, this.blocking, this.subscriber]) conn.disconnect();
   }
+}
+
+/** A failed job as an HTTP error: the worker's client errors keep their status; the rest are 502. */
+export function failedJobError(failedReason: string | undefined, jobId: string, log: Pick<Logger, 'error'>): ApiError {
+  const client = decodeJobError(failedReason);
+  if (client) return new ApiError(client.status, client.code, client.message);
+  // The worker's reason may carry paths or internals: it goes to the log, not to the client.
+  log.error({ jobId, failedReason }, 'job failed');
+  return new ApiError(502, 'WORKER_FAILED', 'The model worker failed to process this request; try again');
 }
