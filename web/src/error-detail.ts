@@ -1,6 +1,7 @@
 /**
  * The API's error details in Chinese. The gateway and the worker word their messages in English
- * (services/gateway/src/errors/, services/gateway/src/job-client.ts, services/worker/src/engine.ts);
+ * (services/gateway/src/errors/, services/gateway/src/admission.ts, services/gateway/src/queue/job-client.ts,
+ * services/worker/src/engine.ts);
  * each code has a small set of sentence forms, read here and said again in Chinese with the same
  * names and numbers. A message of a form not known here is shown as it came (English) rather than
  * guessed at: error-detail.test.ts feeds in the gateway's real validation messages, so a new form
