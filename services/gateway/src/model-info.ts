@@ -3,7 +3,7 @@
  * what they serve (serving.ts). The artifact's manifest.json and report.json are read from
  * MODEL_DIR on each call (both are small; the gateway never reads the model itself). When the
  * workers serve another model than MODEL_DIR holds — mid-swap, or a new artifact they refused —
- * that model's card comes from Redis, where the workers serving it keep it (shared/job.ts ModelCard).
+ * that model's card comes from Redis, where the workers serving it keep it (shared/src/job.ts ModelCard).
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';

@@ -57,7 +57,7 @@ function article(type: string): string {
 /**
  * TypeBox reports an unknown field twice (a "schema is false" error on the field and an
  * additionalProperties error on the object); keep the readable one and drop duplicates. An empty
- * prompt breaks both its minLength and its "\S" pattern (shared/api.ts): the pattern's sentence
+ * prompt breaks both its minLength and its "\S" pattern (shared/src/api.ts): the pattern's sentence
  * ("must not be empty or only whitespace") already says the other, so it is said once.
  */
 export function validationMessage(errors: FastifySchemaValidationError[]): string {
