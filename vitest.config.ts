@@ -8,12 +8,15 @@ import { defineConfig } from 'vitest/config';
  * - integration: a real redis-server and the built services as processes (`dist/`).
  * - system: the product as a user meets it: a browser, `npm start`, the deployment files, the bench.
  */
-/** Worker tests beside the process tests that need neither a Redis nor a process. */
+/** Service tests beside the process tests that need neither a Redis nor a process. */
 const WORKER_UNIT = ['services/worker/test/engine.test.ts', 'services/worker/test/model-loader.test.ts', 'services/worker/test/import-graph.test.ts'];
+/** The gateway on in-memory parts (services/gateway/test/in-memory-parts.ts), and its pure functions. */
+const GATEWAY_UNIT = ['services/gateway/test/app.test.ts', 'services/gateway/test/request-log.test.ts', 'services/gateway/test/serving.test.ts'];
 const UNIT = [
   'shared/*/src/**/*.test.ts',
   'services/*/src/**/*.test.ts',
   ...WORKER_UNIT,
+  ...GATEWAY_UNIT,
   'scripts/**/*.test.ts',
   'web/**/*.test.ts',
   'test/bench/bench-units.test.ts',
@@ -38,7 +41,7 @@ export default defineConfig({
     reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT, exclude: [...ALWAYS_EXCLUDED, ...UNIT_EXCEPTIONS] } },
-      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...ALWAYS_EXCLUDED, ...WORKER_UNIT] } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...ALWAYS_EXCLUDED, ...WORKER_UNIT, ...GATEWAY_UNIT] } },
       { extends: true, test: { name: 'system', include: SYSTEM, exclude: ALWAYS_EXCLUDED } },
     ],
   },

@@ -12,7 +12,7 @@
  * - Security headers on every kind of answer, the API's and Node's own.
  *
  * Covered elsewhere: CORS off by default and the allow-list, the per-client rate limit and the body
- * limit (services/gateway/test/api.test.ts; the limit on in compose: test/deploy/compose.test.ts);
+ * limit (services/gateway/test/app.test.ts; the limit on in compose: test/deploy/compose.test.ts);
  * containers as non-root (test/deploy/images.test.ts); the quantizer refusing hub file names that
  * escape its cache and never loading pickled checkpoints
  * (services/quantizer/src/checkpoint/hub-download.test.ts, hf-checkpoint.test.ts).

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompareRequestSchema, GenerateRequestSchema, PredictRequestSchema } from '@gpt2-int8/contract/api';
-import { installErrorHandlers } from '../../services/gateway/src/errors.js';
+import { installErrorHandlers } from '../../services/gateway/src/errors/error-handlers.js';
 import { chineseErrorDetail } from './error-detail.js';
 
 /** The gateway's validation as it runs (its validator compiler, its error handler, the API's schemas), without Redis. */
@@ -78,7 +78,7 @@ describe('chineseErrorDetail', () => {
   });
 
   it("translates the worker's and the queue's messages by code, and leaves an unknown form in English", () => {
-    // services/worker/src/engine.ts checkPrompt; services/gateway/src/job-client.ts; routes/inference.ts admit.
+    // services/worker/src/engine.ts checkPrompt; services/gateway/src/queue/job-client.ts; services/gateway/src/admission.ts.
     expect(chineseErrorDetail('PROMPT_TOO_LONG', "the prompt is 300 tokens; the model's context is 256 tokens")).toBe('提示词有 300 个词元，模型最多只能读 256 个');
     expect(chineseErrorDetail('QUEUE_FULL', 'The service is busy (256 requests waiting); try again shortly')).toBe('服务繁忙（256 个请求在排队），请稍后再试');
     expect(chineseErrorDetail('TIMEOUT', 'No answer within 30000 ms; the service may be overloaded, try again')).toBe('30000 毫秒内没有得到回答；服务可能过载，请重试');

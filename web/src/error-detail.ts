@@ -1,6 +1,7 @@
 /**
  * The API's error details in Chinese. The gateway and the worker word their messages in English
- * (services/gateway/src/errors.ts, services/gateway/src/job-client.ts, services/worker/src/engine.ts);
+ * (services/gateway/src/errors/, services/gateway/src/admission.ts, services/gateway/src/queue/job-client.ts,
+ * services/worker/src/engine.ts);
  * each code has a small set of sentence forms, read here and said again in Chinese with the same
  * names and numbers. A message of a form not known here is shown as it came (English) rather than
  * guessed at: error-detail.test.ts feeds in the gateway's real validation messages, so a new form
@@ -37,7 +38,7 @@ const TYPES: Record<string, string> = {
 
 const COMPARISONS: Record<string, string> = { '<=': '不能大于', '>=': '不能小于', '<': '必须小于', '>': '必须大于' };
 
-/** One sentence of a VALIDATION_ERROR (errors.ts describe()), or undefined when its form is unknown. */
+/** One sentence of a VALIDATION_ERROR (services/gateway/src/errors/validation-message.ts describe()), or undefined when its form is unknown. */
 function validationSentence(s: string): string | undefined {
   let m: RegExpExecArray | null;
   if ((m = /^(\S+) must not be empty or only whitespace$/.exec(s))) return `${field(m[1]!)}不能为空，也不能只有空白`;

@@ -1,7 +1,8 @@
 /**
- * buildApp: the gateway as a Fastify instance, with its Redis connections and queue client, ready
- * to `listen`. main.ts wires it to the process (port, signals); tests use it directly with a real
- * Redis and real HTTP. Closing the app closes its connections.
+ * buildApp: the gateway as a Fastify instance, ready to `listen`, built from its parts (parts.ts):
+ * the job queue and the workers' reports. main.ts hands in the Redis-backed parts
+ * (queue/redis-parts.ts) and wires the app to the process (port, signals); tests hand in in-memory
+ * parts and use `inject`, or the Redis-backed ones and real HTTP. Closing the app closes its parts.
  */
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
@@ -9,16 +10,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from '@gpt2-int8/contract/logger';
-import { modelCardKey } from '@gpt2-int8/contract/job';
-import { createRedis } from '@gpt2-int8/contract/redis';
+import { Admission } from './admission.js';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers, refuseConnect } from './errors.js';
-import { JobClient } from './job-client.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors/error-handlers.js';
+import { refuseConnect } from './errors/raw-socket.js';
 import { strictJsonBodies } from './json-body.js';
 import { lingerOnEarlyAnswers } from './lingering.js';
 import { GatewayMetrics } from './metrics.js';
+import type { Jobs, Workers } from './parts.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
 import { RequestLog } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
@@ -27,17 +28,18 @@ import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/model.js';
 import { webRoutes } from './routes/web.js';
 import { securityPlugins } from './security.js';
-import { WorkerGate, readHeartbeats, summarize } from './workers.js';
 
 export interface AppDeps {
   config: GatewayConfig;
+  jobs: Jobs;
+  workers: Workers;
   /** The process logger (shared/logger); omitted in tests that want silence. */
   logger?: Logger;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, jobs, workers, logger }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: config.bodyLimitBytes,
@@ -77,46 +79,9 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
   drainOnClose(app);
   lingerOnEarlyAnswers(app);
 
-  const log = app.log as Logger;
-  const producer = createRedis(config.redisUrl, 'producer');
-  const blocking = createRedis(config.redisUrl, 'blocking');
-  const subscriber = createRedis(config.redisUrl, 'blocking');
-  // ioredis emits 'error' on every failed reconnect; logged once per state change, not per retry.
-  let redisDown = false;
-  for (const conn of [producer, blocking, subscriber]) {
-    conn.on('error', (err: Error) => {
-      if (conn === producer && !redisDown) {
-        redisDown = true;
-        log.error({ err: err.message }, 'Redis connection lost; requests get 503 until it is back');
-      }
-    });
-  }
-  producer.on('ready', () => {
-    if (redisDown) log.info('Redis connection restored');
-    redisDown = false;
-  });
-
-  const jobs = await JobClient.create(config.queueName, { producer, blocking, subscriber }, log);
-  const workers = new WorkerGate(producer, config.queueName);
-  const metrics = new GatewayMetrics({
-    queueCounts: async () => {
-      const c = await jobs.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
-      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
-    },
-    workerStates: async () => {
-      const { ready, loading, error } = summarize(await readHeartbeats(producer, config.queueName));
-      return { ready, loading, error };
-    },
-    inFlight: () => jobs.inFlight,
-  });
+  const metrics = new GatewayMetrics(jobs, workers);
   metrics.register(app);
-
-  app.addHook('onClose', async () => {
-    await jobs.close();
-    producer.disconnect();
-    blocking.disconnect();
-    subscriber.disconnect();
-  });
+  app.addHook('onClose', async () => jobs.close());
 
   await securityPlugins(app, { corsOrigins: config.corsOrigins });
   await docsPlugins(app, { version: VERSION });
@@ -126,16 +91,12 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
     if (config.rateLimitPerMinute > 0) {
       await scope.register(fastifyRateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 });
     }
-    await scope.register(inferenceRoutes, { jobs, workers, metrics, requestTimeoutMs: config.requestTimeoutMs, queueMaxDepth: config.queueMaxDepth });
-    const fleet = { heartbeats: () => readHeartbeats(producer, config.queueName), card: (sha256: string) => producer.get(modelCardKey(config.queueName, sha256)) };
-    await scope.register(modelRoutes, { modelDir: config.modelDir, fleet });
+    const admission = new Admission(jobs, workers, config.queueMaxDepth);
+    await scope.register(inferenceRoutes, { jobs, admission, metrics, requestTimeoutMs: config.requestTimeoutMs });
+    await scope.register(modelRoutes, { modelDir: config.modelDir, workers });
   });
-  await app.register(healthRoutes, { redis: producer, workers });
+  await app.register(healthRoutes, { jobs, workers });
   await app.register(metricsRoutes, { metrics });
   await app.register(webRoutes, { webDir: config.webDir });
-
-  // Start reading queue events before the first request, so none of its events can be missed.
-  // Bounded: with Redis down at start-up the gateway still comes up (and answers 503) until it is back.
-  if (!(await jobs.ready(2000))) log.warn('queue events not connected yet (is Redis up?); requests get 503 until it is');
   return app;
 }

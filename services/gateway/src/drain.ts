@@ -7,7 +7,7 @@
  * in app.ts, as its body is not in the API's error format).
  */
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './errors.js';
+import { ApiError } from './errors/api-error.js';
 
 export function drainOnClose(app: FastifyInstance): void {
   let closing = false;

@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './errors.js';
+import { ApiError } from './errors/api-error.js';
 
 /**
  * The offset of the first byte that does not begin a well-formed UTF-8 sequence (Unicode 15, table

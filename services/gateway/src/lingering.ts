@@ -38,7 +38,9 @@ function drain(req: IncomingMessage, maxBytes: number): Promise<void> {
 export function lingerOnEarlyAnswers(app: FastifyInstance): void {
   app.addHook('onSend', async (request, reply, payload) => {
     const req = request.raw;
-    if (req.complete || req.destroyed || reply.statusCode < 400) return payload;
+    // A body read to its end has nothing left to drain. `complete` says so for a socket's request;
+    // `readableEnded` for an injected one too (Fastify's inject: light-my-request has no `complete`).
+    if (req.complete || req.readableEnded || req.destroyed || reply.statusCode < 400) return payload;
     const declared = Number(req.headers['content-length']);
     // A declared length too large to be worth reading: close at once, as before.
     if (Number.isFinite(declared) && declared > LINGER_MAX_BYTES) return payload;

@@ -1,6 +1,6 @@
 /**
- * The gateway process: read config (a bad value exits non-zero naming the variable), build the
- * app, listen, and on SIGTERM/SIGINT drain — stop accepting, let requests in flight finish (each
+ * The gateway process: read config (a bad value exits non-zero naming the variable), connect to
+ * Redis (queue/redis-parts.ts), build the app from those parts, listen, and on SIGTERM/SIGINT drain — stop accepting, let requests in flight finish (each
  * is bounded by REQUEST_TIMEOUT_MS), close the queue connections, exit 0.
  */
 import { ConfigError } from '@gpt2-int8/contract/config';
@@ -9,6 +9,7 @@ import { redactRedisUrl } from '@gpt2-int8/contract/redis';
 import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/contract/supervision';
 import { buildApp } from './app.js';
 import { readGatewayConfig, type GatewayConfig } from './config.js';
+import { createRedisParts } from './queue/redis-parts.js';
 
 let config: GatewayConfig;
 try {
@@ -22,7 +23,7 @@ try {
 }
 
 const log = createLogger('gateway', config);
-const app = await buildApp({ config, logger: log });
+const app = await buildApp({ config, ...(await createRedisParts(config, log)), logger: log });
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -8,15 +8,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Timings } from '@gpt2-int8/contract/api';
 import type { JobKind } from '@gpt2-int8/contract/job';
-
-export interface MetricsSources {
-  queueCounts(): Promise<{ waiting: number; active: number }>;
-  workerStates(): Promise<{ ready: number; loading: number; error: number }>;
-  inFlight(): number;
-}
+import type { Jobs, QueueCounts, Workers } from './parts.js';
+import { summarize } from './workers.js';
 
 interface Snapshot {
-  counts: { waiting: number; active: number };
+  counts: QueueCounts;
   states: { ready: number; loading: number; error: number };
 }
 
@@ -28,7 +24,7 @@ export class GatewayMetrics {
   private readonly latency: Histogram<'method' | 'route' | 'status'>;
   private readonly stages: Histogram<'kind' | 'stage'>;
 
-  constructor(sources: MetricsSources) {
+  constructor(jobs: Pick<Jobs, 'counts' | 'inFlight'>, workers: Pick<Workers, 'heartbeats'>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     this.requests = new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames: ['method', 'route', 'status'], registers });
@@ -51,14 +47,17 @@ export class GatewayMetrics {
       help: 'Requests of this gateway waiting for a job result',
       registers,
       collect() {
-        this.set(sources.inFlight());
+        this.set(jobs.inFlight);
       },
     });
     // A registry collects its metrics concurrently; the Redis-backed gauges share one read per scrape.
     let inflight: Promise<Snapshot | undefined> | undefined;
     const snapshot = () =>
-      (inflight ??= Promise.all([sources.queueCounts(), sources.workerStates()])
-        .then(([counts, states]) => ({ counts, states }))
+      (inflight ??= Promise.all([jobs.counts(), workers.heartbeats()])
+        .then(([counts, heartbeats]) => {
+          const { ready, loading, error } = summarize(heartbeats);
+          return { counts, states: { ready, loading, error } };
+        })
         .catch(() => undefined)
         .finally(() => {
           inflight = undefined;

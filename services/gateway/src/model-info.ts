@@ -3,7 +3,7 @@
  * what they serve (serving.ts). The artifact's manifest.json and report.json are read from
  * MODEL_DIR on each call (both are small; the gateway never reads the model itself). When the
  * workers serve another model than MODEL_DIR holds — mid-swap, or a new artifact they refused —
- * that model's card comes from Redis, where the workers serving it keep it (shared/job.ts ModelCard).
+ * that model's card comes from Redis, where the workers serving it keep it (shared/contract/src/job.ts ModelCard).
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -12,18 +12,11 @@ import { ManifestSchema } from '@gpt2-int8/contract/manifest-schema';
 import { type ModelInfoResponse, type ReportSummary, ReportSummarySchema, type Serving } from '@gpt2-int8/contract/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { describeSchemaErrors } from '@gpt2-int8/contract/checks/schema-errors';
-import type { WorkerHeartbeat } from '@gpt2-int8/contract/job';
 import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/contract/manifest';
 import { ReportSchema, type Report } from '@gpt2-int8/contract/report';
-import { ApiError } from './errors.js';
+import { ApiError } from './errors/api-error.js';
+import type { Workers } from './parts.js';
 import { servingOf } from './serving.js';
-
-/** The workers' side, in Redis. */
-export interface Fleet {
-  heartbeats(): Promise<WorkerHeartbeat[]>;
-  /** The raw card of the model with this INT8 sha256, or null. */
-  card(sha256: string): Promise<string | null>;
-}
 
 async function readReport(dir: string, log: FastifyBaseLogger): Promise<ReportSummary | null> {
   const path = join(dir, ARTIFACT_FILES.report);
@@ -42,9 +35,9 @@ async function readReport(dir: string, log: FastifyBaseLogger): Promise<ReportSu
 }
 
 /** A worker's card, checked like a file from MODEL_DIR would be; undefined when absent or not valid. */
-async function readCard(fleet: Fleet, sha256: string, log: FastifyBaseLogger): Promise<{ manifest: Manifest; report: ReportSummary | null } | undefined> {
+async function readCard(workers: Workers, sha256: string, log: FastifyBaseLogger): Promise<{ manifest: Manifest; report: ReportSummary | null } | undefined> {
   try {
-    const raw = await fleet.card(sha256);
+    const raw = await workers.card(sha256);
     if (raw === null) return undefined;
     const card = JSON.parse(raw) as { manifest?: unknown; report?: unknown };
     if (!Value.Check(ManifestSchema, card.manifest)) {
@@ -66,13 +59,13 @@ function describe(manifest: Manifest, report: ReportSummary | null, serving: Ser
   return { synthetic: manifest.synthetic, manifest: { ...manifest, source }, report, serving };
 }
 
-export async function readModelInfo(dir: string, log: FastifyBaseLogger, fleet: Fleet): Promise<ModelInfoResponse> {
+export async function readModelInfo(dir: string, log: FastifyBaseLogger, workers: Workers): Promise<ModelInfoResponse> {
   const [artifact, heartbeats] = await Promise.all([
     readManifest(dir).catch((err: unknown) => {
       if (!(err instanceof ArtifactError)) throw err;
       return err;
     }),
-    fleet.heartbeats().catch(() => undefined),
+    workers.heartbeats().catch(() => undefined),
   ]);
   const artifactSha256 = artifact instanceof ArtifactError ? null : artifact.files[ARTIFACT_FILES.int8].sha256;
   const serving: Serving = heartbeats
@@ -81,7 +74,7 @@ export async function readModelInfo(dir: string, log: FastifyBaseLogger, fleet: 
   // The most served model, unless some worker serves MODEL_DIR's already (the fleet is moving to it).
   const served = serving.models[0];
   if (served !== undefined && !serving.models.some((m) => m.sha256 === artifactSha256)) {
-    const card = await readCard(fleet, served.sha256, log);
+    const card = await readCard(workers, served.sha256, log);
     if (card !== undefined) return describe(card.manifest, card.report, serving);
   }
   if (artifact instanceof ArtifactError) {

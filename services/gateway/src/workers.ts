@@ -1,37 +1,9 @@
 /**
- * What the workers say about themselves: each refreshes a heartbeat key with a TTL (shared/contract/src/job.ts),
- * so a dead worker's key expires and it disappears from here. /readyz, /metrics and the fail-fast
- * "no worker can serve" check read these.
+ * What the workers say about themselves, summed up: each refreshes a heartbeat key with a TTL
+ * (shared/contract/src/job.ts), so a dead worker's key expires and it disappears from here. /readyz, /metrics
+ * and admission (admission.ts: the fail-fast "no worker can serve") read these summaries.
  */
-import type { Redis } from 'ioredis';
-import { workerHeartbeatPattern, type WorkerHeartbeat } from '@gpt2-int8/contract/job';
-
-const STATES = new Set(['loading', 'ready', 'error']);
-
-function parseHeartbeat(raw: string | null): WorkerHeartbeat | undefined {
-  if (raw === null) return undefined;
-  try {
-    const hb = JSON.parse(raw) as Partial<WorkerHeartbeat>;
-    if (typeof hb.id === 'string' && typeof hb.state === 'string' && STATES.has(hb.state)) return hb as WorkerHeartbeat;
-  } catch {
-    // Not ours or half-written: ignore rather than fail readiness on a stray key.
-  }
-  return undefined;
-}
-
-/** All live heartbeats. SCAN, not KEYS, so a big keyspace never blocks Redis. */
-export async function readHeartbeats(redis: Redis, queueName: string): Promise<WorkerHeartbeat[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', workerHeartbeatPattern(queueName), 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  if (keys.length === 0) return [];
-  const values = await redis.mget(...new Set(keys));
-  return values.map(parseHeartbeat).filter((hb): hb is WorkerHeartbeat => hb !== undefined);
-}
+import type { WorkerHeartbeat } from '@gpt2-int8/contract/job';
 
 /**
  * A worker's reason as the gateway shows it: absolute paths reduced to their last part
@@ -66,34 +38,4 @@ export function summarize(heartbeats: WorkerHeartbeat[]): WorkerSummary {
   const errors = heartbeats.filter((h) => h.state === 'error');
   const shown = (errors.length > 0 ? errors : heartbeats).slice(0, 3).map(describe);
   return { ...summary, reason: `no worker is ready (${shown.join('; ')})` };
-}
-
-/**
- * Fails a request fast (503) when no worker can serve, instead of letting it wait out the timeout
- * in a queue nobody consumes. A "some worker is ready" answer is cached for a second (heartbeats
- * are refreshed every second anyway); a "none" answer is always re-read, so a worker that just came
- * up is used at once.
- */
-export class WorkerGate {
-  private readyUntil = 0;
-
-  constructor(
-    private readonly redis: Redis,
-    private readonly queueName: string,
-  ) {}
-
-  async summary(): Promise<WorkerSummary> {
-    return summarize(await readHeartbeats(this.redis, this.queueName));
-  }
-
-  /** Resolves when at least one worker is ready; otherwise returns why not. */
-  async check(): Promise<{ ok: true } | { ok: false; summary: WorkerSummary }> {
-    if (Date.now() < this.readyUntil) return { ok: true };
-    const summary = await this.summary();
-    if (summary.ready > 0) {
-      this.readyUntil = Date.now() + 1000;
-      return { ok: true };
-    }
-    return { ok: false, summary };
-  }
 }

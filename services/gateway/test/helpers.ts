@@ -1,7 +1,9 @@
-/** Starting a real gateway (buildApp + listen on a free port) for tests, and reading its answers. */
+/** Starting a real gateway (buildApp on Redis + listen on a free port) for tests, and reading its answers. */
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { buildApp } from '../src/app.js';
 import { readGatewayConfig } from '../src/config.js';
+import { createRedisParts } from '../src/queue/redis-parts.js';
 
 export interface TestGateway {
   url: string;
@@ -11,7 +13,7 @@ export interface TestGateway {
 
 export async function startGateway(env: Record<string, string>): Promise<TestGateway> {
   const config = readGatewayConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', LOG_PRETTY: 'false', ...env });
-  const app = await buildApp({ config });
+  const app = await buildApp({ config, ...(await createRedisParts(config, pino({ level: 'silent' }))) });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return { url: address, app, close: () => app.close() };
 }

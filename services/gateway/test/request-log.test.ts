@@ -1,7 +1,7 @@
 /**
  * What the gateway logs about requests, read from its real pino logger: one info line per API
  * request, and nothing above debug for health checks, metrics or the page and its files (on an
- * `npm start` terminal those were 308 of 463 lines).
+ * `npm start` terminal those were 308 of 463 lines). On in-memory parts (in-memory-parts.ts): no Redis.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +10,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { startRedis, type PrivateRedis } from '../../../test/support/redis-server.js';
-import { startFakeWorker, writeFakeArtifact, type FakeWorker } from '../../../test/support/fake-worker.js';
-import { buildApp } from '../src/app.js';
-import { readGatewayConfig } from '../src/config.js';
-import { postJson } from './helpers.js';
+import { inMemoryGateway } from './in-memory-parts.js';
 
 interface Line {
   level: number;
@@ -27,45 +23,35 @@ interface Line {
 }
 
 const INFO = 30;
-let redis: PrivateRedis;
-let worker: FakeWorker;
 let app: FastifyInstance;
-let url: string;
 const lines: Line[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  worker = await startFakeWorker({ redisUrl: redis.url, queueName: 'logs' });
   const webDir = mkdtempSync(join(tmpdir(), 'gpt2-int8-web-'));
   writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>gpt2-int8</title>');
   writeFileSync(join(webDir, 'main.js'), 'console.log(1)');
-  const config = readGatewayConfig({ HOST: '127.0.0.1', PORT: '0', LOG_PRETTY: 'false', REDIS_URL: redis.url, QUEUE_NAME: 'logs', MODEL_DIR: writeFakeArtifact(), WEB_DIR: webDir });
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Line);
       done();
     },
   });
-  app = await buildApp({ config, logger: pino({ level: 'debug' }, sink) });
-  url = await app.listen({ port: 0, host: '127.0.0.1' });
+  ({ app } = await inMemoryGateway({ WEB_DIR: webDir }, { logger: pino({ level: 'debug' }, sink) }));
 });
 
-afterAll(async () => {
-  await app?.close();
-  await worker?.close();
-  await redis?.dispose();
-});
+afterAll(async () => app?.close());
 
 describe('request logging', () => {
   it('one info line per API request (method, path, status, time); health, metrics, page and docs only at debug', async () => {
     const before = lines.length;
     const ids = ['log-predict', 'log-invalid', 'log-method', 'log-model'];
-    await postJson(`${url}/api/predict`, { prompt: 'Log me' }, { headers: { 'x-request-id': ids[0]! } });
-    await postJson(`${url}/api/predict`, { prompt: '' }, { headers: { 'x-request-id': ids[1]! } });
-    await fetch(`${url}/api/predict`, { headers: { 'x-request-id': ids[2]! } });
-    await fetch(`${url}/api/model?x=1`, { headers: { 'x-request-id': ids[3]! } });
+    const json = { 'content-type': 'application/json' };
+    await app.inject({ method: 'POST', url: '/api/predict', headers: { ...json, 'x-request-id': ids[0]! }, payload: { prompt: 'Log me' } });
+    await app.inject({ method: 'POST', url: '/api/predict', headers: { ...json, 'x-request-id': ids[1]! }, payload: { prompt: '' } });
+    await app.inject({ method: 'GET', url: '/api/predict', headers: { 'x-request-id': ids[2]! } });
+    await app.inject({ method: 'GET', url: '/api/model?x=1', headers: { 'x-request-id': ids[3]! } });
     const quiet = ['/readyz', '/healthz', '/metrics', '/', '/main.js', '/docs/json', '/favicon.ico'];
-    for (const path of quiet) await fetch(`${url}${path}`, { headers: { 'x-request-id': `quiet${path.replace(/\W/g, '-')}` } });
+    for (const path of quiet) await app.inject({ method: 'GET', url: path, headers: { 'x-request-id': `quiet${path.replace(/\W/g, '-')}` } });
     // onResponse runs after the answer is sent: let the last lines land.
     await new Promise((resolve) => setTimeout(resolve, 100));
 

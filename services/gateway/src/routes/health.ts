@@ -6,9 +6,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { Redis } from 'ioredis';
-import { errorBody } from '../errors.js';
-import type { WorkerGate } from '../workers.js';
+import { errorBody } from '../errors/api-error.js';
+import type { Jobs, Workers } from '../parts.js';
+import { summarize } from '../workers.js';
 
 const Workers = Type.Object({ ready: Type.Integer(), loading: Type.Integer(), error: Type.Integer() });
 const Refused = Type.Optional(Type.Array(Type.String(), { description: 'Workers that refused a new artifact in MODEL_DIR and keep serving their model, and why.' }));
@@ -20,23 +20,7 @@ const NotReadySchema = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }),
 });
 
-async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      redis.ping().then((r) => r === 'PONG'),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export async function healthRoutes(app: FastifyInstance, deps: { redis: Redis; workers: WorkerGate }): Promise<void> {
+export async function healthRoutes(app: FastifyInstance, deps: { jobs: Pick<Jobs, 'reachable'>; workers: Pick<Workers, 'heartbeats'> }): Promise<void> {
   app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({
     status: 'ok' as const,
   }));
@@ -45,12 +29,12 @@ export async function healthRoutes(app: FastifyInstance, deps: { redis: Redis; w
     '/readyz',
     { schema: { tags: ['operations'], summary: 'Redis reachable and at least one worker ready', response: { 200: ReadySchema, 503: NotReadySchema } } },
     async (_request, reply) => {
-      if (!(await pingWithin(deps.redis, 1000))) {
+      if (!(await deps.jobs.reachable(1000))) {
         return reply.code(503).send({ status: 'not_ready', redis: false, ...errorBody('REDIS_UNREACHABLE', 'Redis is not reachable') });
       }
       let summary;
       try {
-        summary = await deps.workers.summary();
+        summary = summarize(await deps.workers.heartbeats());
       } catch {
         return reply.code(503).send({ status: 'not_ready', redis: false, ...errorBody('REDIS_UNREACHABLE', 'Redis is not reachable') });
       }

@@ -1,6 +1,7 @@
 /**
  * POST /api/predict, /api/generate (JSON or Server-Sent Events), /api/compare: validate (the
- * TypeBox schemas from shared, which also document the API at /docs), enqueue, wait, answer.
+ * TypeBox schemas from shared, which also document the API at /docs), admit (admission.ts), enqueue,
+ * wait, answer.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -21,19 +22,18 @@ import {
   type PredictResponse,
 } from '@gpt2-int8/contract/api';
 import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/contract/job';
-import { ApiError, ClientGoneError, errorBody } from '../errors.js';
-import type { JobClient } from '../job-client.js';
+import type { Admission } from '../admission.js';
+import { ApiError, ClientGoneError, errorBody } from '../errors/api-error.js';
 import { compareJob, generateJob, predictJob } from '../job-data.js';
 import type { GatewayMetrics } from '../metrics.js';
+import type { Jobs } from '../parts.js';
 import { SseStream } from '../sse.js';
-import type { WorkerGate } from '../workers.js';
 
 export interface InferenceDeps {
-  jobs: JobClient;
-  workers: WorkerGate;
+  jobs: Pick<Jobs, 'run'>;
+  admission: Pick<Admission, 'admit'>;
   metrics: GatewayMetrics;
   requestTimeoutMs: number;
-  queueMaxDepth: number;
 }
 
 const ERRORS = { '4xx': ErrorSchema, '5xx': ErrorSchema };
@@ -83,22 +83,6 @@ export function roundedForClient<R extends JobResult>(r: R): R {
 export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  /** The checks that answer 503 at once, before anything is enqueued. */
-  async function admit(): Promise<void> {
-    if (!deps.jobs.connected) throw new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
-    let gate;
-    try {
-      gate = await deps.workers.check();
-    } catch {
-      throw new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
-    }
-    if (!gate.ok) {
-      const { loading, error } = gate.summary;
-      const detail = loading + error === 0 ? 'no worker is running' : `${loading} loading, ${error} unable to serve — see /readyz`;
-      throw new ApiError(503, 'NO_WORKER', `No model worker is ready yet (${detail})`, 2);
-    }
-  }
-
   async function execute<K extends JobData['kind']>(
     data: JobData & { kind: K },
     request: FastifyRequest,
@@ -107,10 +91,10 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
   ): Promise<Extract<JobResult, { kind: K }>> {
     // Listening from the start: a client that leaves while admission waits on Redis is noticed too.
     const signal = disconnectSignal(reply);
-    await admit();
+    await deps.admission.admit();
     let result: JobResult;
     try {
-      result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal, onProgress }, deps.queueMaxDepth);
+      result = await deps.jobs.run(data, { timeoutMs: deps.requestTimeoutMs, signal, onProgress });
     } catch (err) {
       // The response never finishes, so Fastify's onResponse hook won't count it: count it here,
       // under nginx's "client closed request" status.

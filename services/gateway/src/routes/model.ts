@@ -1,9 +1,10 @@
 /** GET /api/model: what the workers serve — manifest and validation summary (for the page's model card) and, mid-swap, which models. */
 import type { FastifyInstance } from 'fastify';
 import { ErrorSchema, ModelInfoResponseSchema } from '@gpt2-int8/contract/api';
-import { type Fleet, readModelInfo } from '../model-info.js';
+import { readModelInfo } from '../model-info.js';
+import type { Workers } from '../parts.js';
 
-export async function modelRoutes(app: FastifyInstance, deps: { modelDir: string; fleet: Fleet }): Promise<void> {
+export async function modelRoutes(app: FastifyInstance, deps: { modelDir: string; workers: Workers }): Promise<void> {
   app.get(
     '/api/model',
     {
@@ -13,6 +14,6 @@ export async function modelRoutes(app: FastifyInstance, deps: { modelDir: string
         response: { 200: ModelInfoResponseSchema, 503: ErrorSchema },
       },
     },
-    async (request) => readModelInfo(deps.modelDir, request.log, deps.fleet),
+    async (request) => readModelInfo(deps.modelDir, request.log, deps.workers),
   );
 }

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import { errorBody } from '../errors.js';
+import { errorBody } from '../errors/api-error.js';
 
 export async function webRoutes(app: FastifyInstance, deps: { webDir: string }): Promise<void> {
   if (!existsSync(join(deps.webDir, 'index.html'))) {

@@ -1,102 +1,14 @@
 /**
- * Every error leaves the gateway as `{ error: { code, message } }`. Client mistakes get a 4xx whose
- * message names the field and what was wrong; anything unexpected gets a 500 with a generic message
- * and the request id, so nothing internal (stack, paths, Redis details) reaches the client — the
- * details are in the log line carrying the same request id.
+ * How errors raised by Fastify and by Node's HTTP server are answered: the tables that give them
+ * stable codes of ours, and the handlers installed on the app (errors, unknown routes, wrong methods)
+ * and on its server (connection-level client errors). Anything unexpected is a 500 with a generic
+ * message and the request id; its details go to the log line carrying the same id.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import type { ErrorBody } from '@gpt2-int8/contract/api';
-
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    /** Seconds, sent as Retry-After (503 queue full, Redis down). */
-    readonly retryAfter?: number,
-  ) {
-    super(message);
-  }
-}
-
-/** The client disconnected while its request waited: nobody is left to answer. */
-export class ClientGoneError extends Error {
-  override name = 'ClientGoneError';
-}
-
-export function errorBody(code: string, message: string): ErrorBody {
-  return { error: { code, message } };
-}
-
-/** "/stop/1" → "stop[1]"; "" → "body". */
-function fieldName(instancePath: string): string {
-  if (instancePath === '') return 'body';
-  return instancePath
-    .slice(1)
-    .split('/')
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
-}
-
-/** One schema error in words a client can act on. */
-function describe(e: FastifySchemaValidationError): string {
-  const field = fieldName(e.instancePath);
-  const p = e.params as Record<string, unknown>;
-  switch (e.keyword) {
-    case 'required': {
-      const names = (p.requiredProperties as string[] | undefined) ?? [String(p.missingProperty)];
-      const fields = names.map((n) => (field === 'body' ? n : `${field}.${n}`));
-      return `${fields.join(', ')} ${fields.length > 1 ? 'are' : 'is'} required`;
-    }
-    case 'additionalProperties': {
-      const names = (p.additionalProperties as string[] | undefined) ?? [String(p.additionalProperty)];
-      return `unknown field${names.length > 1 ? 's' : ''} ${names.map((n) => JSON.stringify(n)).join(', ')}${field === 'body' ? '' : ` in ${field}`}`;
-    }
-    case 'pattern':
-      // The only pattern in the API is the prompt's "\S": not empty, not only whitespace.
-      return p.pattern === '\\S' ? `${field} must not be empty or only whitespace` : `${field} has an invalid format`;
-    case 'minLength':
-      return p.limit === 1 ? `${field} must not be empty` : `${field} must be at least ${String(p.limit)} characters`;
-    case 'maxLength':
-      return `${field} must be at most ${String(p.limit)} characters`;
-    case 'maxItems':
-      return `${field} must have at most ${String(p.limit)} items`;
-    case 'type':
-      return field === 'body' ? 'the body must be a JSON object' : `${field} must be ${article(String(p.type))}`;
-    case 'minimum':
-    case 'maximum':
-    case 'exclusiveMinimum':
-    case 'exclusiveMaximum':
-      return `${field} must be ${String(p.comparison)} ${String(p.limit)}`;
-    default:
-      return `${field} ${e.message ?? 'is invalid'}`;
-  }
-}
-
-function article(type: string): string {
-  return { integer: 'an integer', array: 'an array', object: 'an object', boolean: 'true or false', string: 'a string', number: 'a number' }[type] ?? type;
-}
-
-/**
- * TypeBox reports an unknown field twice (a "schema is false" error on the field and an
- * additionalProperties error on the object); keep the readable one and drop duplicates. An empty
- * prompt breaks both its minLength and its "\S" pattern (shared/api.ts): the pattern's sentence
- * ("must not be empty or only whitespace") already says the other, so it is said once.
- */
-export function validationMessage(errors: FastifySchemaValidationError[]): string {
-  const notBlank = new Set(errors.filter((e) => e.keyword === 'pattern' && (e.params as { pattern?: unknown }).pattern === '\\S').map((e) => e.instancePath));
-  const useful = errors.filter(
-    (e) =>
-      !(e.keyword === 'boolean' && (e.message ?? '').includes('schema is false')) &&
-      !(e.keyword === 'minLength' && (e.params as { limit?: unknown }).limit === 1 && notBlank.has(e.instancePath)),
-  );
-  const lines = [...new Set((useful.length > 0 ? useful : errors).map(describe))];
-  return lines.slice(0, 5).join('; ');
-}
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, ClientGoneError, errorBody } from './api-error.js';
+import { writeErrorAndClose } from './raw-socket.js';
+import { validationMessage } from './validation-message.js';
 
 /** Fastify's own client errors (body parsing, content type, size) under stable codes of ours. */
 const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; code: string; message: (limit: number) => string }> = {
@@ -148,29 +60,7 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
   const known = err.code === undefined ? undefined : CONNECTION_ERRORS[err.code];
   const { status, code, message } = known ?? { status: 400, code: 'BAD_REQUEST', message: 'The request is not valid HTTP' };
   this.log.info({ code: err.code }, `client error (${code}); closing the connection`);
-  const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (!response?.headersSent) writeErrorAndClose(socket, status, code, message);
-  else socket.destroy();
-}
-
-/**
- * CONNECT (a proxy tunnel request) never reaches Fastify: Node hands it to 'connect' listeners and,
- * without one, drops the connection unanswered. This gateway is not a proxy: 405, in our format.
- */
-export function refuseConnect(socket: Duplex): void {
-  writeErrorAndClose(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not supported: this is not a proxy');
-}
-
-/** A whole HTTP/1.1 error response written straight to the socket, which is then closed. */
-function writeErrorAndClose(socket: Duplex, status: number, code: string, message: string): void {
-  if (socket.writable) {
-    const body = JSON.stringify(errorBody(code, message));
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
+  writeErrorAndClose(socket, status, code, message);
 }
 
 export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitBytes: number }): void {

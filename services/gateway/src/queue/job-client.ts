@@ -12,16 +12,19 @@
  *   directly (a completion event can be lost) before answering 504.
  * - Completed jobs are kept a short while (age/count), never removed at once: removal races the
  *   waiter reading the result.
- * - The producer connection fails commands at once while Redis is down (shared/contract/src/redis.ts), and a
- *   request checks the connection before enqueueing, so Redis down is a fast 503, not a hang.
+ * - The producer connection fails commands at once while Redis is down (shared/contract/src/redis.ts), and
+ *   admission (admission.ts) checks the connection before enqueueing, so Redis down is a fast 503,
+ *   not a hang.
+ * - The client owns its three connections (made in redis-parts.ts) and closes them when it closes.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/contract/job';
 import type { Logger } from '@gpt2-int8/contract/logger';
-import { ApiError, ClientGoneError } from './errors.js';
-
+import { queueUnavailable } from '../admission.js';
+import { ApiError, ClientGoneError } from '../errors/api-error.js';
+import type { Jobs, QueueCounts, RunOptions } from '../parts.js';
 
 export const JOB_OPTIONS: JobsOptions = {
   // A worker that dies mid-job: the stalled job is retried once by another worker.
@@ -32,13 +35,6 @@ export const JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 300 },
 };
 
-export interface RunOptions {
-  timeoutMs: number;
-  /** Aborted when the client disconnects: a job still waiting is removed. */
-  signal?: AbortSignal;
-  onProgress?: (progress: StreamProgress) => void;
-}
-
 type Outcome = { result: JobResult } | { failedReason: string } | { error: Error } | { timeout: true } | { aborted: true };
 
 interface Pending {
@@ -46,14 +42,8 @@ interface Pending {
   onProgress?: ((progress: StreamProgress) => void) | undefined;
 }
 
-const QUEUE_UNAVAILABLE = () => new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
-
-/** How stale the queue depth used for admission may be (see admissionDepth). */
-const DEPTH_MAX_AGE_MS = 50;
-
-export class JobClient {
+export class JobClient implements Jobs {
   private readonly pending = new Map<string, Pending>();
-  private depthCache: { at: number; depth: number } | undefined;
   /** This gateway's reply channel, named in every job it adds. */
   readonly replyTo: string;
   private readonly subscribed: Promise<unknown>;
@@ -62,7 +52,8 @@ export class JobClient {
     readonly queue: Queue,
     readonly events: QueueEvents,
     private readonly producer: Redis,
-    subscriber: Redis,
+    private readonly blocking: Redis,
+    private readonly subscriber: Redis,
     private readonly log: Logger,
   ) {
     this.replyTo = replyChannel(queue.name, randomUUID());
@@ -82,7 +73,7 @@ export class JobClient {
     // Waiting out the timeout for a result that cannot arrive helps nobody: when the connection to
     // Redis drops, every request in flight gets a 503 at once.
     producer.on('close', () => {
-      for (const p of this.pending.values()) p.settle({ error: QUEUE_UNAVAILABLE() });
+      for (const p of this.pending.values()) p.settle({ error: queueUnavailable() });
     });
   }
 
@@ -91,14 +82,14 @@ export class JobClient {
     const { producer, blocking, subscriber } = connections;
     const queue = new Queue(queueName, { connection: producer });
     const events = new QueueEvents(queueName, { connection: blocking });
-    const client = new JobClient(queue, events, producer, subscriber, log);
+    const client = new JobClient(queue, events, producer, blocking, subscriber, log);
     queue.on('error', (err) => client.connectionError('queue', err));
     return client;
   }
 
   /**
    * BullMQ reports every failed reconnect. A Redis outage is logged once where the connections are
-   * made (app.ts); during one these are noise, otherwise they are worth a warning.
+   * made (redis-parts.ts); during one these are noise, otherwise they are worth a warning.
    */
   private connectionError(source: string, err: Error): void {
     if (this.producer.status === 'ready') this.log.warn({ err: err.message }, `${source} connection error`);
@@ -140,36 +131,29 @@ export class JobClient {
     return this.pending.size;
   }
 
-  /** Jobs not yet taken by a worker. */
-  async depth(): Promise<number> {
-    const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed');
-    return Object.values(counts).reduce((a, b) => a + b, 0);
+  async counts(): Promise<QueueCounts> {
+    const c = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
   }
 
-  /**
-   * The depth for admission control. Far below the limit a value up to DEPTH_MAX_AGE_MS old (plus
-   * this gateway's own enqueues since) is good enough, and saves a Redis round trip — a third of
-   * the queue hop; near the limit it is read fresh, so the limit itself stays exact.
-   */
-  private async admissionDepth(maxDepth: number): Promise<number> {
-    const cached = this.depthCache;
-    if (cached && Date.now() - cached.at <= DEPTH_MAX_AGE_MS && cached.depth < maxDepth / 2) return cached.depth;
-    const at = Date.now();
-    const depth = await this.depth();
-    this.depthCache = { at, depth };
-    return depth;
-  }
-
-  /** Enqueues a job and waits for its result. Throws ApiError (mapped for HTTP) or ClientGoneError. */
-  async run(data: JobData, opts: RunOptions, maxDepth: number): Promise<JobResult> {
-    if (!this.connected) throw QUEUE_UNAVAILABLE();
-    let depth: number;
+  async reachable(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      depth = await this.admissionDepth(maxDepth);
+      return await Promise.race([
+        this.producer.ping().then((r) => r === 'PONG'),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
     } catch {
-      throw QUEUE_UNAVAILABLE();
+      return false;
+    } finally {
+      clearTimeout(timer);
     }
-    if (depth >= maxDepth) throw new ApiError(503, 'QUEUE_FULL', `The service is busy (${depth} requests waiting); try again shortly`, 1);
+  }
+
+  /** Enqueues a job and waits for its result; admission.ts has decided it may be queued. */
+  async run(data: JobData, opts: RunOptions): Promise<JobResult> {
     if (opts.signal?.aborted) throw new ClientGoneError('client disconnected');
 
     const jobId = randomUUID();
@@ -184,14 +168,13 @@ export class JobClient {
     try {
       try {
         await this.queue.add(data.kind, { ...data, reply_to: this.replyTo }, { ...JOB_OPTIONS, jobId });
-        if (this.depthCache) this.depthCache.depth++;
       } catch (err) {
         this.log.warn({ err: (err as Error).message, jobId }, 'could not enqueue');
-        throw QUEUE_UNAVAILABLE();
+        throw queueUnavailable();
       }
       const o = await outcome;
       if ('result' in o) return o.result;
-      if ('failedReason' in o) throw this.failure(o.failedReason, jobId);
+      if ('failedReason' in o) throw failedJobError(o.failedReason, jobId, this.log);
       if ('error' in o) throw o.error;
       if ('aborted' in o) {
         await this.removeIfWaiting(jobId);
@@ -211,7 +194,7 @@ export class JobClient {
       const job = await this.queue.getJob(jobId);
       const state = job ? await job.getState() : 'unknown';
       if (job && state === 'completed') return job.returnvalue as JobResult;
-      if (job && state === 'failed') throw this.failure(job.failedReason, jobId);
+      if (job && state === 'failed') throw failedJobError(job.failedReason, jobId, this.log);
       // Nobody will read its answer now: don't spend a worker on it.
       await this.removeIfWaiting(jobId);
       this.log.warn({ jobId, state }, 'job timed out');
@@ -232,18 +215,10 @@ export class JobClient {
     }
   }
 
-  /** A failed job as an HTTP error: the worker's client errors keep their status; the rest are 502. */
-  private failure(failedReason: string | undefined, jobId: string): ApiError {
-    const client = decodeJobError(failedReason);
-    if (client) return new ApiError(client.status, client.code, client.message);
-    // The worker's reason may carry paths or internals: it goes to the log, not to the client.
-    this.log.error({ jobId, failedReason }, 'job failed');
-    return new ApiError(502, 'WORKER_FAILED', 'The model worker failed to process this request; try again');
-  }
 
   /**
-   * Closes the queue and its event reader. Bounded: with Redis unreachable BullMQ's close waits for
-   * a connection that never comes; the caller then disconnects the Redis connections it owns.
+   * Closes the queue and its event reader, then the connections. Bounded: with Redis unreachable
+   * BullMQ's close waits for a connection that never comes; the connections are dropped regardless.
    */
   async close(timeoutMs = 2000): Promise<void> {
     for (const p of this.pending.values()) p.settle({ error: new ApiError(503, 'SHUTTING_DOWN', 'The gateway is shutting down; try again', 1) });
@@ -256,5 +231,15 @@ export class JobClient {
       }),
     ]);
     clearTimeout(timer);
+    for (const conn of [this.producer, this.blocking, this.subscriber]) conn.disconnect();
   }
+}
+
+/** A failed job as an HTTP error: the worker's client errors keep their status; the rest are 502. */
+export function failedJobError(failedReason: string | undefined, jobId: string, log: Pick<Logger, 'error'>): ApiError {
+  const client = decodeJobError(failedReason);
+  if (client) return new ApiError(client.status, client.code, client.message);
+  // The worker's reason may carry paths or internals: it goes to the log, not to the client.
+  log.error({ jobId, failedReason }, 'job failed');
+  return new ApiError(502, 'WORKER_FAILED', 'The model worker failed to process this request; try again');
 }
