@@ -71,26 +71,19 @@ export class GatewayMetrics {
         this.set((await snapshot()) ? 1 : 0);
       },
     });
-    new Gauge({
-      name: 'gateway_queue_depth',
-      help: 'Jobs waiting in the queue for a worker',
-      registers,
-      async collect() {
-        const s = await snapshot();
-        if (s) this.set(s.counts.waiting);
-        else this.reset();
-      },
-    });
-    new Gauge({
-      name: 'gateway_queue_active',
-      help: 'Jobs being processed by workers',
-      registers,
-      async collect() {
-        const s = await snapshot();
-        if (s) this.set(s.counts.active);
-        else this.reset();
-      },
-    });
+    const queueGauge = (name: string, help: string, count: 'waiting' | 'active') =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const s = await snapshot();
+          if (s) this.set(s.counts[count]);
+          else this.reset();
+        },
+      });
+    queueGauge('gateway_queue_depth', 'Jobs waiting in the queue for a worker', 'waiting');
+    queueGauge('gateway_queue_active', 'Jobs being processed by workers', 'active');
     new Gauge({
       name: 'gateway_workers',
       help: 'Live workers (by heartbeat), by state',
