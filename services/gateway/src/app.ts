@@ -26,6 +26,7 @@ import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/model.js';
+import { openAIRoutes } from './openai/routes.js';
 import { webRoutes } from './routes/web.js';
 import { securityPlugins } from './security.js';
 
@@ -87,13 +88,24 @@ export async function buildApp({ config, jobs, workers, logger }: AppDeps): Prom
   await docsPlugins(app, { version: VERSION });
 
   await app.register(async (scope) => {
-    // The per-client limit guards the model, so it covers /api/* only (not /healthz, /metrics).
+    // The per-client limit guards the model, so it covers /api/* and /v1/* only (not /healthz, /metrics).
     if (config.rateLimitPerMinute > 0) {
       await scope.register(fastifyRateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 });
     }
     const admission = new Admission(jobs, workers, config.queueMaxDepth);
     await scope.register(inferenceRoutes, { jobs, admission, metrics, requestTimeoutMs: config.requestTimeoutMs });
     await scope.register(modelRoutes, { modelDir: config.modelDir, workers });
+    // OpenAI's API (openai/routes.ts), through the same admission, queue and limit; under its
+    // prefix so that its errors and 404s take OpenAI's shape.
+    await scope.register(openAIRoutes, {
+      prefix: '/v1',
+      jobs,
+      admission,
+      metrics,
+      requestTimeoutMs: config.requestTimeoutMs,
+      modelDir: config.modelDir,
+      bodyLimitBytes: config.bodyLimitBytes,
+    });
   });
   await app.register(healthRoutes, { jobs, workers });
   await app.register(metricsRoutes, { metrics });
