@@ -236,3 +236,42 @@ describe('/v1 refusals that depend on the gateway\'s state', () => {
     }
   });
 });
+
+describe('API keys (API_KEYS)', () => {
+  it('401 without or with a wrong key, in each API\'s shape; health stays open; the rate limit counts per key', async () => {
+    const gw = await listening({ API_KEYS: 'key-one, key-two', RATE_LIMIT_PER_MINUTE: '1' });
+    try {
+      const anonymous = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'wrong', maxRetries: 0 });
+      const err = await anonymous.models.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+      expect(err).toMatchObject({ status: 401, code: 'invalid_api_key' });
+      expect((err as Error).message).not.toContain('wrong');
+
+      const api = await fetch(`${gw.address}/api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' });
+      expect(api.status).toBe(401);
+      expect(await api.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      expect((await fetch(`${gw.address}/healthz`)).status).toBe(200);
+
+      const one = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'key-one', maxRetries: 0 });
+      const two = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'key-two', maxRetries: 0 });
+      expect((await one.models.list()).data).toHaveLength(1);
+      await expect(one.models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+      // Another key has its own allowance.
+      expect((await two.models.list()).data).toHaveLength(1);
+    } finally {
+      await gw.app.close();
+    }
+  });
+});
+
+describe('/v1 in the OpenAPI document', () => {
+  it('lists the /v1 routes at /docs/json', async () => {
+    const gw = await inMemoryGateway();
+    try {
+      const doc = (await gw.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, unknown> };
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/completions', '/v1/chat/completions', '/v1/models', '/v1/models/{model}']));
+    } finally {
+      await gw.app.close();
+    }
+  });
+});
