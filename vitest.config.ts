@@ -11,7 +11,7 @@ import { defineConfig } from 'vitest/config';
 /** Service tests beside the process tests that need neither a Redis nor a process. */
 const WORKER_UNIT = ['services/worker/test/engine.test.ts', 'services/worker/test/model-loader.test.ts', 'services/worker/test/import-graph.test.ts'];
 /** The gateway on in-memory parts (services/gateway/test/in-memory-parts.ts), and its pure functions. */
-const GATEWAY_UNIT = ['services/gateway/test/app.test.ts', 'services/gateway/test/request-log.test.ts', 'services/gateway/test/serving.test.ts'];
+const GATEWAY_UNIT = ['services/gateway/test/app.test.ts', 'services/gateway/test/openai.test.ts', 'services/gateway/test/request-log.test.ts', 'services/gateway/test/serving.test.ts'];
 const UNIT = [
   'shared/*/src/**/*.test.ts',
   'services/*/src/**/*.test.ts',

@@ -6,6 +6,7 @@
  *
  * Prompts steer it: one containing "TOO_LONG" fails with the worker's PROMPT_TOO_LONG client error,
  * "CRASH" fails with an internal error (whose text must not reach the client), "HANG" never answers.
+ * Score jobs and generate's log-probabilities get made-up but well-formed values.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,7 +83,23 @@ export async function fakeAnswer(data: JobData, opts: FakeAnswerOptions): Promis
     };
     return { kind: 'compare', ...r };
   }
+  if (data.kind === 'score') {
+    // The prompt's tokens (ids as sent, else one per word), each scored -1 - position/10; the
+    // first has no log-probability, as the worker's engine.score answers.
+    const ids = data.prompt_token_ids ?? data.prompt.split(/(?= )/).map((_, i) => 3000 + i);
+    const tokens = ids.map((id, t) =>
+      t === 0
+        ? { token: `<${id}>`, token_id: id, logprob: null, top_logprobs: null }
+        : { token: `<${id}>`, token_id: id, logprob: -1 - t / 10, top_logprobs: fakeAlternatives(data.top_logprobs) },
+    );
+    return { kind: 'score', ...common, tokens, timings_ms: { queue, tokenize: 0, inference: 1, total: 2 } };
+  }
   return { kind: 'generate', ...(await generate(data, queue, common, opts)) };
+}
+
+/** The k alternatives listed with a token when log-probabilities are asked for. */
+function fakeAlternatives(k: number): { token: string; token_id: number; logprob: number }[] {
+  return topK(k).map((t) => ({ token: t.token, token_id: t.token_id, logprob: Math.log(t.prob) }));
 }
 
 async function generate(data: GenerateJob, queue: number, common: Pick<GenerateResponse, 'prompt' | 'worker' | 'model'>, opts: FakeAnswerOptions): Promise<GenerateResponse> {
@@ -93,7 +110,12 @@ async function generate(data: GenerateJob, queue: number, common: Pick<GenerateR
     // The pause stands in for the model's time on this token, and is reported as such.
     const started = performance.now();
     if (opts.tokenDelayMs) await sleep(opts.tokenDelayMs);
-    const t = { index: i, token: FAKE_TOKENS[i] as string, token_id: 2000 + i };
+    const t = {
+      index: i,
+      token: FAKE_TOKENS[i] as string,
+      token_id: 2000 + i,
+      ...(data.logprobs !== undefined ? { logprob: -0.5 - i / 100, top_logprobs: fakeAlternatives(data.logprobs) } : {}),
+    };
     tokens.push(t);
     perToken.push(Math.max(2, performance.now() - started));
     if (data.stream) await opts.onToken?.(t);

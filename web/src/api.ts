@@ -39,13 +39,47 @@ async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError('HTTP_' + res.status, `HTTP ${res.status} ${res.statusText}`, res.status);
 }
 
-async function send(path: string, init: RequestInit): Promise<Response> {
+/** Where the page keeps the API key the server asked for (API_KEYS; services/gateway/src/api-keys.ts). */
+const API_KEY_STORAGE = 'gpt2-int8.api-key';
+
+function storedKey(): string | null {
+  try {
+    return globalThis.localStorage?.getItem(API_KEY_STORAGE) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function withKey(init: RequestInit, key: string | null): RequestInit {
+  if (key === null) return init;
+  return { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${key}` } };
+}
+
+async function fetchOnce(path: string, init: RequestInit): Promise<Response> {
   try {
     return await fetch(path, init);
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError('NETWORK', (err as Error).message, 0);
   }
+}
+
+/**
+ * A request to /api/*, with the stored API key if there is one. When the server answers 401 (it
+ * needs a key and has none, or not this one), the page asks for the key once, keeps it in
+ * localStorage and sends the request again.
+ */
+async function send(path: string, init: RequestInit): Promise<Response> {
+  const res = await fetchOnce(path, withKey(init, storedKey()));
+  if (res.status !== 401 || typeof globalThis.prompt !== 'function') return res;
+  const key = globalThis.prompt('This server needs an API key (ask its operator). It is kept in this browser only.')?.trim();
+  if (!key) return res;
+  try {
+    globalThis.localStorage?.setItem(API_KEY_STORAGE, key);
+  } catch {
+    // Private mode: the key is used for this request only.
+  }
+  return fetchOnce(path, withKey(init, key));
 }
 
 async function postJson<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {

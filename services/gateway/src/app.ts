@@ -11,6 +11,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { Admission } from './admission.js';
+import { apiKeyCheck, bearerKey, keyFingerprint } from './api-keys.js';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
@@ -26,6 +27,7 @@ import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/model.js';
+import { openAIRoutes } from './openai/routes.js';
 import { webRoutes } from './routes/web.js';
 import { securityPlugins } from './security.js';
 
@@ -87,13 +89,38 @@ export async function buildApp({ config, jobs, workers, logger }: AppDeps): Prom
   await docsPlugins(app, { version: VERSION });
 
   await app.register(async (scope) => {
-    // The per-client limit guards the model, so it covers /api/* only (not /healthz, /metrics).
+    // The per-client limit guards the model, so it covers /api/* and /v1/* only (not /healthz, /metrics).
+    // With API keys, the key is checked first (api-keys.ts), and the limit counts per key.
+    const keysOn = config.apiKeys.length > 0;
+    if (keysOn) scope.addHook('onRequest', apiKeyCheck(config.apiKeys));
     if (config.rateLimitPerMinute > 0) {
-      await scope.register(fastifyRateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 });
+      await scope.register(fastifyRateLimit, {
+        max: config.rateLimitPerMinute,
+        timeWindow: 60_000,
+        ...(keysOn
+          ? {
+              keyGenerator: (request) => {
+                const key = bearerKey(request);
+                return key === undefined ? `ip:${request.ip}` : `key:${keyFingerprint(key)}`;
+              },
+            }
+          : {}),
+      });
     }
     const admission = new Admission(jobs, workers, config.queueMaxDepth);
     await scope.register(inferenceRoutes, { jobs, admission, metrics, requestTimeoutMs: config.requestTimeoutMs });
     await scope.register(modelRoutes, { modelDir: config.modelDir, workers });
+    // OpenAI's API (openai/routes.ts), through the same admission, queue and limit; under its
+    // prefix so that its errors and 404s take OpenAI's shape.
+    await scope.register(openAIRoutes, {
+      prefix: '/v1',
+      jobs,
+      admission,
+      metrics,
+      requestTimeoutMs: config.requestTimeoutMs,
+      modelDir: config.modelDir,
+      bodyLimitBytes: config.bodyLimitBytes,
+    });
   });
   await app.register(healthRoutes, { jobs, workers });
   await app.register(metricsRoutes, { metrics });

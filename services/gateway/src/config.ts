@@ -3,6 +3,7 @@
  * its own, all from environment variables, parsed once. A bad value throws a ConfigError naming the
  * variable; main.ts turns that into a non-zero exit.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, EnvReader, readCommonConfig, type CommonConfig, type Env } from '@gpt2-int8/contract/config';
 
@@ -24,6 +25,31 @@ export interface GatewayConfig extends CommonConfig {
   trustProxy: boolean;
   /** The built web page (index.html and its assets). */
   webDir: string;
+  /**
+   * API keys (API_KEYS, comma-separated, and API_KEYS_FILE, one per line): when any is set, /api/*
+   * and /v1/* need `Authorization: Bearer <key>` (api-keys.ts). Empty: open, as before.
+   */
+  apiKeys: string[];
+}
+
+/** API_KEYS plus the lines of API_KEYS_FILE (blank lines and # comments skipped). */
+function apiKeys(r: EnvReader): string[] {
+  const keys = r.list('API_KEYS');
+  const file = r.string('API_KEYS_FILE', '');
+  if (file !== '') {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`API_KEYS_FILE: cannot read ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    keys.push(...text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+  }
+  for (const k of keys) {
+    // The key must survive the Bearer header: no spaces or control characters.
+    if (!/^[\x21-\x7e]+$/.test(k)) throw new ConfigError('API_KEYS / API_KEYS_FILE: a key contains spaces or characters outside printable ASCII');
+  }
+  return [...new Set(keys)];
 }
 
 /**
@@ -63,5 +89,6 @@ export function readGatewayConfig(env: Env = process.env): GatewayConfig {
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, { min: 0, max: 1_000_000 }),
     trustProxy: r.bool('TRUST_PROXY', false),
     webDir: r.string('WEB_DIR', DEFAULT_WEB_DIR),
+    apiKeys: apiKeys(r),
   };
 }

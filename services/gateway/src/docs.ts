@@ -15,11 +15,16 @@ export async function docsPlugins(app: FastifyInstance, opts: { version: string 
         title: 'gpt2-int8 gateway',
         description:
           'Next-token prediction, generation (optionally streamed as Server-Sent Events) and FP32-vs-INT8 comparison on an INT8 GPT-2. ' +
-          'Errors are `{ "error": { "code", "message" } }`; every answer carries `x-request-id`.',
+          'Errors are `{ "error": { "code", "message" } }`; every answer carries `x-request-id`. ' +
+          'Under /v1, an OpenAI-compatible API (completions with streaming and echo scoring, chat completions over a plain template — GPT-2 is not a chat model —, models) ' +
+          'with errors in OpenAI\'s shape `{ "error": { "message", "type", "param", "code" } }`. ' +
+          'With API_KEYS set, /api/* and /v1/* need `Authorization: Bearer <key>`.',
         version: opts.version,
       },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Needed when the server sets API_KEYS or API_KEYS_FILE' } } },
       tags: [
         { name: 'inference', description: 'Model requests (queued to the workers)' },
+        { name: 'openai', description: "OpenAI-compatible API (/v1): the official clients work with baseURL http://<host>:6006/v1" },
         { name: 'model', description: 'The loaded artifact' },
         { name: 'operations', description: 'Health, readiness, metrics' },
       ],

@@ -1,0 +1,277 @@
+/**
+ * /v1 through the official `openai` client against the gateway on in-memory parts
+ * (in-memory-parts.ts), listening on a port: request validation, the response shapes, streaming,
+ * choices × prompts, echo scoring and every error class the client raises. The answers are the
+ * fake worker's (test/support/fake-model.ts); what the real model answers is checked in
+ * test/reliability/openai.test.ts.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerateJob } from '@gpt2-int8/contract/job';
+import { FAKE_TOKENS } from '../../../test/support/fake-model.js';
+import { inMemoryGateway, type InMemoryGateway } from './in-memory-parts.js';
+
+const MODEL = 'distilgpt2-synthetic-int8';
+
+async function listening(env: Record<string, string> = {}, opts: Parameters<typeof inMemoryGateway>[1] = {}) {
+  const gw = await inMemoryGateway(env, opts);
+  const address = await gw.app.listen({ port: 0, host: '127.0.0.1' });
+  const client = new OpenAI({ baseURL: `${address}/v1`, apiKey: 'unused', maxRetries: 0 });
+  return { ...gw, address, client };
+}
+
+describe('/v1 on in-memory parts, through the openai client', () => {
+  let gw: InMemoryGateway & { address: string; client: OpenAI };
+  beforeAll(async () => {
+    gw = await listening();
+  });
+  afterAll(async () => {
+    await gw.app.close();
+  });
+  const taken = () => gw.jobs.taken.splice(0);
+
+  it('lists the served model under an id from its source name, with meta saying it is not a chat model', async () => {
+    const list = await gw.client.models.list();
+    expect(list.data.map((m) => m.id)).toEqual([MODEL]);
+    const m = await gw.client.models.retrieve(MODEL);
+    expect(m).toMatchObject({ id: MODEL, object: 'model', owned_by: 'gpt2-int8' });
+    expect(typeof m.created).toBe('number');
+    expect((m as unknown as { meta: { description: string } }).meta.description).toMatch(/not a chat model/);
+    await expect(gw.client.models.retrieve('gpt-4')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+  });
+
+  it('completes a prompt: text, finish_reason, usage, one generate job with the prompt as token ids', async () => {
+    taken();
+    const r = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', max_tokens: 4, temperature: 0, seed: 7 });
+    expect(r.object).toBe('text_completion');
+    expect(r.model).toBe(MODEL);
+    expect(r.choices).toEqual([{ text: FAKE_TOKENS.slice(0, 4).join(''), index: 0, logprobs: null, finish_reason: 'length' }]);
+    expect(r.usage).toEqual({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
+    const [job] = taken() as GenerateJob[];
+    expect(job).toMatchObject({ kind: 'generate', prompt: 'The sky is', prompt_token_ids: [464, 6766, 318], max_new_tokens: 4, temperature: 0, top_p: 1, seed: 7 });
+  });
+
+  it('runs one job per prompt × n, seeds seed, seed+1, …, choices prompt-major', async () => {
+    taken();
+    const r = await gw.client.completions.create({ model: MODEL, prompt: ['a b', 'c d'], n: 2, max_tokens: 2, seed: 100 });
+    expect(r.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    const jobs = (taken() as GenerateJob[]).sort((a, b) => a.request_id.localeCompare(b.request_id));
+    expect(jobs.map((j) => [j.prompt, j.seed])).toEqual([
+      ['a b', 100],
+      ['a b', 101],
+      ['c d', 100],
+      ['c d', 101],
+    ]);
+    expect(r.usage?.prompt_tokens).toBe(4);
+  });
+
+  it('accepts token-id prompts and reports logprobs with text offsets', async () => {
+    const r = await gw.client.completions.create({ model: MODEL, prompt: [464, 6766, 318], max_tokens: 3, logprobs: 2 });
+    const lp = r.choices[0]?.logprobs;
+    expect(lp?.tokens).toEqual(FAKE_TOKENS.slice(0, 3));
+    expect(lp?.token_logprobs?.every((x) => typeof x === 'number')).toBe(true);
+    expect(lp?.top_logprobs?.map((m) => Object.keys(m ?? {}).length)).toEqual([2, 2, 2]);
+    expect(lp?.text_offset).toEqual([0, 5, 9]);
+  });
+
+  it('scores a prompt (echo, logprobs, max_tokens 0) with a score job only; the first token has no log-probability', async () => {
+    taken();
+    const r = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', max_tokens: 0, echo: true, logprobs: 1 });
+    expect(taken().map((j) => j.kind)).toEqual(['score']);
+    const c = r.choices[0];
+    expect(c?.text).toBe('The sky is');
+    expect(c?.logprobs?.token_logprobs?.[0]).toBeNull();
+    expect(c?.logprobs?.token_logprobs?.slice(1).every((x) => typeof x === 'number')).toBe(true);
+    expect(c?.logprobs?.text_offset).toEqual([0, 3, 7]);
+    expect(r.usage).toEqual({ prompt_tokens: 3, completion_tokens: 0, total_tokens: 3 });
+  });
+
+  it('echoes the prompt before the completion, logprobs of both in order', async () => {
+    const r = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', max_tokens: 2, echo: true, logprobs: 1 });
+    const c = r.choices[0];
+    expect(c?.text).toBe(`The sky is${FAKE_TOKENS[0]}${FAKE_TOKENS[1]}`);
+    expect(c?.logprobs?.text_offset).toEqual([0, 3, 7, 10, 15]);
+  });
+
+  it('streams chunks that reassemble to the non-streamed text, then [DONE]', async () => {
+    const whole = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', max_tokens: 6, seed: 1 });
+    const stream = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', max_tokens: 6, seed: 1, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    const finish: (string | null)[] = [];
+    let usage: unknown;
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('text_completion');
+      for (const c of chunk.choices) {
+        text += c.text;
+        if (c.finish_reason) finish.push(c.finish_reason);
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe(whole.choices[0]?.text);
+    expect(finish).toEqual(['length']);
+    expect(usage).toEqual(whole.usage);
+  });
+
+  it('chats over the plain template, stopping at the next "User:" turn', async () => {
+    taken();
+    const r = await gw.client.chat.completions.create({
+      model: MODEL,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'What colour is the sky?' },
+      ],
+      max_completion_tokens: 3,
+      logprobs: true,
+      top_logprobs: 2,
+    });
+    expect(r.object).toBe('chat.completion');
+    expect(r.choices[0]?.message).toMatchObject({ role: 'assistant', content: FAKE_TOKENS.slice(0, 3).join('') });
+    expect(r.choices[0]?.logprobs?.content?.map((t) => t.top_logprobs.length)).toEqual([2, 2, 2]);
+    const [job] = taken() as GenerateJob[];
+    expect(job?.prompt).toBe('System: Be brief.\nUser: What colour is the sky?\nAssistant:');
+    expect(job?.stop).toEqual(['\nUser:']);
+  });
+
+  it('streams chat deltas: the role first, then the content, then finish_reason', async () => {
+    const stream = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, stream: true });
+    const deltas: unknown[] = [];
+    let content = '';
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('chat.completion.chunk');
+      for (const c of chunk.choices) {
+        deltas.push(c.delta);
+        content += c.delta.content ?? '';
+      }
+    }
+    expect(deltas[0]).toMatchObject({ role: 'assistant' });
+    expect(content).toBe(FAKE_TOKENS.slice(0, 3).join(''));
+  });
+
+  it.each([
+    [{ suffix: 'x' }, 'suffix', /suffix/],
+    [{ best_of: 3 }, 'best_of', /best_of/],
+    [{ presence_penalty: 0.5 }, 'presence_penalty', /penalties/],
+    [{ logit_bias: { '50256': -100 } }, 'logit_bias', /logit_bias/],
+    [{ frobnicate: 1 }, 'frobnicate', /unknown field "frobnicate"/],
+    [{ max_tokens: 0 }, 'max_tokens', /only with echo/],
+    [{ n: 17 }, 'n', /n must be <= 16/],
+    [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', /stop/],
+  ])('refuses %j with a BadRequestError naming %s', async (extra, param, message) => {
+    const err = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', ...(extra as object) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    const e = err as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(e.status).toBe(400);
+    expect(e.type).toBe('invalid_request_error');
+    expect(e.param).toBe(param);
+    expect(e.message).toMatch(message);
+  });
+
+  it('refuses a prompt past the context, saying which limit', async () => {
+    const err = await gw.client.completions.create({ model: MODEL, prompt: Array.from({ length: 1020 }, () => 11), max_tokens: 10 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ code: 'context_length_exceeded', param: 'prompt' });
+    expect((err as Error).message).toMatch(/maximum context length is 1024 tokens, however you requested 1030 tokens \(1020 in the prompt, 10 for the completion\)/);
+  });
+
+  it('refuses a tool call and an image part by name', async () => {
+    const tools = await gw.client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f' } }] })
+      .catch((e: unknown) => e);
+    expect(tools).toMatchObject({ status: 400, param: 'tools' });
+    const image = await gw.client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }] })
+      .catch((e: unknown) => e);
+    expect(image).toMatchObject({ status: 400 });
+  });
+
+  it('answers another model with NotFoundError model_not_found, an unknown /v1 path with a 404 in OpenAI\'s shape', async () => {
+    const err = await gw.client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(err).toMatchObject({ code: 'model_not_found', param: 'model' });
+    const res = await fetch(`${gw.address}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'unknown_url', param: null } });
+    // /api/* keeps its own shape.
+    const api = await fetch(`${gw.address}/api/nope`);
+    expect(await api.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('maps the worker\'s PROMPT_TOO_LONG to a 400 context_length_exceeded', async () => {
+    const err = await gw.client.completions.create({ model: MODEL, prompt: 'TOO_LONG' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ code: 'context_length_exceeded' });
+  });
+
+  it('a failure before the first chunk of a stream is a plain HTTP error the client raises', async () => {
+    const err = await (async () => {
+      const s = await gw.client.completions.create({ model: MODEL, prompt: 'TOO_LONG', stream: true });
+      for await (const _ of s) void _;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+});
+
+describe('/v1 refusals that depend on the gateway\'s state', () => {
+  it('RateLimitError with Retry-After past RATE_LIMIT_PER_MINUTE', async () => {
+    const gw = await listening({ RATE_LIMIT_PER_MINUTE: '1' });
+    try {
+      await gw.client.models.list();
+      const err = await gw.client.models.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((err as InstanceType<typeof OpenAI.RateLimitError>).headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(err).toMatchObject({ type: 'rate_limit_exceeded' });
+    } finally {
+      await gw.app.close();
+    }
+  });
+
+  it('503 no_worker (InternalServerError) with Retry-After when no worker is ready', async () => {
+    const gw = await listening({}, { heartbeats: [] });
+    try {
+      const err = await gw.client.completions.create({ model: MODEL, prompt: 'x' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+      expect(err).toMatchObject({ status: 503, code: 'no_worker', type: 'server_error' });
+    } finally {
+      await gw.app.close();
+    }
+  });
+});
+
+describe('API keys (API_KEYS)', () => {
+  it('401 without or with a wrong key, in each API\'s shape; health stays open; the rate limit counts per key', async () => {
+    const gw = await listening({ API_KEYS: 'key-one, key-two', RATE_LIMIT_PER_MINUTE: '1' });
+    try {
+      const anonymous = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'wrong', maxRetries: 0 });
+      const err = await anonymous.models.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+      expect(err).toMatchObject({ status: 401, code: 'invalid_api_key' });
+      expect((err as Error).message).not.toContain('wrong');
+
+      const api = await fetch(`${gw.address}/api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' });
+      expect(api.status).toBe(401);
+      expect(await api.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      expect((await fetch(`${gw.address}/healthz`)).status).toBe(200);
+
+      const one = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'key-one', maxRetries: 0 });
+      const two = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'key-two', maxRetries: 0 });
+      expect((await one.models.list()).data).toHaveLength(1);
+      await expect(one.models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+      // Another key has its own allowance.
+      expect((await two.models.list()).data).toHaveLength(1);
+    } finally {
+      await gw.app.close();
+    }
+  });
+});
+
+describe('/v1 in the OpenAPI document', () => {
+  it('lists the /v1 routes at /docs/json', async () => {
+    const gw = await inMemoryGateway();
+    try {
+      const doc = (await gw.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, unknown> };
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/completions', '/v1/chat/completions', '/v1/models', '/v1/models/{model}']));
+    } finally {
+      await gw.app.close();
+    }
+  });
+});
