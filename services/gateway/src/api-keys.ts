@@ -5,14 +5,17 @@
  * docs and the page's static files stay open. Keys are compared as SHA-256 digests with
  * crypto.timingSafeEqual, every configured key each time, so neither a key's content nor its
  * length shows in the answer's timing; a key is never logged, only its fingerprint (the first 8 hex
- * digits of its SHA-256), which also keys the rate limit (app.ts).
+ * digits of its SHA-256); the rate limit counts per key by its whole SHA-256 (app.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './errors/api-error.js';
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+/** For logs: short enough to show, long enough to tell a user's keys apart. */
 export const keyFingerprint = (key: string): string => sha256(key).toString('hex').slice(0, 8);
+/** For the rate limit: the whole digest, so two keys never share a budget. */
+export const keyId = (key: string): string => sha256(key).toString('hex');
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -11,7 +11,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { Admission } from './admission.js';
-import { apiKeyCheck, bearerKey, keyFingerprint } from './api-keys.js';
+import { apiKeyCheck, bearerKey, keyId } from './api-keys.js';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
@@ -101,7 +101,7 @@ export async function buildApp({ config, jobs, workers, logger }: AppDeps): Prom
           ? {
               keyGenerator: (request) => {
                 const key = bearerKey(request);
-                return key === undefined ? `ip:${request.ip}` : `key:${keyFingerprint(key)}`;
+                return key === undefined ? `ip:${request.ip}` : `key:${keyId(key)}`;
               },
             }
           : {}),
