@@ -10,8 +10,8 @@ export class SseStream {
   private opened = false;
 
   constructor(
-    private readonly res: ServerResponse,
-    private readonly headers: OutgoingHttpHeaders,
+    protected readonly res: ServerResponse,
+    protected readonly headers: OutgoingHttpHeaders,
   ) {}
 
   get started(): boolean {
@@ -23,6 +23,12 @@ export class SseStream {
   }
 
   send(event: string, data: unknown): void {
+    // JSON never contains a raw newline, so one data: line per event is enough.
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** Writes raw event-stream text, opening the stream (status and headers) on the first write. */
+  protected write(text: string): void {
     if (!this.writable) return;
     if (!this.opened) {
       this.opened = true;
@@ -35,8 +41,7 @@ export class SseStream {
         'x-accel-buffering': 'no',
       });
     }
-    // JSON never contains a raw newline, so one data: line per event is enough.
-    this.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.res.write(text);
   }
 
   end(): void {

@@ -216,7 +216,7 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
       } else {
         const e = toOpenAIError(err, request, deps.bodyLimitBytes);
         if (e.statusCode >= 500) request.log.warn({ code: e.code }, e.message);
-        if (sse.started) sse.send(openAIBody(e));
+        if (sse.started) sse.chunk(openAIBody(e));
         else sse.fail(e.statusCode, openAIBody(e), e.retryAfter);
       }
     } finally {
@@ -304,7 +304,7 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
             offset[index] = echo ? prompt.text.length : 0;
             if (!echo) continue;
             const score = scores[p];
-            sse.send({ ...head, choices: [{ text: prompt.text, index, logprobs: logprobs !== undefined && score ? promptLogprobs(score, prompt) : null, finish_reason: null }] });
+            sse.chunk({ ...head, choices: [{ text: prompt.text, index, logprobs: logprobs !== undefined && score ? promptLogprobs(score, prompt) : null, finish_reason: null }] });
           }
         }
         let completionTokens = 0;
@@ -312,10 +312,10 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
           completionTokens += 1;
           const lp = logprobs !== undefined ? generatedLogprobs([t], offset[index] ?? 0) : null;
           offset[index] = (offset[index] ?? 0) + t.token.length;
-          sse.send({ ...head, choices: [{ text: t.token, index, logprobs: lp, finish_reason: null }] });
+          sse.chunk({ ...head, choices: [{ text: t.token, index, logprobs: lp, finish_reason: null }] });
         });
-        for (const c of results) sse.send({ ...head, choices: [{ text: '', index: c.index, logprobs: null, finish_reason: finishReason(c.generation) }] });
-        if (body.stream_options?.include_usage) sse.send({ ...head, choices: [], usage: usageOf(prompts, completionTokens) });
+        for (const c of results) sse.chunk({ ...head, choices: [{ text: '', index: c.index, logprobs: null, finish_reason: finishReason(c.generation) }] });
+        if (body.stream_options?.include_usage) sse.chunk({ ...head, choices: [], usage: usageOf(prompts, completionTokens) });
       });
       return reply;
     },
@@ -388,12 +388,12 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
         const results = await runChoices(plan, run, (index, t) => {
           completionTokens += 1;
           const lp = logprobs !== undefined ? { content: chatLogprobs([t]), refusal: null } : null;
-          sse.send({ ...head, choices: [{ index, delta: delta(index, t.token), logprobs: lp, finish_reason: null }] });
+          sse.chunk({ ...head, choices: [{ index, delta: delta(index, t.token), logprobs: lp, finish_reason: null }] });
         });
         for (const c of results) {
-          sse.send({ ...head, choices: [{ index: c.index, delta: withRole.has(c.index) ? {} : delta(c.index, ''), logprobs: null, finish_reason: finishReason(c.generation) }] });
+          sse.chunk({ ...head, choices: [{ index: c.index, delta: withRole.has(c.index) ? {} : delta(c.index, ''), logprobs: null, finish_reason: finishReason(c.generation) }] });
         }
-        if (body.stream_options?.include_usage) sse.send({ ...head, choices: [], usage: usageOf(prompts, completionTokens) });
+        if (body.stream_options?.include_usage) sse.chunk({ ...head, choices: [], usage: usageOf(prompts, completionTokens) });
       });
       return reply;
     },
