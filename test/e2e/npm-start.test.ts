@@ -5,6 +5,7 @@
  *
  * - A worker SIGKILLed while 30 generations run: its jobs are taken over, the supervisor restarts
  *   it, every client gets 200, and 30 concurrent predicts after that each get their own answer.
+ * - An unmodified openai client lists the model, completes, streams, chats and scores through /v1.
  * - Ctrl-C as a terminal sends it (SIGINT to the whole group) while 10 generations and a stream are
  *   in flight: all of them complete with 200, then everything exits, Redis last.
  */
@@ -13,6 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { post, until } from '../reliability/cluster.js';
 import { readSse } from '../support/sse.js';
@@ -142,6 +144,27 @@ describe('npm start', () => {
     const answers = await Promise.all(prompts.map((prompt) => post(p.base, '/api/predict', { prompt }).then(async (r) => ({ status: r.status, body: (await r.json()) as { prompt: string } }))));
     expect(answers.map((a) => a.status)).toEqual(prompts.map(() => 200));
     expect(answers.map((a) => a.body.prompt)).toEqual(prompts);
+  }, 180_000);
+
+  it('serves an unmodified openai client: models, completion, stream, chat, scoring', async () => {
+    const p = await startProduct();
+    const client = new OpenAI({ baseURL: `${p.base}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const models = await client.models.list();
+    const model = models.data[0]?.id as string;
+    expect(models.data).toHaveLength(1);
+    const done = await client.completions.create({ model, prompt: 'The weather today', max_tokens: 8, temperature: 0 });
+    expect(done.choices[0]?.text.length).toBeGreaterThan(0);
+    let streamed = '';
+    for await (const chunk of await client.completions.create({ model, prompt: 'The weather today', max_tokens: 8, temperature: 0, stream: true })) {
+      streamed += chunk.choices.map((c) => c.text).join('');
+    }
+    expect(streamed).toBe(done.choices[0]?.text);
+    const chat = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 5, temperature: 0 });
+    expect(chat.choices[0]?.message.role).toBe('assistant');
+    const scored = await client.completions.create({ model, prompt: 'The weather today', max_tokens: 0, echo: true, logprobs: 1 });
+    const lp = scored.choices[0]?.logprobs;
+    expect(lp?.token_logprobs?.[0]).toBeNull();
+    expect(lp?.token_logprobs?.slice(1).every((x) => typeof x === 'number' && x < 0)).toBe(true);
   }, 180_000);
 
   it('drains on Ctrl-C to the whole process group: 10 generations and a stream in flight all complete, then every process exits', async () => {
