@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import { readCommonConfig } from '@gpt2-int8/shared/config';
 import { HEARTBEAT_TTL_SECONDS, workerHeartbeatKey, workerHeartbeatPattern } from '@gpt2-int8/shared/job';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { createRedis, describeRedis } from '@gpt2-int8/shared/redis';
 
 /** @param {number} pid */
 function alive(pid) {
@@ -34,9 +34,9 @@ function finish(message, code) {
 const config = readCommonConfig();
 const workerId = process.env.WORKER_ID?.trim() || undefined;
 const host = hostname();
-const redis = createRedis(config.redisUrl, 'blocking', { connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+const redis = createRedis(config.redis, 'blocking', { connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
 redis.on('error', () => {});
-setTimeout(() => finish(`unhealthy: no answer from Redis at ${redactRedisUrl(config.redisUrl)} within 4 s`, 1), 4000).unref();
+setTimeout(() => finish(`unhealthy: no answer from Redis (${describeRedis(config.redis)}) within 4 s`, 1), 4000).unref();
 
 try {
   const keys = [];
@@ -67,5 +67,5 @@ try {
   const latest = (fresh.length > 0 ? fresh : beats).sort((a, b) => b.at - a.at)[0];
   finish(`unhealthy: worker ${latest?.id} is ${fresh.length > 0 ? latest?.state : 'silent'}${latest?.reason ? `: ${latest.reason}` : ''}`, 1);
 } catch (err) {
-  finish(`unhealthy: cannot read heartbeats from Redis at ${redactRedisUrl(config.redisUrl)}: ${/** @type {Error} */ (err).message}`, 1);
+  finish(`unhealthy: cannot read heartbeats from Redis (${describeRedis(config.redis)}): ${/** @type {Error} */ (err).message}`, 1);
 }

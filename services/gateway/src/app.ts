@@ -78,9 +78,9 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
   lingerOnEarlyAnswers(app);
 
   const log = app.log as Logger;
-  const producer = createRedis(config.redisUrl, 'producer');
-  const blocking = createRedis(config.redisUrl, 'blocking');
-  const subscriber = createRedis(config.redisUrl, 'blocking');
+  const producer = createRedis(config.redis, 'producer');
+  const blocking = createRedis(config.redis, 'blocking');
+  const subscriber = createRedis(config.redis, 'blocking');
   // ioredis emits 'error' on every failed reconnect; logged once per state change, not per retry.
   let redisDown = false;
   for (const conn of [producer, blocking, subscriber]) {

@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '@gpt2-int8/shared/config';
 import { createLogger } from '@gpt2-int8/shared/logger';
-import { redactRedisUrl } from '@gpt2-int8/shared/redis';
+import { describeRedis } from '@gpt2-int8/shared/redis';
 import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/shared/supervision';
 import { buildApp } from './app.js';
 import { readGatewayConfig, type GatewayConfig } from './config.js';
@@ -54,7 +54,7 @@ stopWhenSupervisorGone(() => void shutdown('supervisor gone'));
 try {
   const address = await app.listen({ port: config.port, host: config.host });
   log.info(
-    { address, redis: redactRedisUrl(config.redisUrl), queue: config.queueName, modelDir: config.modelDir, webDir: config.webDir },
+    { address, redis: describeRedis(config.redis), queue: config.queueName, modelDir: config.modelDir, webDir: config.webDir },
     `gateway listening on ${address}`,
   );
   tellSupervisorReady();
