@@ -108,6 +108,7 @@ describe.skipIf(unavailable !== undefined)('workers on other hosts (network name
       const servingAt = Math.min(...load.outcomes.filter((o) => o.sentAt >= replacedAt && ok(o) && o.worker === 'host-3').map((o) => o.endedAt));
 
       // host-2 leaves gracefully: it finishes its jobs and exits 0; host-3 carries on alone.
+      const termAt = Date.now();
       expect(await w2.stop('SIGTERM')).toBe(0);
       const leftAt = Date.now();
       await until('host-3 alone to answer 20 more', () => load.outcomes.filter((o) => o.sentAt > leftAt && ok(o)).length >= 20, 30_000);
@@ -124,7 +125,7 @@ describe.skipIf(unavailable !== undefined)('workers on other hosts (network name
       const slowest = Math.max(...outcomes.map((o) => o.endedAt - o.sentAt));
       console.info(
         `[reliability] workers on other hosts: ${outcomes.length} requests from ${net.testAddress} to the gateway at ${net.hub.address}, answered by ${JSON.stringify(perWorker)} (${JSON.stringify(tally(outcomes))}); ` +
-          `host-1 SIGKILLed holding ${victims.length} job(s), finished by ${finishedBy.join(', ')}; host-3 ready ${replacedAt - killedAt} ms later and answering ${servingAt - killedAt} ms after the kill; host-2 left with exit 0; slowest answer ${slowest} ms`,
+          `host-1 SIGKILLed holding ${victims.length} job(s), finished by ${finishedBy.join(', ')}; host-3 ready ${replacedAt - killedAt} ms later and answering ${servingAt - killedAt} ms after the kill; host-2 drained and exited 0 in ${leftAt - termAt} ms; slowest answer ${slowest} ms`,
       );
     } finally {
       await queue.close().catch(() => undefined);
