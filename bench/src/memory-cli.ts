@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(`round ${round}/${rounds}\n`);
-      const group = await startGroup({ redisUrl: redis.url, modelDir, workers: 1, maxBatch: 8, queueName: `bench-memory-${randomUUID().slice(0, 8)}`, workerEnv: () => ({ COMPARE_FP32: 'true' }) });
+      const group = await startGroup({ redisUrl: redis.url, modelDir, workers: 1, maxBatch: 8, queueName: `bench-memory-${randomUUID().slice(0, 8)}`, workerEnv: () => ({ COMPARE_FP32: 'true' }), gatewayEnv: { REQUEST_TIMEOUT_MS: '300000' } });
       const pid = group.workerPids[0] as number;
       const worker: Record<string, { rss: number; hwm: number }> = {};
       try {
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       '',
       quantizer === undefined ? 'Quantizer: not measured (--model-dir).' : `Quantizer peak resident memory (VmHWM), quantizing the checkpoint as the quantizer job does: **${fixed(quantizer / MB, 1)} MB**.`,
       '',
-      `One worker (MAX_BATCH=8, COMPARE_FP32=true) and the gateway, ${rounds} fresh processes; resident memory (VmRSS) in MB after each step, and the worker's peak (VmHWM).`,
+      `One worker (MAX_BATCH=8, COMPARE_FP32=true) and the gateway (REQUEST_TIMEOUT_MS=300000: 16 generations at once on GPT-2 small take a while), ${rounds} fresh processes; resident memory (VmRSS) in MB after each step, and the worker's peak (VmHWM).`,
       '',
       table(['round', ...STAGES.map((s) => `worker: ${s}`), 'worker peak', 'gateway'], rows, ['r', 'r', 'r', 'r', 'r', 'r', 'r']),
       '',
