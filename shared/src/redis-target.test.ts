@@ -40,7 +40,7 @@ describe('createRedis', () => {
 
   it('through Sentinel: the master by name, with the URL credentials and database; no host from the URL', () => {
     const r = createRedis({ url: 'redis://app:p%40ss@ignored:1/3', sentinel: { ...sentinel, password: 'spw' } }, 'producer', { lazyConnect: true });
-    expect(r.options).toMatchObject({ name: 'mymaster', sentinels: sentinel.sentinels, username: 'app', password: 'p@ss', db: 3, sentinelPassword: 'spw', failoverDetector: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    expect(r.options).toMatchObject({ name: 'mymaster', sentinels: sentinel.sentinels, username: 'app', password: 'p@ss', db: 3, sentinelPassword: 'spw', failoverDetector: false, maxRetriesPerRequest: 1, enableOfflineQueue: false });
     expect(r.options.tls).toBeUndefined();
     expect(r.options.enableTLSForSentinelMode).toBeFalsy();
     r.disconnect();

@@ -12,8 +12,7 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 2000;
  * A Redis connection: to REDIS_URL (redis:// or rediss:// for TLS; a password in the URL is used),
  * or, with Sentinel configured (shared/src/config.ts RedisTarget), to the master the Sentinels name,
  * with REDIS_URL's credentials, TLS and database. After a failover ioredis asks the Sentinels again
- * on its next reconnect, and the failover detector drops a connection to a demoted master, so the
- * services follow a promoted replica without a restart.
+ * on its next reconnect, so the services follow a promoted replica without a restart.
  *
  * `blocking` connections (BullMQ workers, QueueEvents) must retry commands forever; a producer's
  * connection instead fails commands at once while Redis is down, and after
@@ -49,9 +48,12 @@ export function createRedis(target: RedisTarget | string, role: 'blocking' | 'pr
     ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
     // When every Sentinel is unreachable: the same pace, and the same giving up, as reconnecting.
     sentinelRetryStrategy: retryStrategy,
-    // Sentinel's +switch-master closes connections to a master that was demoted while it stayed
-    // reachable (a partition), which a reconnect alone would not notice.
-    failoverDetector: true,
+    // No failoverDetector: its +switch-master handler, left subscribed by the connection that died,
+    // can fire while ioredis is reconnecting, and that makes the reconnect fail for good (status
+    // "end"; seen in test/reliability/sentinel-failover.test.ts: a worker that never served again).
+    // It is not needed to leave a demoted master: Sentinel kills the clients of an instance it turns
+    // into a replica, and a reconnect asks the Sentinels again.
+    failoverDetector: false,
     ...options,
   });
 }
