@@ -25,7 +25,8 @@ process.once('exit', () => {
  * would; under `wrapper` when given (e.g. `ip netns exec NAME`, which execs it: the pid is Node's).
  */
 export function startService(name: 'gateway' | 'worker', env: Record<string, string>, opts: { wrapper?: string[] } = {}): ServiceProcess {
-  const [program, ...args] = [...(opts.wrapper ?? []), process.execPath, `services/${name}/dist/main.js`] as [string, ...string[]];
+  const argv = [...(opts.wrapper ?? []), process.execPath, `services/${name}/dist/main.js`];
+  const [program, ...args] = argv as [string, ...string[]];
   const child = spawn(program, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_PRETTY: 'false', LOG_LEVEL: 'info', NODE_ENV: 'production', ...env },
