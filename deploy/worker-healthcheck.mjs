@@ -9,11 +9,16 @@
  *   - and it says 'ready' (the model is loaded and verified; 'error' carries the reason, printed).
  * It prints one line (Docker keeps it in `docker inspect`) and exits 0 (healthy) or 1.
  * Run it by hand inside a container: `node deploy/worker-healthcheck.mjs`.
+ *
+ * With `--alive` (Kubernetes' livenessProbe, deploy/k8s/base/worker.yaml) it asks less: that the
+ * worker is alive — a fresh heartbeat in any state, so one still waiting for the quantizer or
+ * refusing a bad artifact is not restarted (the worker retries by itself). When Redis does not
+ * answer it cannot judge and passes: restarting every worker because Redis is away helps nobody.
  */
 import { hostname } from 'node:os';
 import { readCommonConfig } from '@gpt2-int8/contract/config';
 import { HEARTBEAT_TTL_SECONDS, workerHeartbeatKey, workerHeartbeatPattern } from '@gpt2-int8/contract/job';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
+import { createRedis, describeRedis } from '@gpt2-int8/contract/redis';
 
 /** @param {number} pid */
 function alive(pid) {
@@ -31,12 +36,15 @@ function finish(message, code) {
   process.exit(code);
 }
 
+const aliveOnly = process.argv.includes('--alive');
 const config = readCommonConfig();
 const workerId = process.env.WORKER_ID?.trim() || undefined;
 const host = hostname();
-const redis = createRedis(config.redisUrl, 'blocking', { connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+const redis = createRedis(config.redis, 'blocking', { connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
 redis.on('error', () => {});
-setTimeout(() => finish(`unhealthy: no answer from Redis at ${redactRedisUrl(config.redisUrl)} within 4 s`, 1), 4000).unref();
+/** Redis away: not healthy, but no reason to think the worker is dead. */
+const redisAway = (/** @type {string} */ why) => (aliveOnly ? finish(`alive (cannot tell: ${why})`, 0) : finish(`unhealthy: ${why}`, 1));
+setTimeout(() => redisAway(`no answer from Redis (${describeRedis(config.redis)}) within 4 s`), 4000).unref();
 
 try {
   const keys = [];
@@ -62,10 +70,11 @@ try {
   const who = workerId ? `worker ${workerId}` : `a worker on ${host}`;
   if (beats.length === 0) finish(`unhealthy: no heartbeat from ${who} in Redis (queue ${config.queueName})`, 1);
   const fresh = beats.filter((b) => Date.now() - b.at <= HEARTBEAT_TTL_SECONDS * 1000);
+  if (aliveOnly && fresh.length > 0) finish(`alive: worker ${fresh[0]?.id} is ${fresh[0]?.state}`, 0);
   const ready = fresh.find((b) => b.state === 'ready');
   if (ready) finish(`healthy: worker ${ready.id} ready (model ${ready.model?.sha256.slice(0, 12) ?? '?'})`, 0);
   const latest = (fresh.length > 0 ? fresh : beats).sort((a, b) => b.at - a.at)[0];
   finish(`unhealthy: worker ${latest?.id} is ${fresh.length > 0 ? latest?.state : 'silent'}${latest?.reason ? `: ${latest.reason}` : ''}`, 1);
 } catch (err) {
-  finish(`unhealthy: cannot read heartbeats from Redis at ${redactRedisUrl(config.redisUrl)}: ${/** @type {Error} */ (err).message}`, 1);
+  redisAway(`cannot read heartbeats from Redis (${describeRedis(config.redis)}): ${/** @type {Error} */ (err).message}`);
 }

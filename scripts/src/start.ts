@@ -1,15 +1,16 @@
 /**
- * `npm start`: the whole product on one machine, without Docker. Uses REDIS_URL, or starts a
- * private redis-server when nothing answers there; runs the quantizer job (a no-op when the
- * artifact is up to date); then supervises the gateway and WORKERS worker processes (restarted when
- * they die, scripts/src/supervisor/supervisor.ts). Ctrl-C drains in the order that lets every
- * request finish: the gateway first (it answers what it holds while the workers still serve), then
- * the workers, then the private Redis. A second Ctrl-C stops everything at once.
+ * `npm start`: the whole product on one machine, without Docker. Uses REDIS_URL (or Sentinel, when
+ * REDIS_SENTINELS is set), or starts a private redis-server when nothing answers at REDIS_URL; runs
+ * the quantizer job (a no-op when the artifact is up to date); then supervises the gateway and
+ * WORKERS worker processes (restarted when they die, scripts/src/supervisor/supervisor.ts). Ctrl-C
+ * drains in the order that lets every request finish: the gateway first (it answers what it holds
+ * while the workers still serve), then the workers, then the private Redis. A second Ctrl-C stops
+ * everything at once.
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, EnvReader, readCommonConfig } from '@gpt2-int8/contract/config';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
+import { ConfigError, EnvReader, readCommonConfig, type RedisTarget } from '@gpt2-int8/contract/config';
+import { createRedis, describeRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
 import { type RedisServer, startRedisServer } from '@gpt2-int8/dev/redis-server';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
 import { type ServiceSpec, spawnService } from './supervisor/spawn-service.js';
@@ -23,8 +24,8 @@ function say(message: string): void {
   process.stdout.write(`\x1b[1m[start]\x1b[0m ${message}\n`);
 }
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = createRedis(url, 'producer', { retryStrategy: () => null, connectTimeout: 1000, lazyConnect: true });
+async function redisAnswers(target: RedisTarget | string): Promise<boolean> {
+  const redis = createRedis(target, 'producer', { retryStrategy: () => null, connectTimeout: 1000, lazyConnect: true });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -93,8 +94,12 @@ async function main(): Promise<void> {
   const env = new EnvReader();
   const common = readCommonConfig();
   const workers = env.int('WORKERS', 2, { min: 1, max: 64 });
-  let redisUrl = common.redisUrl;
-  if (await redisAnswers(redisUrl)) {
+  let redisUrl = common.redis.url;
+  if (common.redis.sentinel) {
+    // Through Sentinel the master moves; a private redis-server would be another Redis altogether.
+    if (!(await redisAnswers(common.redis))) throw new Error(`no Redis answers as the ${describeRedis(common.redis)} (npm start starts a private Redis only when REDIS_SENTINELS is unset)`);
+    say(`using Redis: the ${describeRedis(common.redis)}`);
+  } else if (await redisAnswers(redisUrl)) {
     say(`using Redis at ${redactRedisUrl(redisUrl)}`);
   } else {
     say(`nothing answers at ${redactRedisUrl(redisUrl)}; starting a private redis-server`);

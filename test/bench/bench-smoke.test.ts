@@ -1,5 +1,5 @@
 /**
- * The bench's two commands as a user runs them (the built bench/dist programs), on tiny models so
+ * The bench's commands as a user runs them (the built bench/dist programs), on tiny models so
  * they finish in seconds: the outputs must be well-formed — files written, every table and every
  * target row present with a number. No timing is asserted: targets are met in the benchmark itself.
  */
@@ -168,5 +168,21 @@ describe('npm run bench:lone', () => {
     expect(rows.map((l) => l.split('|')[2]?.trim())).toEqual(['8', '1', '8', '1']);
     for (const row of rows) expect(row).toMatch(/( \| -?\d+\.\d{2}){4} \|$/);
     expect(r.stdout).toMatch(/MAX_BATCH=8 minus MAX_BATCH=1 in each round: -?\d+\.\d{2}, -?\d+\.\d{2} ms \(mean -?\d+\.\d{2}\)/);
+  }, 120_000);
+});
+
+describe('npm run bench:memory', () => {
+  it("reports the quantizer's peak and a worker's and the gateway's memory at each step", async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'bench-memory-'));
+    try {
+      const r = await run('bench/dist/memory-cli.js', ['--preset', 'tiny', '--rounds', '1', '--cache-dir', cache]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/Quantizer peak resident memory \(VmHWM\), quantizing the checkpoint as the quantizer job does: \*\*\d+\.\d MB\*\*/);
+      const rows = r.stdout.split('\n').filter((l) => /^\| 1 \|/.test(l));
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatch(/^\| 1( \| \d+\.\d){6} \|$/);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   }, 120_000);
 });

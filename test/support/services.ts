@@ -20,9 +20,14 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Runs a built service (`services/<name>/dist/main.js`) as a plain process, as compose or npm start would. */
-export function startService(name: 'gateway' | 'worker', env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+/**
+ * Runs a built service (`services/<name>/dist/main.js`) as a plain process, as compose or npm start
+ * would; under `wrapper` when given (e.g. `ip netns exec NAME`, which execs it: the pid is Node's).
+ */
+export function startService(name: 'gateway' | 'worker', env: Record<string, string>, opts: { wrapper?: string[] } = {}): ServiceProcess {
+  const argv = [...(opts.wrapper ?? []), process.execPath, `services/${name}/dist/main.js`];
+  const [program, ...args] = argv as [string, ...string[]];
+  const child = spawn(program, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_PRETTY: 'false', LOG_LEVEL: 'info', NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

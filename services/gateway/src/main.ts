@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '@gpt2-int8/contract/config';
 import { createLogger } from '@gpt2-int8/contract/logger';
-import { redactRedisUrl } from '@gpt2-int8/contract/redis';
+import { describeRedis } from '@gpt2-int8/contract/redis';
 import { stopWhenSupervisorGone, tellSupervisorReady } from '@gpt2-int8/contract/supervision';
 import { buildApp } from './app.js';
 import { readGatewayConfig, type GatewayConfig } from './config.js';
@@ -55,7 +55,7 @@ stopWhenSupervisorGone(() => void shutdown('supervisor gone'));
 try {
   const address = await app.listen({ port: config.port, host: config.host });
   log.info(
-    { address, redis: redactRedisUrl(config.redisUrl), queue: config.queueName, modelDir: config.modelDir, webDir: config.webDir },
+    { address, redis: describeRedis(config.redis), queue: config.queueName, modelDir: config.modelDir, webDir: config.webDir },
     `gateway listening on ${address}`,
   );
   tellSupervisorReady();

@@ -16,7 +16,7 @@ describe('readWorkerConfig', () => {
       modelWaitMaxMs: 0,
       artifactPollMs: 2000,
       queueName: 'infer',
-      redisUrl: 'redis://127.0.0.1:6379',
+      redis: { url: 'redis://127.0.0.1:6379' },
     });
     expect(c.workerId).toMatch(new RegExp(`-${process.pid}$`));
   });

@@ -15,7 +15,7 @@ import type { ModelRef } from '@gpt2-int8/contract/api';
 import type { JobResult } from '@gpt2-int8/contract/job';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/contract/manifest';
-import { createRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
+import { createRedis, describeRedis } from '@gpt2-int8/contract/redis';
 import { artifactFingerprint, waitForArtifactChange } from './artifact-watch.js';
 import type { WorkerConfig } from './config.js';
 import type { InferenceEngine } from './engine.js';
@@ -44,7 +44,7 @@ export interface ServiceOptions {
 
 export function startWorkerService(config: WorkerConfig, logger: Logger, opts: ServiceOptions = {}): WorkerService {
   const abort = new AbortController();
-  const hbRedis = createRedis(config.redisUrl, 'producer');
+  const hbRedis = createRedis(config.redis, 'producer');
   hbRedis.on('error', () => {}); // reported by the heartbeat, once per outage
   const heartbeat = new Heartbeat(hbRedis, config.queueName, config.workerId, logger, opts.heartbeatIntervalMs);
   /** The model jobs start on, once loaded. */
@@ -64,7 +64,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     },
   };
 
-  logger.info({ redis: redactRedisUrl(config.redisUrl), queue: config.queueName, model_dir: config.modelDir, threads: config.threads, max_batch: config.maxBatch }, 'worker starting');
+  logger.info({ redis: describeRedis(config.redis), queue: config.queueName, model_dir: config.modelDir, threads: config.threads, max_batch: config.maxBatch }, 'worker starting');
   heartbeat.start();
 
   /** The model to serve first, and the fingerprint of the artifact it came from. */
@@ -115,7 +115,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     // Replies go out on the heartbeat's connection: a producer's, which fails fast while Redis is
     // away (BullMQ then still delivers the result once it is back).
     const processor = createProcessor({ workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
-    const connection = createRedis(config.redisUrl, 'blocking');
+    const connection = createRedis(config.redis, 'blocking');
     workerRedis = connection;
     connection.on('error', () => {}); // the Workers' own 'error' events report it
     // MAX_BATCH BullMQ Workers of concurrency 1 rather than one of concurrency MAX_BATCH: above 1,

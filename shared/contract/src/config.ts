@@ -69,9 +69,56 @@ export class EnvReader {
   }
 }
 
+/** A Redis address as `host:port` (a bracketed IPv6 address is allowed: `[::1]:26379`). */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where the services find Redis. `url` alone: that Redis (REDIS_URL). With `sentinel`, the master
+ * is asked of Redis Sentinel and followed when Sentinel promotes a replica; `url` then gives only
+ * what to use on the master once found — its scheme (rediss: for TLS), user, password and database
+ * — and its host and port are not used.
+ */
+export interface RedisTarget {
+  url: string;
+  sentinel?: {
+    sentinels: HostPort[];
+    masterName: string;
+    /** The Sentinels' own password (their `requirepass`), when they have one. */
+    password?: string;
+  };
+}
+
+/** `host:port,host:port,…` as the list of Sentinels (REDIS_SENTINELS). */
+export function parseHostPorts(name: string, value: string[]): HostPort[] {
+  return value.map((item) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new ConfigError(`${name}: ${JSON.stringify(item)} is not host:port (expected e.g. sentinel-1:26379,sentinel-2:26379)`);
+    return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
+  });
+}
+
+function readRedisTarget(r: EnvReader): RedisTarget {
+  const url = r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
+  const sentinels = parseHostPorts('REDIS_SENTINELS', r.list('REDIS_SENTINELS'));
+  const masterName = r.optionalString('REDIS_MASTER_NAME');
+  const password = r.optionalString('REDIS_SENTINEL_PASSWORD');
+  if (sentinels.length === 0) {
+    if (masterName !== undefined) throw new ConfigError('REDIS_MASTER_NAME is set but REDIS_SENTINELS is not: set both to use Redis Sentinel, or neither to use REDIS_URL');
+    if (password !== undefined) throw new ConfigError('REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINELS is not');
+    return { url };
+  }
+  if (masterName === undefined) throw new ConfigError('REDIS_SENTINELS is set: REDIS_MASTER_NAME must name the master the Sentinels monitor (their `sentinel monitor <name> ...`)');
+  return { url, sentinel: { sentinels, masterName, ...(password !== undefined ? { password } : {}) } };
+}
+
 /** Settings read by more than one service, with defaults that work on a developer's machine. */
 export interface CommonConfig {
-  redisUrl: string;
+  /** REDIS_URL, or Sentinel (REDIS_SENTINELS, REDIS_MASTER_NAME, REDIS_SENTINEL_PASSWORD) with REDIS_URL's credentials. */
+  redis: RedisTarget;
   modelDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** JSON logs in production, readable ones in development. */
@@ -83,7 +130,7 @@ export interface CommonConfig {
 export function readCommonConfig(env: Env = process.env): CommonConfig {
   const r = new EnvReader(env);
   return {
-    redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redis: readRedisTarget(r),
     modelDir: r.string('MODEL_DIR', 'models/current'),
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     logPretty: r.bool('LOG_PRETTY', env.NODE_ENV !== 'production' && process.stdout.isTTY === true),

@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { freePort } from './free-port.js';
 
-const READY_LINE = 'Ready to accept connections';
+/** What each program prints once it serves: a Sentinel, once it monitors its master. */
+const READY_LINES = { 'redis-server': 'Ready to accept connections', 'redis-sentinel': '+monitor master' } as const;
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 10_000;
 
@@ -20,10 +21,18 @@ export interface RedisServerOptions {
   args?: string[];
   /** In a process group of its own, so a terminal's Ctrl-C does not reach it (scripts/src/start.ts stops it last). */
   detached?: boolean;
+  /** redis-server (default), or redis-sentinel (which needs `configFile`). */
+  command?: keyof typeof READY_LINES;
+  /** A configuration file, given first; a Sentinel rewrites its own, so it must be writable. */
+  configFile?: string;
+  /** The address it binds to and `url` names (default 127.0.0.1). */
+  host?: string;
+  /** A command it runs under, e.g. ['ip', 'netns', 'exec', NAME] to run it in a network namespace. */
+  wrapper?: string[];
 }
 
 export interface RedisServer {
-  /** redis://127.0.0.1:<port> */
+  /** redis://<host>:<port> */
   url: string;
   port: number;
   child: ChildProcess;
@@ -54,8 +63,15 @@ function killOnExit(child: ChildProcess): void {
  */
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort());
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(opts.dir ? ['--dir', opts.dir] : []), ...(opts.args ?? [])];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
+  const host = opts.host ?? '127.0.0.1';
+  const command = opts.command ?? 'redis-server';
+  const readyLine = READY_LINES[command];
+  const args = [
+    ...(opts.configFile ? [opts.configFile] : []),
+    ...['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', ...(opts.dir ? ['--dir', opts.dir] : []), ...(opts.args ?? [])],
+  ];
+  const [program, ...argv] = [...(opts.wrapper ?? []), command, ...args] as [string, ...string[]];
+  const child = spawn(program, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   killOnExit(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
@@ -85,19 +101,19 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
       child.kill('SIGKILL');
       reject(err);
     };
-    const timer = setTimeout(() => settle(new Error(`redis-server was not ready within ${START_TIMEOUT_MS / 1000} s: ${tail.slice(-500)}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(() => settle(new Error(`${command} was not ready within ${START_TIMEOUT_MS / 1000} s: ${tail.slice(-500)}`)), START_TIMEOUT_MS);
     const onData = () => {
-      if (tail.includes(READY_LINE)) settle();
+      if (tail.includes(readyLine)) settle();
     };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle(new Error(`redis-server exited (${code ?? signal}) before it was ready: ${tail.slice(-500)}`));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle(new Error(`${command} exited (${code ?? signal}) before it was ready: ${tail.slice(-500)}`));
     child.stdout.on('data', onData);
     child.on('exit', onExit);
     // Stays attached: a ChildProcess 'error' without a listener (a failed kill, later) would throw.
-    child.on('error', (err) => settle(new Error(`redis-server could not start (${err.message}); install it (apt-get install redis-server)`)));
+    child.on('error', (err) => settle(new Error(`${program} could not start (${err.message}); install it (apt-get install ${program === 'ip' ? 'iproute2' : command})`)));
   });
 
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     child,
     exited,

@@ -39,10 +39,10 @@ async function readHeartbeats(redis: Redis, queueName: string): Promise<WorkerHe
   return values.map(parseHeartbeat).filter((hb): hb is WorkerHeartbeat => hb !== undefined);
 }
 
-export async function createRedisParts(config: Pick<GatewayConfig, 'redisUrl' | 'queueName'>, log: Logger): Promise<{ jobs: Jobs; workers: Workers }> {
-  const producer = createRedis(config.redisUrl, 'producer');
-  const blocking = createRedis(config.redisUrl, 'blocking');
-  const subscriber = createRedis(config.redisUrl, 'blocking');
+export async function createRedisParts(config: Pick<GatewayConfig, 'redis' | 'queueName'>, log: Logger): Promise<{ jobs: Jobs; workers: Workers }> {
+  const producer = createRedis(config.redis, 'producer');
+  const blocking = createRedis(config.redis, 'blocking');
+  const subscriber = createRedis(config.redis, 'blocking');
   // ioredis emits 'error' on every failed reconnect; logged once per state change, not per retry.
   let redisDown = false;
   for (const conn of [producer, blocking, subscriber]) {
