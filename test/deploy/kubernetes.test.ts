@@ -235,7 +235,7 @@ describe('deploy/k8s: the manifests', () => {
       const waitKey = queue.toKey('wait');
       conn.disconnect();
       expect(waitKey).toBe(`bull:${config.queueName}:wait`);
-      for (const file of ['services/gateway/src/job-client.ts', 'services/worker/src/worker-service.ts']) expect(readFileSync(join(ROOT, file), 'utf8')).not.toMatch(/prefix:/);
+      for (const file of ['services/gateway/src/queue/job-client.ts', 'services/worker/src/worker-service.ts']) expect(readFileSync(join(ROOT, file), 'utf8')).not.toMatch(/prefix:/);
       const scaled = find(objects, 'ScaledObject', 'gpt2-int8-worker') as K8sObject & { spec: { minReplicaCount: number; triggers: { type: string; metadata: Record<string, string> }[] } };
       expect(scaled.spec.triggers).toHaveLength(1);
       const trigger = scaled.spec.triggers[0] as { type: string; metadata: Record<string, string> };
