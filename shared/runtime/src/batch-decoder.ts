@@ -117,7 +117,7 @@ export class BatchDecoder {
     return this.capacity;
   }
 
-  /** A finished prefill becomes the last row. */
+  /** A finished prefill becomes the last row (its keys and values move there). */
   join(prefill: Prefill): DecodingRow {
     if (!prefill.done) throw new Error('the prompt has not been run to its end');
     const entry: DecodingRow = { row: this.active.length, length: prefill.length };
@@ -133,6 +133,9 @@ export class BatchDecoder {
       }
     }
     this.active.push(entry);
+    // The row holds them now.
+    prefill.keys = [];
+    prefill.values = [];
     return entry;
   }
 
