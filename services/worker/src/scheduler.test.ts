@@ -93,6 +93,20 @@ describe('continuous batching', () => {
     expect(steps.slice(stepsAtCancel + 1).every((s) => s.rows === 1)).toBe(true);
   });
 
+  it('takes a generation submitted as the previous one resolves (a client in closed loop)', async () => {
+    const scheduler = new GenerationScheduler(model.session, { maxActive: 8, maxStepTokens: 64 });
+    const params = { maxNewTokens: 3, temperature: 0, topK: 0, topP: 1, seed: 0, stop: [] };
+    let done = 0;
+    // Each next request is sent in the microtasks after the previous one resolves, while the loop is winding down.
+    await Promise.all(Array.from({ length: 2 }, async (_, c) => {
+      for (let k = 0; k < 5; k++) {
+        await scheduler.generate(promptOf(3 + k, c), params);
+        done++;
+      }
+    }));
+    expect(done).toBe(10);
+  }, 20_000);
+
   it('refuses at once a generation whose signal is already aborted', async () => {
     const scheduler = new GenerationScheduler(model.session, { maxActive: 8, maxStepTokens: 64 });
     const c = new AbortController();

@@ -72,7 +72,20 @@ export class GenerationScheduler {
     if (signal?.aborted) return Promise.reject(new GenerationCancelled(0));
     return new Promise<Generation>((resolve, reject) => {
       this.waiting.push({ run: new GenerationRun(this.session.config, params, onToken), prefill: new Prefill(this.session, prompt, this.opts.maxStepTokens), signal, resolve, reject });
-      this.loop ??= this.runLoop().finally(() => (this.loop = undefined));
+      this.kick();
+    });
+  }
+
+  /**
+   * Starts the loop unless it runs. The loop ends once nothing is in flight, but its end is seen a
+   * few microtasks later: a generation submitted in between (a client's next request, sent as its
+   * previous one resolved) is picked up by starting the loop again.
+   */
+  private kick(): void {
+    if (this.loop) return;
+    this.loop = this.runLoop().finally(() => {
+      this.loop = undefined;
+      if (this.waiting.length > 0 || this.decoding.length > 0) this.kick();
     });
   }
 

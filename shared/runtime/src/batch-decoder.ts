@@ -18,8 +18,11 @@ import * as ort from 'onnxruntime-node';
 import { type Gpt2Session, type KvCache, lastPositionLogits } from './gpt2-session.js';
 import { GRAPH_IO } from './graph-io.js';
 
-/** Slots are added this many at a time, so buffers are rarely reallocated and copied. */
-const GROWTH = 64;
+/**
+ * Slots are added this many at a time. Every step attends over all of them (masked or not), and a
+ * step's attention costs about rows × slots; each growth copies the whole cache once.
+ */
+export const DEFAULT_SLOT_GROWTH = 64;
 
 /** Whether `session`'s graph gives the new positions' keys and values (needed here). */
 export function supportsBatchDecoding(session: Gpt2Session): boolean {
@@ -102,9 +105,15 @@ export class BatchDecoder {
   private readonly active: DecodingRow[] = [];
   private readonly headDim: number;
 
-  constructor(private readonly session: Gpt2Session) {
+  private readonly growth: number;
+
+  constructor(
+    private readonly session: Gpt2Session,
+    opts: { slotGrowth?: number } = {},
+  ) {
     const { n_head, n_embd } = session.config;
     this.headDim = n_embd / n_head;
+    this.growth = opts.slotGrowth ?? DEFAULT_SLOT_GROWTH;
   }
 
   /** Sequences decoding. */
@@ -152,7 +161,7 @@ export class BatchDecoder {
     }
     entry.row = -1;
     // Fewer slots when the longest sequences have left: every step attends over all of them.
-    const needed = Math.ceil(Math.max(1, ...this.active.map((a) => a.length + 1)) / GROWTH) * GROWTH;
+    const needed = Math.ceil(Math.max(1, ...this.active.map((a) => a.length + 1)) / this.growth) * this.growth;
     if (needed < this.capacity) this.resize(this.rowCapacity, needed);
   }
 
@@ -197,7 +206,7 @@ export class BatchDecoder {
 
   /** Makes room for `rows` rows of `slots` slots, keeping what is stored. */
   private reserve(rows: number, slots: number): void {
-    const capacity = slots > this.capacity ? Math.ceil(slots / GROWTH) * GROWTH : this.capacity;
+    const capacity = slots > this.capacity ? Math.ceil(slots / this.growth) * this.growth : this.capacity;
     const rowCapacity = rows > this.rowCapacity ? Math.max(rows, Math.min(2 * this.rowCapacity, rows + 32), 1) : this.rowCapacity;
     if (capacity !== this.capacity || rowCapacity !== this.rowCapacity) this.resize(rowCapacity, capacity);
   }
