@@ -15,7 +15,7 @@ function generationSection(g: GenerationBenchResult | null | undefined): string 
   return [
     '## Generation (one worker, streamed greedy generations, continuous batching on and off)',
     '',
-    `C clients each sending its next request when the previous one ends, ${g.settings.rounds} round(s), on and off alternating. tokens/s: tokens that arrived in the window (the first ${g.settings.skipS} s of each ${Object.entries(g.settings.duration_s).map(([n, d]) => `${d} s (${n} tokens)`).join(', ')} run skipped), median of rounds [each round]. TTFT: request sent → first token event; ITL: gap between a request's successive token events (client side, through the gateway); percentiles pooled over rounds.`,
+    `C clients each sending its next request when the previous one ends, ${g.settings.rounds} round(s), on and off alternating. tokens/s: tokens that arrived in the window (the first ${g.settings.skipS} s of each ${Object.entries(g.settings.duration_s).map(([n, d]) => `${d} s (${n} tokens)`).join(', ')} run skipped), median of rounds [each round]. TTFT: request sent → first token event, every request (the first C, sent at once, included); ITL: gap between a request's successive token events, those starting in the window (client side, through the gateway); percentiles pooled over rounds. Requests running at the end of a run are dropped; their tokens until then count.`,
     '',
     table(GENERATION_HEADER, generationTable(g), ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     '',

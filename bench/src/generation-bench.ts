@@ -5,8 +5,10 @@
  *
  * - tokens/s: tokens whose `token` event arrived inside the measured window (the run's first second
  *   skipped: every client starts at once, a burst of prompts), ÷ the window;
- * - time to first token: request sent → its first `token` event, of the requests sent in the window;
- * - inter-token latency: the gaps between one request's successive `token` events (same requests).
+ * - time to first token: request sent → its first `token` event, of every request (the first C,
+ *   sent together at the start, included: long generations at high concurrency have no others);
+ * - inter-token latency: the gaps between one request's successive `token` events, those starting
+ *   inside the window.
  *
  * Requests still running at the end of a cell are dropped (and cancelled by the service); the
  * tokens they received until then count.
@@ -124,9 +126,9 @@ async function runCell(url: string, maxNewTokens: number, concurrency: number, d
   const itl: number[] = [];
   for (const r of results) {
     inWindow += r.tokens.filter((t) => t >= from && t <= deadline).length;
-    if (r.sent < from || r.sent > deadline || !(r.ok || r.cut)) continue;
+    if (!(r.ok || r.cut)) continue;
     if (r.tokens[0] !== undefined) ttft.push(r.tokens[0] - r.sent);
-    for (let i = 1; i < r.tokens.length; i++) itl.push((r.tokens[i] as number) - (r.tokens[i - 1] as number));
+    for (let i = 1; i < r.tokens.length; i++) if ((r.tokens[i - 1] as number) >= from) itl.push((r.tokens[i] as number) - (r.tokens[i - 1] as number));
   }
   return { tokensPerS: inWindow / ((deadline - from) / 1000), ttft, itl, requests: results.length, failed: results.filter((r) => !r.ok && !r.cut).length };
 }
