@@ -11,7 +11,7 @@ describe('readWorkerConfig', () => {
       maxBatch: 8,
       maxBatchTokens: 1024,
       batchWindowMs: 2,
-      continuousBatching: false,
+      continuousBatching: true,
       maxActiveSequences: 32,
       maxStepTokens: 256,
       lockDurationMs: 5000,
@@ -31,7 +31,7 @@ describe('readWorkerConfig', () => {
       COMPARE_FP32: 'false',
       MAX_BATCH: '4',
       BATCH_WINDOW_MS: '0',
-      CONTINUOUS_BATCHING: 'true',
+      CONTINUOUS_BATCHING: 'false',
       MAX_ACTIVE_SEQUENCES: '16',
       MAX_STEP_TOKENS: '128',
       LOCK_DURATION_MS: '3000',
@@ -42,7 +42,7 @@ describe('readWorkerConfig', () => {
       MODEL_DIR: '/m',
       QUEUE_NAME: 'q',
     });
-    expect(c).toMatchObject({ threads: 2, workerId: 'w-1', compareFp32: false, maxBatch: 4, batchWindowMs: 0, continuousBatching: true, maxActiveSequences: 16, maxStepTokens: 128, lockDurationMs: 3000, stalledIntervalMs: 1000, modelWaitMaxMs: 60000, artifactPollMs: 500, shutdownTimeoutMs: 5000, modelDir: '/m', queueName: 'q' });
+    expect(c).toMatchObject({ threads: 2, workerId: 'w-1', compareFp32: false, maxBatch: 4, batchWindowMs: 0, continuousBatching: false, maxActiveSequences: 16, maxStepTokens: 128, lockDurationMs: 3000, stalledIntervalMs: 1000, modelWaitMaxMs: 60000, artifactPollMs: 500, shutdownTimeoutMs: 5000, modelDir: '/m', queueName: 'q' });
   });
 
   it.each([

@@ -43,7 +43,7 @@ export function readWorkerConfig(env: Env = process.env): WorkerConfig {
     maxBatch: r.int('MAX_BATCH', 8, { min: 1, max: 256 }),
     maxBatchTokens: r.int('MAX_BATCH_TOKENS', 1024, { min: 1 }),
     batchWindowMs: r.int('BATCH_WINDOW_MS', 2, { min: 0, max: 1000 }),
-    continuousBatching: r.bool('CONTINUOUS_BATCHING', false),
+    continuousBatching: r.bool('CONTINUOUS_BATCHING', true),
     maxActiveSequences: r.int('MAX_ACTIVE_SEQUENCES', 32, { min: 1, max: 256 }),
     maxStepTokens: r.int('MAX_STEP_TOKENS', 256, { min: 1, max: 4096 }),
     lockDurationMs: r.int('LOCK_DURATION_MS', 5000, { min: 1000, max: 600_000 }),
