@@ -22,14 +22,15 @@ import { type PlannedStep, Progress } from './progress.js';
 import { writeResults } from './results.js';
 import { groupEstimateS, measureWorkerRss, planGroups, runServiceBench, type ServiceBenchResult, type ServiceSettings, type WorkerRss } from './service-bench.js';
 import { round } from './summary.js';
+import { BATCHING_MODES, type GenerationBenchResult, type GenerationSettings, generationStepId, runGenerationBench } from './generation-bench.js';
 import { evaluateTargets } from './targets.js';
 
 const PRESETS = ['tiny', 'distil', 'small'] as const;
 type Preset = (typeof PRESETS)[number];
-const SECTIONS = ['model', 'service'] as const;
+const SECTIONS = ['model', 'service', 'generation'] as const;
 
 const USAGE = `usage: npm run bench -- [options]
-  --only model|service     run one section (default: both)
+  --only LIST              sections to run, of model, service, generation (default: all)
   --quick                  fewer repetitions and 3 s load runs (a few minutes instead of ~10)
   --name NAME              results go to <out-dir>/NAME.json and NAME.md (default: bench-<date> / quick-<date>)
   --out-dir DIR            default bench/results
@@ -48,6 +49,11 @@ const USAGE = `usage: npm run bench -- [options]
   --batch-workers N        worker count of the MAX_BATCH=8 vs 1 comparison (default 1)
   --batch-window-ms MS     BATCH_WINDOW_MS for the workers (default: the worker's own default)
   --generate-concurrency N concurrency of the 1 vs 2 workers generation runs (default 8; 0 skips them)
+  generation (one worker, streamed greedy generations, continuous batching on and off):
+  --generation-presets L   default distil,small
+  --generation-tokens L    max_new_tokens values (default 32,128)
+  --generation-concurrency L  default 1,8,32
+  --generation-rounds N    default 2; quick 1
   --seed N                 seed of the synthetic weights (default 1)`;
 
 function stamp(d: Date): string {
@@ -75,6 +81,10 @@ async function main(): Promise<void> {
       'batch-workers': { type: 'string' },
       'generate-concurrency': { type: 'string' },
       'batch-window-ms': { type: 'string' },
+      'generation-presets': { type: 'string' },
+      'generation-tokens': { type: 'string' },
+      'generation-concurrency': { type: 'string' },
+      'generation-rounds': { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -123,9 +133,25 @@ async function main(): Promise<void> {
   };
   serviceSettings.batchConcurrency = Math.max(...serviceSettings.concurrency);
 
+  const generationPresets = oneOfList<Preset>('generation-presets', values['generation-presets'], PRESETS, ['distil', 'small']);
+  const generationSettings: GenerationSettings = {
+    presets: generationPresets,
+    tokens: intList('generation-tokens', values['generation-tokens'], [32, 128]),
+    concurrency: intList('generation-concurrency', values['generation-concurrency'], [1, 8, 32]),
+    durationS: (n) => (quick ? 3 : 6) * (n >= 128 ? 1.5 : 1),
+    skipS: 1,
+    rounds: positiveInt('generation-rounds', values['generation-rounds'], quick ? 1 : 2),
+    maxBatch: 8,
+  };
+  const runGeneration = sections.includes('generation');
   const runModel = sections.includes('model');
   const runService = sections.includes('service');
-  const needed = new Set<Preset>([...(runModel ? presets : []), ...(runModel ? [rssPreset as Preset] : []), ...(runService ? [servicePreset as Preset] : [])]);
+  const needed = new Set<Preset>([
+    ...(runModel ? presets : []),
+    ...(runModel ? [rssPreset as Preset] : []),
+    ...(runService ? [servicePreset as Preset] : []),
+    ...(runGeneration ? generationPresets : []),
+  ]);
   const scale: Record<Preset, number> = { tiny: 0.1, distil: 1, small: 2 };
   const artifactDir = (p: Preset) => join(cacheDir, `synthetic-${p}-seed${seed}`, 'artifact');
   const cached = (p: Preset) => existsSync(join(artifactDir(p), 'manifest.json')) && !values.rebuild;
@@ -141,6 +167,13 @@ async function main(): Promise<void> {
     const order = r % 2 === 0 ? plans : [...plans].reverse();
     for (const g of order) {
       steps.push({ id: `service-${g.id}-r${r + 1}`, label: `service: ${g.workers} worker(s), MAX_BATCH=${g.maxBatch}${g.workload === 'generate' ? ', generating' : ''}, round ${r + 1}/${serviceSettings.rounds}`, estimateS: groupEstimateS(g, serviceSettings, loadS) });
+    }
+  }
+
+  for (let r = 0; runGeneration && r < generationSettings.rounds; r++) {
+    for (const p of generationPresets) {
+      const cellsS = generationSettings.tokens.reduce((a, n) => a + generationSettings.durationS(n) + 2, 0) * generationSettings.concurrency.length;
+      for (const mode of BATCHING_MODES) steps.push({ id: generationStepId(p, mode, r), label: `generation: ${p}, continuous batching ${mode}, round ${r + 1}/${generationSettings.rounds}`, estimateS: 6 + 2 * scale[p] + cellsS });
     }
   }
 
@@ -162,6 +195,7 @@ async function main(): Promise<void> {
   const models: ModelBenchResult[] = [];
   let workerRss: WorkerRss | null = null;
   let service: ServiceBenchResult | null = null;
+  let generation: GenerationBenchResult | null = null;
   let redis: BenchRedis | undefined;
   try {
     if (runModel) {
@@ -186,6 +220,10 @@ async function main(): Promise<void> {
       const r = redis;
       service = await runServiceBench(servicePreset as string, artifacts.get(servicePreset as Preset) as string, r.url, r.pid, serviceSettings, (id, fn) => progress.step(id, fn));
     }
+    if (runGeneration) {
+      redis ??= await startRedis();
+      generation = await runGenerationBench(artifacts as Map<string, string>, redis.url, generationSettings, (id, fn) => progress.step(id, fn));
+    }
   } finally {
     await redis?.stop();
   }
@@ -195,7 +233,7 @@ async function main(): Promise<void> {
   if (!presets.includes('small') && runModel) notes.push(`The model targets are specified on the small preset, which was not run; they are judged here on ${presets[presets.length - 1]}.`);
   if (machine.load[0] !== undefined && machine.load[0] > machine.cores * 0.5) notes.push(`The machine was busy when the bench started (1-minute load ${machine.load[0]} on ${machine.cores} cores).`);
   const targetPreset = presets.includes('small') ? 'small' : presets[presets.length - 1];
-  const targets = evaluateTargets({ models, targetPreset: runModel ? targetPreset : undefined, workerRss, service });
+  const targets = evaluateTargets({ models, targetPreset: runModel ? targetPreset : undefined, workerRss, service, generation });
   const finished = new Date();
   const result: BenchResult = {
     kind: 'bench',
@@ -204,12 +242,13 @@ async function main(): Promise<void> {
     finished_at: finished.toISOString(),
     duration_s: round((finished.getTime() - started.getTime()) / 1000, 1),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    options: { quick, sections, presets, rss_preset: rssPreset, service_preset: servicePreset, seed, model: modelSettings, service: runService ? serviceSettings : null },
+    options: { quick, sections, presets, rss_preset: rssPreset, service_preset: servicePreset, seed, model: modelSettings, service: runService ? serviceSettings : null, generation: runGeneration ? generation?.settings ?? null : null },
     machine,
     load_after: loadAverage(),
     model: models,
     worker_rss: workerRss,
     service,
+    generation,
     targets,
     steps: progress.records(),
     notes,

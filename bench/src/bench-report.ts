@@ -8,6 +8,19 @@ import { clock, type StepRecord } from './progress.js';
 import type { ServiceBenchResult, WorkerRss } from './service-bench.js';
 import { withSpread } from './summary.js';
 import type { TargetRow } from './targets.js';
+import { GENERATION_HEADER, type GenerationBenchResult, generationTable } from './generation-bench.js';
+
+function generationSection(g: GenerationBenchResult | null | undefined): string {
+  if (!g) return '';
+  return [
+    '## Generation (one worker, streamed greedy generations, continuous batching on and off)',
+    '',
+    `C clients each sending its next request when the previous one ends, ${g.settings.rounds} round(s), on and off alternating. tokens/s: tokens that arrived in the window (the first ${g.settings.skipS} s of each ${Object.entries(g.settings.duration_s).map(([n, d]) => `${d} s (${n} tokens)`).join(', ')} run skipped), median of rounds [each round]. TTFT: request sent → first token event, every request (the first C, sent at once, included); ITL: gap between a request's successive token events, those starting in the window (client side, through the gateway); percentiles pooled over rounds. Requests running at the end of a run are dropped; their tokens until then count.`,
+    '',
+    table(GENERATION_HEADER, generationTable(g), ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+    '',
+  ].join('\n');
+}
 
 export interface BenchResult {
   kind: 'bench';
@@ -22,6 +35,8 @@ export interface BenchResult {
   model: ModelBenchResult[];
   worker_rss: WorkerRss | null;
   service: ServiceBenchResult | null;
+  /** Absent in results written before the generation section existed. */
+  generation?: GenerationBenchResult | null;
   targets: TargetRow[];
   /** Each step's duration and the CPU other processes used meanwhile (a shared machine). */
   steps: StepRecord[];
@@ -197,6 +212,7 @@ export function benchMarkdown(r: BenchResult): string {
     ...r.notes.map((n) => `> **Note:** ${n}\n`),
     modelSection(r.model, r.worker_rss),
     serviceSection(r.service),
+    generationSection(r.generation),
     '## Targets',
     '',
     targetsTable(r.targets),

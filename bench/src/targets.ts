@@ -4,6 +4,7 @@
  */
 import type { ModelBenchResult } from './model-bench.js';
 import type { ServiceBenchResult, WorkerRss } from './service-bench.js';
+import { type GenerationBenchResult, generationCell } from './generation-bench.js';
 
 export interface TargetRow {
   id: string;
@@ -25,6 +26,7 @@ export interface TargetInputs {
   targetPreset: string | undefined;
   workerRss: WorkerRss | null;
   service: ServiceBenchResult | null;
+  generation?: GenerationBenchResult | null;
 }
 
 interface Def {
@@ -44,10 +46,15 @@ const DEFS: Def[] = [
   { id: 'queue_hop_ms', what: 'queue hop (end-to-end p50 − inference p50), concurrency 1', target: '≤ 2 ms', atMost: 2, anchor: "BullMQ's request/reply reported ~10 ms" },
   { id: 'scaling_2w_1w', what: 'throughput 2 workers / 1 worker on a 2-core machine', target: '≥ 1.8', atLeast: 1.8, anchor: 'ideal 2.0' },
   { id: 'batching_gain', what: 'micro-batching throughput gain at concurrency 32', target: '≥ 1.5×', atLeast: 1.5, anchor: 'Triton-style dynamic batching' },
+  { id: 'generation_tps_8', what: 'tokens/s at concurrency 8 ÷ at concurrency 1, one worker, distil, 32-token greedy generations, continuous batching', target: '≥ 4×', atLeast: 4, anchor: 'decode steps batched across requests (vLLM, TGI)' },
+  { id: 'generation_tps_32', what: 'the same at concurrency 32', target: '≥ 6×', atLeast: 6, anchor: '—' },
+  { id: 'generation_itl_8', what: 'p50 inter-token latency at concurrency 8 ÷ at concurrency 1 (same setting)', target: '≤ 2×', atMost: 2, anchor: '—' },
   { id: 'worker_rss', what: 'worker RSS, small preset INT8', target: '≤ artifact bytes + 150 MB', anchor: '—' },
 ];
 
 export const TARGET_IDS = DEFS.map((d) => d.id);
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function judge(d: Def, x: number): boolean {
   if (d.atMost !== undefined) return x <= d.atMost;
@@ -107,6 +114,21 @@ export function evaluateTargets(inp: TargetInputs): TargetRow[] {
       source: `${w.preset} INT8 worker after ${w.short_predicts} short predicts, median of ${w.processes} processes${presetNote(w.preset)}`,
       pass: w.rss_bytes <= w.limit_bytes,
     };
+  }
+  const gen = inp.generation;
+  if (gen) {
+    // distil with 32 tokens as specified; else (a smoke run on tiny) the first preset and shortest generations.
+    const preset = gen.settings.presets.includes('distil') ? 'distil' : (gen.settings.presets[0] as string);
+    const tokens = gen.settings.tokens.includes(32) ? 32 : Math.min(...gen.settings.tokens);
+    const note = preset === 'distil' && tokens === 32 ? '' : ` (${preset}, ${tokens} tokens: distil with 32 was not run)`;
+    const at = (c: number) => generationCell(gen, preset, 'on', tokens, c);
+    const one = at(1);
+    for (const c of [8, 32]) {
+      const x = at(c);
+      if (one && x) figures[`generation_tps_${c}`] = { x: round2(x.tokens_per_s / one.tokens_per_s), shown: `${(x.tokens_per_s / one.tokens_per_s).toFixed(2)}× (${x.tokens_per_s.toFixed(1)} / ${one.tokens_per_s.toFixed(1)} tokens/s)`, source: `distil INT8, 1 worker, CONTINUOUS_BATCHING=true, medians of ${x.tokens_per_s_rounds.length} round(s)${note}` };
+    }
+    const eight = at(8);
+    if (one && eight) figures.generation_itl_8 = { x: round2(eight.itl_ms.p50 / one.itl_ms.p50), shown: `${(eight.itl_ms.p50 / one.itl_ms.p50).toFixed(2)}× (${eight.itl_ms.p50.toFixed(1)} / ${one.itl_ms.p50.toFixed(1)} ms)`, source: `distil INT8, 1 worker, CONTINUOUS_BATCHING=true, client-side gaps between token events${note}` };
   }
   return DEFS.map((d) => {
     const f = figures[d.id];

@@ -82,9 +82,9 @@ describe('npm run compare', () => {
 });
 
 describe('npm run bench', () => {
-  it('--quick on tiny models runs both sections and writes results with every target row measured', async () => {
+  it('--quick on tiny models runs every section and writes results with every target row measured', async () => {
     const out = join(dir, 'results');
-    const args = ['--quick', '--presets', 'tiny', '--service-preset', 'tiny', '--duration', '1', '--workers', '1,2', '--concurrency', '1,32'];
+    const args = ['--quick', '--presets', 'tiny', '--service-preset', 'tiny', '--duration', '1', '--workers', '1,2', '--concurrency', '1,32', '--generation-presets', 'tiny', '--generation-tokens', '8'];
     const r = await run('bench/dist/bench-cli.js', [...args, '--cache-dir', join(dir, 'cache'), '--out-dir', out, '--name', 'smoke']);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(out, 'smoke.json'))).toBe(true);
@@ -114,6 +114,13 @@ describe('npm run bench', () => {
       }
     }
 
+    // Generation: on and off, every concurrency, tokens arriving.
+    expect(result.generation?.cells.map((c) => `${c.mode}/${c.concurrency}`)).toEqual(['on/1', 'on/8', 'on/32', 'off/1', 'off/8', 'off/32']);
+    for (const c of result.generation?.cells ?? []) {
+      expect(c.tokens_per_s, `${c.mode}/${c.concurrency}`).toBeGreaterThan(0);
+      expect(finite(c.ttft_ms.p50) && finite(c.itl_ms.p99)).toBe(true);
+      expect(c.failed).toBe(0);
+    }
     expect(result.targets.map((t) => t.id)).toEqual(TARGET_IDS);
     for (const t of result.targets) {
       expect(finite(t.measured), t.id).toBe(true);
@@ -124,6 +131,7 @@ describe('npm run bench', () => {
     for (const s of result.steps) expect(s.others_cores === null || s.others_cores >= 0).toBe(true);
     const md = readFileSync(join(out, 'smoke.md'), 'utf8');
     expect(md).toContain('## Background load');
+    expect(md).toContain('## Generation');
     expect(r.stdout).toBe(md);
     expect(md).toContain('## Targets');
     for (const t of result.targets) expect(md).toMatch(new RegExp(`\\| ${t.what.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\|[^\\n]*\\*\\*(PASS|FAIL)\\*\\*`));

@@ -91,7 +91,7 @@ describe('docker-compose.yml', () => {
     expect(serviceVolumes(w)).toEqual([{ source: 'models', target: '/models', readOnly: true, named: true }]);
     expect(w.healthcheck?.test).toEqual(['CMD', 'node', 'deploy/worker-healthcheck.mjs']);
     expect(w.restart).toBe('unless-stopped');
-    for (const name of ['WORKER_THREADS', 'MAX_BATCH', 'MAX_BATCH_TOKENS', 'BATCH_WINDOW_MS', 'LOCK_DURATION_MS', 'STALLED_INTERVAL_MS', 'SHUTDOWN_TIMEOUT_MS']) {
+    for (const name of ['WORKER_THREADS', 'MAX_BATCH', 'MAX_BATCH_TOKENS', 'BATCH_WINDOW_MS', 'CONTINUOUS_BATCHING', 'MAX_ACTIVE_SEQUENCES', 'MAX_STEP_TOKENS', 'LOCK_DURATION_MS', 'STALLED_INTERVAL_MS', 'SHUTDOWN_TIMEOUT_MS']) {
       expect(serviceEnv(loadCompose({ [name]: '7777' }).services.worker as ComposeService)[name], name).toBe('7777');
     }
   });

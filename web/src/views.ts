@@ -128,7 +128,10 @@ export class GenerateView {
     this.status.textContent = tn('result.finished', r.tokens.length, { reason: t(`finish.${r.finish_reason}` as Key) });
     const seconds = r.timings_ms.inference / 1000;
     const rate = seconds > 0 ? (r.tokens.length / seconds).toFixed(1) : '–';
-    this.el.append(timingsView(r.timings_ms, t('result.tokensPerSecond', { rate })), workerLine(r.worker));
+    // Time to first token as the service measured it: queue, tokenize and the first step (prompt included).
+    const first = r.timings_ms.per_token?.[0];
+    const ttft = first === undefined ? '' : `${t('result.firstToken', { ms: ms(r.timings_ms.queue + r.timings_ms.tokenize + first) })} · `;
+    this.el.append(timingsView(r.timings_ms, ttft + t('result.tokensPerSecond', { rate })), workerLine(r.worker));
   }
 
   static done(r: GenerateResponse): HTMLElement {

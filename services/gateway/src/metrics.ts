@@ -23,6 +23,9 @@ export class GatewayMetrics {
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly latency: Histogram<'method' | 'route' | 'status'>;
   private readonly stages: Histogram<'kind' | 'stage'>;
+  private readonly firstToken: Histogram;
+  private readonly interToken: Histogram;
+  private readonly tokensPerSecond: Histogram;
 
   constructor(jobs: Pick<Jobs, 'counts' | 'inFlight'>, workers: Pick<Workers, 'heartbeats'>) {
     const registers = [this.registry];
@@ -40,6 +43,26 @@ export class GatewayMetrics {
       help: 'Per-stage timings reported in job results (queue wait, tokenize, inference) and the gateway total',
       labelNames: ['kind', 'stage'],
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    // Generations, from their results' per-token times (the worker's clock): whatever the number of
+    // workers, their figures reach Prometheus through this one scrape target.
+    this.firstToken = new Histogram({
+      name: 'gateway_generation_time_to_first_token_seconds',
+      help: 'Generations: queue wait + tokenize + the first token (prompt pass included), as the worker measured them',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.interToken = new Histogram({
+      name: 'gateway_generation_inter_token_seconds',
+      help: 'Generations: time between successive tokens after the first, as the worker measured it',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.tokensPerSecond = new Histogram({
+      name: 'gateway_generation_tokens_per_second',
+      help: 'Generations: tokens ÷ the time from its first step to its last token',
+      buckets: [5, 10, 25, 50, 100, 200, 400, 800, 1600],
       registers,
     });
     new Gauge({
@@ -110,6 +133,14 @@ export class GatewayMetrics {
       const ms = timings[stage];
       if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) this.stages.observe({ kind, stage }, ms / 1000);
     }
+    const perToken = timings.per_token;
+    if (kind !== 'generate' || perToken === undefined || perToken.length === 0) return;
+    const ok = (x: number | undefined): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+    const [first, ...rest] = perToken;
+    if (ok(first)) this.firstToken.observe(((ok(timings.queue) ? timings.queue : 0) + (ok(timings.tokenize) ? timings.tokenize : 0) + first) / 1000);
+    for (const gap of rest) if (ok(gap)) this.interToken.observe(gap / 1000);
+    const spent = perToken.reduce((a, b) => a + b, 0);
+    if (spent > 0) this.tokensPerSecond.observe(perToken.length / (spent / 1000));
   }
 
   /** Counts every answered request, including streamed ones (hijacked replies) which call this themselves. */

@@ -212,6 +212,10 @@ describe('metrics', () => {
     expect(text).toMatch(/gateway_workers\{state="ready"\} 1/);
     expect(text).toMatch(/gateway_job_stage_seconds_count\{kind="predict",stage="inference"\} \d+/);
     expect(text).toMatch(/gateway_job_stage_seconds_count\{kind="generate",stage="queue"\} \d+/);
+    // Generations' time to first token, inter-token gaps and tokens/s, from the results' per-token times.
+    expect(text).toMatch(/gateway_generation_time_to_first_token_seconds_count [1-9]\d*/);
+    expect(text).toMatch(/gateway_generation_inter_token_seconds_count [1-9]\d*/);
+    expect(text).toMatch(/gateway_generation_tokens_per_second_count [1-9]\d*/);
     expect(text).toMatch(/gateway_redis_up 1/);
     // Unmatched URLs share one label value.
     await fetch(`${gw.url}/no/such/${Math.random()}`);

@@ -15,6 +15,12 @@ export interface WorkerConfig extends CommonConfig {
   maxBatchTokens: number;
   /** How long a micro-batch may wait for company once the worker is under load (0: never wait). */
   batchWindowMs: number;
+  /** Generations advance together, one model call per step for all of them (scheduler.ts); false: each runs alone. */
+  continuousBatching: boolean;
+  /** Most generations decoding at once; with continuous batching also the jobs a worker holds at once. */
+  maxActiveSequences: number;
+  /** Most tokens in one scheduler step (decode rows + prompt tokens), and the prompt chunk size. */
+  maxStepTokens: number;
   /** BullMQ job lock; a dead worker's job is taken over within about lockDuration + stalledInterval. */
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -37,6 +43,9 @@ export function readWorkerConfig(env: Env = process.env): WorkerConfig {
     maxBatch: r.int('MAX_BATCH', 8, { min: 1, max: 256 }),
     maxBatchTokens: r.int('MAX_BATCH_TOKENS', 1024, { min: 1 }),
     batchWindowMs: r.int('BATCH_WINDOW_MS', 2, { min: 0, max: 1000 }),
+    continuousBatching: r.bool('CONTINUOUS_BATCHING', true),
+    maxActiveSequences: r.int('MAX_ACTIVE_SEQUENCES', 32, { min: 1, max: 256 }),
+    maxStepTokens: r.int('MAX_STEP_TOKENS', 256, { min: 1, max: 4096 }),
     lockDurationMs: r.int('LOCK_DURATION_MS', 5000, { min: 1000, max: 600_000 }),
     stalledIntervalMs: r.int('STALLED_INTERVAL_MS', 2000, { min: 500, max: 600_000 }),
     modelWaitMaxMs: r.int('MODEL_WAIT_MAX_MS', 0, { min: 0 }),

@@ -1,6 +1,7 @@
 /**
  * The worker's model-facing side: predict and compare go through micro-batchers into the one
- * batched function (nextTokenLogits); generate runs on its own through the KV cache. Requests are
+ * batched function (nextTokenLogits); generate goes through the scheduler (continuous batching of
+ * every generation in flight, scheduler.ts) or, with it off, runs on its own through the KV cache. Requests are
  * checked against the context here, so nothing is ever silently cut.
  */
 import type { GeneratedToken, Prediction, ScoredToken } from '@gpt2-int8/contract/api';
@@ -11,6 +12,8 @@ import { median } from '@gpt2-int8/contract/stats';
 import { Batcher } from './batcher.js';
 import { ClientError } from './client-error.js';
 import { type GenerateParams, type Generation, generate } from './generate.js';
+import { GenerationScheduler, type StepReport } from './scheduler.js';
+import { supportsBatchDecoding } from '@gpt2-int8/runtime/batch-decoder';
 import { DEFAULT_MAX_BATCH_TOKENS, nextTokenLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { predictionOf } from './prediction.js';
 import { tokenLogprobs } from './token-logprobs.js';
@@ -20,6 +23,8 @@ export interface EngineOptions {
   maxBatch: number;
   batchWindowMs: number;
   maxBatchTokens?: number;
+  /** Continuous batching of generations (scheduler.ts); undefined: each generation runs alone at batch 1. */
+  continuousBatching?: { maxActive: number; maxStepTokens: number } | undefined;
   /** Loads the FP32 session for compare; undefined when compare is switched off. */
   loadFp32?: () => Promise<Gpt2Session>;
 }
@@ -74,6 +79,10 @@ export class InferenceEngine {
   private fp32Ready = false;
   private readonly maxBatchTokens: number;
   private readonly probabilities: Promise<TokenProbabilities>;
+  /** Undefined with continuous batching off, or on a graph without present_new.* outputs. */
+  readonly scheduler: GenerationScheduler | undefined;
+  /** Called after each of the scheduler's decode steps (metrics). */
+  onStep: ((step: StepReport) => void) | undefined;
 
   constructor(
     readonly int8: Gpt2Session,
@@ -86,6 +95,8 @@ export class InferenceEngine {
     const batcher = { maxBatch: opts.maxBatch, windowMs: opts.batchWindowMs };
     this.predictBatcher = new Batcher({ ...batcher, run: (items) => this.predictBatch(this.int8, items) });
     this.compareBatcher = new Batcher({ ...batcher, run: (items) => this.compareBatch(items) });
+    const cb = opts.continuousBatching;
+    this.scheduler = cb && supportsBatchDecoding(int8) ? new GenerationScheduler(int8, { ...cb, onStep: (s) => this.onStep?.(s) }) : undefined;
   }
 
   get config(): Gpt2Config {
@@ -167,9 +178,11 @@ export class InferenceEngine {
     return { int8, fp32, same: int8.token_id === fp32.token_id, speedup, batch: r.int8.batch, runs: COMPARE_RUNS, modelMs: r.modelMs, loadMs: r.loadMs };
   }
 
-  async generate(tokens: number[], params: GenerateParams, onToken?: (e: GeneratedToken) => void): Promise<Generation> {
+  /** Stops at the next step with GenerationCancelled once `signal` is aborted. */
+  async generate(tokens: number[], params: GenerateParams, onToken?: (e: GeneratedToken) => void, signal?: AbortSignal): Promise<Generation> {
     this.checkPrompt(tokens);
-    return generate(this.int8, tokens, params, onToken);
+    if (this.scheduler) return this.scheduler.generate(tokens, params, onToken, signal);
+    return generate(this.int8, tokens, params, onToken, signal);
   }
 
   /**
@@ -221,6 +234,7 @@ export class InferenceEngine {
   }
 
   async release(): Promise<void> {
+    await this.scheduler?.idle();
     const fp32 = this.fp32;
     this.fp32 = undefined;
     this.fp32Ready = false;

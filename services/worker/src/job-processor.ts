@@ -9,7 +9,9 @@ import type { ModelRef } from '@gpt2-int8/contract/api';
 import { checkJobData, encodeJobError, type JobData, type JobReply, type JobResult, type StreamProgress } from '@gpt2-int8/contract/job';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { encode } from '@gpt2-int8/runtime/tokenizer';
+import type { Cancellations } from './cancellations.js';
 import { ClientError } from './client-error.js';
+import { GenerationCancelled } from './generate.js';
 import type { InferenceEngine } from './engine.js';
 import { ModelMoved } from './served-model.js';
 
@@ -28,6 +30,8 @@ export interface ProcessorDeps {
   workerId: string;
   logger: Logger;
   now?: () => number;
+  /** Generations that a gateway may cancel (cancellations.ts); without it, none can be. */
+  cancellations?: Cancellations;
 }
 
 /** The part of a BullMQ job the processor uses (so tests can pass a plain object). */
@@ -49,6 +53,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
     }
     const data = job.data as JobData;
     const log = deps.logger.child({ request_id: data.request_id, job_id: job.id, kind: data.kind });
+    const watch = data.kind === 'generate' && job.id !== undefined ? deps.cancellations?.watch(job.id) : undefined;
     const queueMs = Math.max(0, startedAt - data.enqueued_at);
     const { reply_to: replyTo } = data;
     const publish = deps.publish;
@@ -108,6 +113,7 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
           tokens,
           { maxNewTokens: data.max_new_tokens, temperature: data.temperature, topK: data.top_k, topP: data.top_p, seed: data.seed, stop: data.stop, logprobs: data.logprobs },
           data.stream ? (e) => sends.push(send(e)) : undefined,
+          watch?.signal,
         );
         await Promise.all(sends);
         const inference = g.perTokenMs.reduce((a, b) => a + b, 0);
@@ -128,6 +134,11 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
       logLine();
       return result;
     } catch (err) {
+      if (err instanceof GenerationCancelled) {
+        // Nobody waits for a reply: the job ends, not retried.
+        log.info({ new_tokens: err.tokens, queue_ms: round(queueMs) }, 'cancelled');
+        throw new UnrecoverableError(encodeJobError('CANCELLED', err.message));
+      }
       if (err instanceof ClientError) {
         const reason = encodeJobError(err.code, err.message);
         await reply?.({ id: job.id as string, failed: reason });
@@ -141,6 +152,8 @@ export function createProcessor(deps: ProcessorDeps): (job: JobLike, on: JobMode
       }
       log.error({ err }, 'job failed');
       throw err;
+    } finally {
+      watch?.close();
     }
   };
 }

@@ -44,6 +44,7 @@ export async function openModel(config: WorkerConfig, manifest: Manifest, logger
     maxBatch: config.maxBatch,
     batchWindowMs: config.batchWindowMs,
     maxBatchTokens: config.maxBatchTokens,
+    continuousBatching: config.continuousBatching ? { maxActive: config.maxActiveSequences, maxStepTokens: config.maxStepTokens } : undefined,
     ...(config.compareFp32
       ? {
           loadFp32: async () => {

@@ -12,7 +12,7 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ModelRef } from '@gpt2-int8/contract/api';
-import type { JobResult } from '@gpt2-int8/contract/job';
+import { cancelChannel, type JobResult } from '@gpt2-int8/contract/job';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { ARTIFACT_FILES, ArtifactError, type Manifest, readManifest } from '@gpt2-int8/contract/manifest';
 import { createRedis, describeRedis } from '@gpt2-int8/contract/redis';
@@ -20,6 +20,7 @@ import { artifactFingerprint, waitForArtifactChange } from './artifact-watch.js'
 import type { WorkerConfig } from './config.js';
 import type { InferenceEngine } from './engine.js';
 import { Heartbeat } from './heartbeat.js';
+import { Cancellations } from './cancellations.js';
 import { createProcessor, type JobLike } from './job-processor.js';
 import { ManifestWaitTimeout, waitForManifest } from './model-loader.js';
 import { ModelSlot } from './model-slot.js';
@@ -53,6 +54,9 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
   let swapping: Promise<void> | undefined;
   let workers: Worker<unknown, JobResult>[] = [];
   let workerRedis: Redis | undefined;
+  /** Listens on cancelChannel for generations nobody waits for any more. */
+  let cancelRedis: Redis | undefined;
+  const cancellations = new Cancellations();
   let closing: Promise<void> | undefined;
   /** Whether the artifact in MODEL_DIR was refused as a new model (the served one stays). */
   let refusedNew = false;
@@ -114,7 +118,15 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     if (abort.signal.aborted) return;
     // Replies go out on the heartbeat's connection: a producer's, which fails fast while Redis is
     // away (BullMQ then still delivers the result once it is back).
-    const processor = createProcessor({ workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message) });
+    const processor = createProcessor({ workerId: config.workerId, logger, publish: (channel, message) => hbRedis.publish(channel, message), cancellations });
+    const cancels = createRedis(config.redis, 'blocking');
+    cancelRedis = cancels;
+    cancels.on('error', () => {}); // the Workers' connection reports an outage
+    cancels.on('message', (_channel: string, jobId: string) => {
+      if (cancellations.cancel(jobId)) logger.info({ job_id: jobId }, 'cancel requested: stopping the generation at its next step');
+    });
+    // ioredis subscribes again by itself after a reconnect.
+    await cancels.subscribe(cancelChannel(config.queueName));
     const connection = createRedis(config.redis, 'blocking');
     workerRedis = connection;
     connection.on('error', () => {}); // the Workers' own 'error' events report it
@@ -122,8 +134,11 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     // BullMQ's loop, holding a job, first awaits one more fetch (an empty round trip to Redis when
     // the queue is idle) before it starts the job, which made a lone request slower with batching
     // on. Each of these starts its job at once and fetches its next one as it finishes; the engine's
-    // batcher groups the jobs they hold. One stalled-job check per process is enough.
-    workers = Array.from({ length: config.maxBatch }, (_, i) =>
+    // batcher groups the jobs they hold. One stalled-job check per process is enough. With
+    // continuous batching, enough of them to hold MAX_ACTIVE_SEQUENCES generations: beyond that,
+    // jobs stay in the queue, where another worker can take them.
+    const holders = config.continuousBatching ? Math.max(config.maxBatch, config.maxActiveSequences) : config.maxBatch;
+    workers = Array.from({ length: holders }, (_, i) =>
       new Worker<unknown, JobResult>(config.queueName, (job, token) => served.run((on) => processor(job as JobLike, on, token)), {
         connection,
         concurrency: 1,
@@ -152,7 +167,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     if (abort.signal.aborted) return;
     await heartbeat.set({ state: 'ready', model: model.ref }, model.card);
-    logger.info({ queue: config.queueName, concurrency: config.maxBatch }, 'ready: taking jobs');
+    logger.info({ queue: config.queueName, concurrency: holders, continuous_batching: model.engine.scheduler !== undefined }, 'ready: taking jobs');
     swapping = watchForNewModel({
       modelDir: config.modelDir,
       pollMs: config.artifactPollMs,
@@ -220,6 +235,7 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
         await slot?.current.engine.release();
         hbRedis.disconnect();
         workerRedis?.disconnect();
+        cancelRedis?.disconnect();
         logger.info('worker stopped');
       })();
       return closing;

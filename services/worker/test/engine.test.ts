@@ -14,6 +14,8 @@ const PROMPTS = ['Hello world', 'The sky is', 'I love', 'Artificial intelligence
 
 let model: LoadedModel;
 let engine: InferenceEngine;
+/** The same model with continuous batching on (scheduler.ts). */
+let batching: InferenceEngine;
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
@@ -29,8 +31,14 @@ beforeAll(async () => {
     batchWindowMs: 2,
     loadFp32: async () => (await loadModel(tinyArtifact(), manifest, 'model.fp32.onnx', { threads: 1 })).session,
   });
+  // Its own session: releasing one engine releases its session.
+  const own = await loadModel(tinyArtifact(), manifest, 'model.int8.onnx', { threads: 1 });
+  batching = new InferenceEngine(own.session, { maxBatch: 8, batchWindowMs: 2, continuousBatching: { maxActive: 32, maxStepTokens: 64 } });
 });
-afterAll(async () => engine.release());
+afterAll(async () => {
+  await engine.release();
+  await batching.release();
+});
 
 describe('predict', () => {
   it('gives the greedy next token and a top-k with probabilities', async () => {
@@ -79,8 +87,15 @@ describe('predict', () => {
   });
 });
 
-describe('generate', () => {
+describe.each([
+  ['alone', () => engine],
+  ['continuous batching', () => batching],
+])('generate (%s)', (_, engineOf) => {
   const greedy = { maxNewTokens: 12, temperature: 0, topK: 0, topP: 1, seed: 0, stop: [] };
+  let engine: InferenceEngine;
+  beforeAll(() => {
+    engine = engineOf();
+  });
 
   it('through the KV cache, gives the tokens that recomputing the whole prefix gives', async () => {
     const prompt = encode('Artificial intelligence is');

@@ -35,6 +35,13 @@ export type JobReply =
 
 export const replyChannel = (queueName: string, gatewayId: string) => `${queueName}:replies:${gatewayId}`;
 
+/**
+ * Where a gateway publishes the id of a job a worker holds but nobody waits for any more (its client
+ * disconnected, or its request timed out); the worker holding it stops it at its next step. A job
+ * still in the queue is removed instead.
+ */
+export const cancelChannel = (queueName: string) => `${queueName}:cancel`;
+
 /** Parses a message from a reply channel; undefined when it is not a JobReply. */
 export function parseJobReply(message: string): JobReply | undefined {
   let r: unknown;
@@ -61,6 +68,8 @@ export const CLIENT_ERRORS = {
   PROMPT_TOO_LONG: 413,
   INVALID_JOB: 400,
   COMPARE_DISABLED: 409,
+  /** The generation was stopped because nobody waits for it any more (cancelChannel). */
+  CANCELLED: 499,
 } as const;
 export type ClientErrorCode = keyof typeof CLIENT_ERRORS;
 

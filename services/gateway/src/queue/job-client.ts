@@ -20,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import { decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/contract/job';
+import { cancelChannel, decodeJobError, type JobData, type JobReply, type JobResult, parseJobReply, replyChannel, type StreamProgress } from '@gpt2-int8/contract/job';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { queueUnavailable } from '../admission.js';
 import { ApiError, ClientGoneError } from '../errors/api-error.js';
@@ -177,7 +177,7 @@ export class JobClient implements Jobs {
       if ('failedReason' in o) throw failedJobError(o.failedReason, jobId, this.log);
       if ('error' in o) throw o.error;
       if ('aborted' in o) {
-        await this.removeIfWaiting(jobId);
+        await this.dropJob(jobId);
         throw new ClientGoneError('client disconnected');
       }
       return await this.afterTimeout(jobId, opts.timeoutMs);
@@ -196,13 +196,22 @@ export class JobClient implements Jobs {
       if (job && state === 'completed') return job.returnvalue as JobResult;
       if (job && state === 'failed') throw failedJobError(job.failedReason, jobId, this.log);
       // Nobody will read its answer now: don't spend a worker on it.
-      await this.removeIfWaiting(jobId);
+      await this.dropJob(jobId);
       this.log.warn({ jobId, state }, 'job timed out');
     } catch (err) {
       if (err instanceof ApiError) throw err;
       this.log.warn({ jobId, err: (err as Error).message }, 'could not read job state after timeout');
     }
     throw new ApiError(504, 'TIMEOUT', `No answer within ${timeoutMs} ms; the service may be overloaded, try again`);
+  }
+
+  /**
+   * A job nobody waits for any more: removed while still queued, else the worker holding it is asked
+   * to stop it (a generation stops at its next step; other jobs finish and their result is dropped).
+   */
+  private async dropJob(jobId: string): Promise<void> {
+    if (await this.removeIfWaiting(jobId)) return;
+    await this.producer.publish(cancelChannel(this.queue.name), jobId).catch((err: unknown) => this.log.debug({ jobId, err: (err as Error).message }, 'could not publish a cancel'));
   }
 
   /** Removes a job unless a worker holds it (an active job cannot be taken back; its result is dropped). */
