@@ -27,7 +27,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/model.js';
 import { webRoutes } from './routes/web.js';
 import { securityPlugins } from './security.js';
-import { WorkerGate, readHeartbeats, summarize } from './workers.js';
+import { WorkerGate, readHeartbeats, sumGeneration, summarize } from './workers.js';
 
 export interface AppDeps {
   config: GatewayConfig;
@@ -104,8 +104,9 @@ export async function buildApp({ config, logger }: AppDeps): Promise<FastifyInst
       return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
     },
     workerStates: async () => {
-      const { ready, loading, error } = summarize(await readHeartbeats(producer, config.queueName));
-      return { ready, loading, error };
+      const heartbeats = await readHeartbeats(producer, config.queueName);
+      const { ready, loading, error } = summarize(heartbeats);
+      return { ready, loading, error, generation: sumGeneration(heartbeats) };
     },
     inFlight: () => jobs.inFlight,
   });

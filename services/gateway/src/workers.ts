@@ -4,7 +4,7 @@
  * "no worker can serve" check read these.
  */
 import type { Redis } from 'ioredis';
-import { workerHeartbeatPattern, type WorkerHeartbeat } from '@gpt2-int8/contract/job';
+import { type GenerationStats, workerHeartbeatPattern, type WorkerHeartbeat } from '@gpt2-int8/contract/job';
 
 const STATES = new Set(['loading', 'ready', 'error']);
 
@@ -96,4 +96,14 @@ export class WorkerGate {
     }
     return { ok: false, summary };
   }
+}
+
+/** Continuous batching's figures over the workers that report them: sums, and rows per step weighted by steps. */
+export function sumGeneration(heartbeats: WorkerHeartbeat[]): GenerationStats | undefined {
+  const stats = heartbeats.map((h) => h.generation).filter((g): g is GenerationStats => g !== undefined);
+  if (stats.length === 0) return undefined;
+  const sum = (k: keyof GenerationStats) => stats.reduce((a, g) => a + (Number.isFinite(g[k]) ? g[k] : 0), 0);
+  const steps = sum('steps');
+  const rows = stats.reduce((a, g) => a + g.rows_per_step * g.steps, 0);
+  return { active: sum('active'), queued: sum('queued'), steps, rows_per_step: steps > 0 ? rows / steps : 0, cancelled: sum('cancelled') };
 }
