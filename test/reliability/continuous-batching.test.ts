@@ -2,7 +2,8 @@
  * Continuous batching through every real part (HTTP → gateway → Redis → a worker with
  * CONTINUOUS_BATCHING=true → back): each of 32 generations of different prompt lengths, greedy and
  * seeded sampling, joining and leaving at different times, gets exactly the tokens it gets alone;
- * and a stream dropped after its first token is cancelled on the worker, which logs it.
+ * and a stream dropped after its first token is cancelled on the worker, which logs it and counts it
+ * in the metrics the gateway shows.
  * On the tiny synthetic artifact, and on the trained student-tiny when it is beside the repository.
  */
 import { execFileSync } from 'node:child_process';
@@ -122,5 +123,30 @@ for (const [name, modelDir, present] of MODELS) describe.skipIf(!present)(`conti
     expect(cancelled?.new_tokens).toBeLessThan(full.tokens.length);
     // The worker serves on.
     expect((await post({ prompt: 'Hello', max_new_tokens: 3 })).status).toBe(200);
+    // Its metrics show it (through its heartbeat, refreshed every second, on the gateway's /metrics).
+    let metrics = '';
+    const until = Date.now() + 10_000;
+    while (!/^gateway_worker_generations_cancelled [1-9]/m.test(metrics) && Date.now() < until) {
+      await sleep(200);
+      metrics = await (await fetch(`${base}/metrics`)).text();
+    }
+    expect(metrics).toMatch(/^gateway_worker_generations_cancelled [1-9]/m);
+    expect(metrics).toMatch(/^gateway_worker_active_sequences \d+/m);
+    expect(metrics).toMatch(/^gateway_worker_rows_per_step [\d.]+/m);
+    expect(metrics).toMatch(/^gateway_generation_time_to_first_token_seconds_count [1-9]/m);
+  });
+
+  it('reports rows per step above 1 while generations run together', async () => {
+    const seen: number[] = [];
+    const running = Promise.all(Array.from({ length: 8 }, () => post({ prompt: 'Once upon a time', max_new_tokens: 100 }).then((r) => r.text())));
+    let finished = false;
+    void running.then(() => (finished = true));
+    while (!finished) {
+      const m = /^gateway_worker_rows_per_step ([\d.]+)/m.exec(await (await fetch(`${base}/metrics`)).text());
+      if (m) seen.push(Number(m[1]));
+      await sleep(250);
+    }
+    await running;
+    expect(Math.max(0, ...seen)).toBeGreaterThan(1);
   });
 });

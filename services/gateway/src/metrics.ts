@@ -7,13 +7,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Timings } from '@gpt2-int8/contract/api';
-import type { JobKind } from '@gpt2-int8/contract/job';
+import type { GenerationStats, JobKind } from '@gpt2-int8/contract/job';
 import type { Jobs, QueueCounts, Workers } from './parts.js';
-import { summarize } from './workers.js';
+import { sumGeneration, summarize } from './workers.js';
 
 interface Snapshot {
   counts: QueueCounts;
-  states: { ready: number; loading: number; error: number };
+  states: { ready: number; loading: number; error: number; generation?: GenerationStats | undefined };
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -79,7 +79,7 @@ export class GatewayMetrics {
       (inflight ??= Promise.all([jobs.counts(), workers.heartbeats()])
         .then(([counts, heartbeats]) => {
           const { ready, loading, error } = summarize(heartbeats);
-          return { counts, states: { ready, loading, error } };
+          return { counts, states: { ready, loading, error, generation: sumGeneration(heartbeats) } };
         })
         .catch(() => undefined)
         .finally(() => {
@@ -107,6 +107,22 @@ export class GatewayMetrics {
       });
     queueGauge('gateway_queue_depth', 'Jobs waiting in the queue for a worker', 'waiting');
     queueGauge('gateway_queue_active', 'Jobs being processed by workers', 'active');
+    // Continuous batching, from the workers' heartbeats (refreshed every second).
+    const generationGauge = (name: string, help: string, pick: (g: GenerationStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const g = (await snapshot())?.states.generation;
+          if (g) this.set(pick(g));
+          else this.reset();
+        },
+      });
+    generationGauge('gateway_worker_active_sequences', 'Generations decoding on the workers (continuous batching), summed', (g) => g.active);
+    generationGauge('gateway_worker_queued_sequences', 'Generations held by workers and waiting for a row, summed', (g) => g.queued);
+    generationGauge('gateway_worker_rows_per_step', "Mean rows of the workers' decode steps over their last heartbeat interval", (g) => g.rows_per_step);
+    generationGauge('gateway_worker_generations_cancelled', 'Generations cancelled (client gone or timed out), summed over live workers since they started', (g) => g.cancelled);
     new Gauge({
       name: 'gateway_workers',
       help: 'Live workers (by heartbeat), by state',
@@ -115,7 +131,7 @@ export class GatewayMetrics {
       async collect() {
         const s = await snapshot();
         this.reset();
-        if (s) for (const [state, n] of Object.entries(s.states)) this.set({ state }, n);
+        if (s) for (const state of ['ready', 'loading', 'error'] as const) this.set({ state }, s.states[state]);
       },
     });
   }

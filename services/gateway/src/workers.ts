@@ -3,7 +3,7 @@
  * (shared/contract/src/job.ts), so a dead worker's key expires and it disappears from here. /readyz, /metrics
  * and admission (admission.ts: the fail-fast "no worker can serve") read these summaries.
  */
-import type { WorkerHeartbeat } from '@gpt2-int8/contract/job';
+import type { GenerationStats, WorkerHeartbeat } from '@gpt2-int8/contract/job';
 
 /**
  * A worker's reason as the gateway shows it: absolute paths reduced to their last part
@@ -38,4 +38,14 @@ export function summarize(heartbeats: WorkerHeartbeat[]): WorkerSummary {
   const errors = heartbeats.filter((h) => h.state === 'error');
   const shown = (errors.length > 0 ? errors : heartbeats).slice(0, 3).map(describe);
   return { ...summary, reason: `no worker is ready (${shown.join('; ')})` };
+}
+
+/** Continuous batching's figures over the workers that report them: sums, and rows per step weighted by steps. */
+export function sumGeneration(heartbeats: WorkerHeartbeat[]): GenerationStats | undefined {
+  const stats = heartbeats.map((h) => h.generation).filter((g): g is GenerationStats => g !== undefined);
+  if (stats.length === 0) return undefined;
+  const sum = (k: keyof GenerationStats) => stats.reduce((a, g) => a + (Number.isFinite(g[k]) ? g[k] : 0), 0);
+  const steps = sum('steps');
+  const rows = stats.reduce((a, g) => a + g.rows_per_step * g.steps, 0);
+  return { active: sum('active'), queued: sum('queued'), steps, rows_per_step: steps > 0 ? rows / steps : 0, cancelled: sum('cancelled') };
 }

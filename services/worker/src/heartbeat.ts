@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { HEARTBEAT_TTL_SECONDS, modelCardKey, type ModelCard, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/contract/job';
+import { type GenerationStats, HEARTBEAT_TTL_SECONDS, modelCardKey, type ModelCard, type WorkerHeartbeat, workerHeartbeatKey } from '@gpt2-int8/contract/job';
 import type { Logger } from '@gpt2-int8/contract/logger';
 
 const REPORT_AFTER_FAILURES = 3;
@@ -56,8 +56,12 @@ export class Heartbeat {
     return this.current;
   }
 
+  /** Figures to add to every beat while serving (continuous batching's). */
+  stats: (() => GenerationStats | undefined) | undefined;
+
   body(): WorkerHeartbeat {
-    return { id: this.workerId, ...this.current, pid: process.pid, host: hostname(), at: Date.now() };
+    const generation = this.current.state === 'ready' ? this.stats?.() : undefined;
+    return { id: this.workerId, ...this.current, ...(generation ? { generation } : {}), pid: process.pid, host: hostname(), at: Date.now() };
   }
 
   /** Stops beating and removes the key, so the worker leaves the gateway's view at once. */

@@ -166,6 +166,25 @@ export function startWorkerService(config: WorkerConfig, logger: Logger, opts: S
     }
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     if (abort.signal.aborted) return;
+    // Continuous batching's figures ride on the heartbeat: steps and rows since the previous beat.
+    let steps = 0;
+    let rows = 0;
+    let hooked: InferenceEngine | undefined;
+    heartbeat.stats = () => {
+      const engine = served.current.engine;
+      if (engine.scheduler === undefined) return undefined;
+      if (hooked !== engine) {
+        hooked = engine;
+        engine.onStep = (s) => {
+          steps++;
+          rows += s.rows;
+        };
+      }
+      const stats = { active: engine.scheduler.active, queued: engine.scheduler.queued, steps, rows_per_step: steps > 0 ? rows / steps : 0, cancelled: cancellations.cancelled };
+      steps = 0;
+      rows = 0;
+      return stats;
+    };
     await heartbeat.set({ state: 'ready', model: model.ref }, model.card);
     logger.info({ queue: config.queueName, concurrency: holders, continuous_batching: model.engine.scheduler !== undefined }, 'ready: taking jobs');
     swapping = watchForNewModel({

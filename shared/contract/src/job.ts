@@ -110,9 +110,22 @@ export interface WorkerHeartbeat {
    * why). The worker stays 'ready' on its current model throughout.
    */
   swap?: ModelSwap;
+  /** While serving with continuous batching: the scheduler's figures (the gateway's /metrics sums them). */
+  generation?: GenerationStats;
   pid: number;
   host: string;
   at: number;
+}
+
+export interface GenerationStats {
+  /** Sequences decoding now, and generations waiting for a row. */
+  active: number;
+  queued: number;
+  /** Decode steps since the previous heartbeat, and their mean rows (0 without steps). */
+  steps: number;
+  rows_per_step: number;
+  /** Generations cancelled since the worker started. */
+  cancelled: number;
 }
 
 export interface ModelSwap {
