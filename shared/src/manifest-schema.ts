@@ -33,6 +33,17 @@ export const QuantizationSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** MatMulNBits (bits = 8): int8 weights in blocks of K, activations per block of each row at run time (int8 compute). */
+  Type.Object(
+    {
+      weights: Type.Literal('int8'),
+      granularity: Type.Literal('per-block'),
+      block_size: Type.Integer({ minimum: 16 }),
+      activations: Type.Literal('dynamic-per-block'),
+      embedding: Type.Literal('int8'),
+    },
+    { additionalProperties: false },
+  ),
   /** MatMulNBits: 4-bit weight-only blocks, activations per block at run time (int8 compute). */
   Type.Object(
     {

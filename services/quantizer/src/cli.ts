@@ -18,7 +18,8 @@ const USAGE = `usage:
   ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
                        (a synthetic distil GPT-2 when the hub is unreachable)
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
-           [--weights int8|int4] [--granularity per-channel|per-tensor] [--block-size 64 (int4)]
+           [--weights int8|int4] [--granularity per-channel|per-tensor|per-block (int8)]
+           [--block-size 64 (int4, and int8 per-block)]
            [--attention fused|standard] [--logits last|all]
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
@@ -58,7 +59,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   const { values } = parseArgs({ args, options: { ...QUANTIZE_OPTIONS, ...(ensure ? {} : { model: { type: 'string' } }) }, strict: true });
   const explicit = (values as { model?: string }).model;
   if (!values.out || (!ensure && !explicit)) throw new UsageError(ensure ? 'ensure needs --out' : 'quantize needs --model and --out');
-  const granularity = oneOf('granularity', values.granularity, ['per-channel', 'per-tensor'] as const);
+  const granularity = oneOf('granularity', values.granularity, ['per-channel', 'per-tensor', 'per-block'] as const);
   const weights = oneOf('weights', values.weights, ['int8', 'int4'] as const);
   const blockSize = positiveInt('block-size', values['block-size'], QUANTIZE_DEFAULTS.blockSize);
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);

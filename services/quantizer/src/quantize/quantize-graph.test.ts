@@ -5,7 +5,7 @@ import { buildGpt2Graph } from '../gpt2-graph.js';
 import { decodeModel, DT, encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
 import { quantizeModel } from './quantize-graph.js';
-import { int4Quantization, int8Quantization } from './quantization.js';
+import { int4Quantization, int8BlockQuantization, int8Quantization } from './quantization.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
 const weights = randomWeights(config, 11);
@@ -118,6 +118,46 @@ describe('quantizeModel, int4 weights', () => {
       expect(cosine(a, alone)).toBeGreaterThanOrEqual(0.95);
       expect(argmax(batched[i] as Float32Array)).toBe(argmax(alone));
       expect(maxAbsDiff(alone, batched[i] as Float32Array)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
+    }
+  });
+});
+
+describe('quantizeModel, int8 weights in blocks (MatMulNBits, bits 8)', () => {
+  const blocks = () => {
+    const { model, stats } = quantizeModel(decodeModel(fp32), int8BlockQuantization(16));
+    return { bytes: encodeModel(model), model, stats };
+  };
+
+  it('uses 8-bit MatMulNBits for every linear layer and GatherBlockQuantized for the embedding, one table for both', () => {
+    const { model, stats } = blocks();
+    expect(stats).toEqual({ linear: 4 * config.n_layer + 1, embedding: 1 });
+    const nodes = model.graph?.node ?? [];
+    const nbits = nodes.filter((n) => n.opType === 'MatMulNBits');
+    expect(nbits).toHaveLength(4 * config.n_layer + 1);
+    expect(nbits.every((n) => n.attribute?.find((a) => a.name === 'bits')?.i === 8)).toBe(true);
+    expect(nodes.filter((n) => n.opType === 'GatherBlockQuantized')).toHaveLength(1);
+    expect(model.graph?.initializer?.filter((t) => t.name?.startsWith('transformer.wte')).map((t) => t.name)).toEqual(['transformer.wte.weight_int8', 'transformer.wte.weight_int8_scale']);
+  });
+
+  it('stays close to FP32 and answers the same alone, in a batch and through the KV cache', async () => {
+    const f = await Gpt2Session.load(fp32, config);
+    const q = await Gpt2Session.load(blocks().bytes, config);
+    const batched = lastPositionLogits(await q.step(leftPad(prompts, 0), q.emptyCache(prompts.length)), config.vocab_size);
+    for (const [i, p] of prompts.entries()) {
+      const a = lastPositionLogits(await f.step(leftPad([p], 0), f.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const alone = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      expect(cosine(a, alone)).toBeGreaterThanOrEqual(0.99);
+      expect(argmax(batched[i] as Float32Array)).toBe(argmax(alone));
+      expect(maxAbsDiff(alone, batched[i] as Float32Array)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
+      let cache = q.emptyCache(1);
+      let last = new Float32Array();
+      for (let t = 0; t < p.length; t++) {
+        const out = await q.step({ inputIds: [[p[t] as number]], attentionMask: [Array(t + 1).fill(1)] }, cache);
+        cache = out.cache;
+        last = out.logits;
+      }
+      expect(argmax(last)).toBe(argmax(alone));
+      expect(maxAbsDiff(alone, last)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
     }
   });
 });

@@ -2,7 +2,7 @@ import type { Quantization } from '@gpt2-int8/shared/manifest';
 import type { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { DT, GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
-import { type Granularity, quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
+import { type Granularity, quantizeInt4Blocks, quantizeInt8Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
 export interface QuantizableNode {
@@ -16,8 +16,11 @@ export interface QuantizableNode {
 
 /** A weight's int8 codes and scales, as initializer names. */
 export type Int8Weight = { q: string; scales: string };
-/** A weight [N, K] as 4-bit codes [N, K/block, block/2] with a scale per block (MatMulNBits' layout). */
-export type Int4Weight = { packed: string; scales: string; n: number; k: number };
+/**
+ * A weight [N, K] in blocks of K with a scale per block, in MatMulNBits' layout: 4-bit codes packed
+ * two a byte [N, K/block, block/2], or 8-bit codes [N, K/block, block].
+ */
+export type BlockWeight = { packed: string; scales: string; n: number; k: number; bits: 4 | 8; blockSize: number };
 
 function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
   const found = cache.get(key);
@@ -45,7 +48,7 @@ export class Quantizer {
   /** The node that writes each tensor. */
   readonly producers = new Map<string, onnx.INodeProto>();
   private readonly int8Weights = new Map<string, Int8Weight>();
-  private readonly int4Weights = new Map<string, Int4Weight>();
+  private readonly blockWeights = new Map<string, BlockWeight>();
   private readonly int8Activations = new Map<string, { q: string; scale: string }>();
 
   constructor(graph: onnx.IGraphProto, readonly quantization: Quantization, private readonly opsetVersion: number) {
@@ -74,20 +77,23 @@ export class Quantizer {
     });
   }
 
-  /** The weight as [N, K] (rows are output channels: MatMulNBits' layout and a lookup table's) in 4-bit blocks. */
-  int4Weight(init: string, stored: 'KN' | 'NK', blockSize: number): Int4Weight {
-    return cached(this.int4Weights, init, () => {
+  /** The weight as [N, K] (rows are output channels: MatMulNBits' layout and a lookup table's) in blocks of `blockSize`. */
+  blockWeight(init: string, stored: 'KN' | 'NK', bits: 4 | 8, blockSize: number): BlockWeight {
+    return cached(this.blockWeights, init, () => {
       const t = this.inits.get(init) as onnx.ITensorProto;
       const [rows, cols] = dimsOf(t) as [number, number];
       const [n, k] = stored === 'NK' ? [rows, cols] : [cols, rows];
       const data = stored === 'NK' ? floatData(t) : transpose(floatData(t), rows, cols);
-      if (k % blockSize !== 0) throw new Error(`${init}: ${k} inputs is not a multiple of the int4 block size ${blockSize}; choose a smaller --block-size`);
-      const q = quantizeInt4Blocks(data, n, k, blockSize);
+      if (k % blockSize !== 0) throw new Error(`${init}: ${k} inputs is not a multiple of the block size ${blockSize}; choose a smaller --block-size`);
+      const q = bits === 4 ? quantizeInt4Blocks(data, n, k, blockSize) : quantizeInt8Blocks(data, n, k, blockSize);
+      const codes = 'packed' in q ? q.packed : q.codes;
       return {
-        packed: this.b.initializer(`${init}_int4`, { dims: [n, k / blockSize, blockSize / 2], dataType: DT.UINT8, data: q.packed }),
-        scales: this.b.initializer(`${init}_int4_scale`, { dims: [n * (k / blockSize)], dataType: DT.FLOAT, data: q.scales }),
+        packed: this.b.initializer(`${init}_int${bits}`, { dims: [n, k / blockSize, (blockSize * bits) / 8], dataType: DT.UINT8, data: codes }),
+        scales: this.b.initializer(`${init}_int${bits}_scale`, { dims: [n * (k / blockSize)], dataType: DT.FLOAT, data: q.scales }),
         n,
         k,
+        bits,
+        blockSize,
       };
     });
   }
