@@ -95,7 +95,8 @@ describe('npm run bench', () => {
     const result = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchResult;
     expect(result.model.map((m) => m.preset)).toEqual(['tiny']);
     const m = result.model[0];
-    expect(m?.latency.map((l) => l.prompt_tokens)).toEqual([8, 128]);
+    expect(m?.latency.map((l) => l.prompt_tokens)).toEqual([1, 8, 128]);
+    expect(finite(m?.decode.peer_ratio) && finite(m?.latency[0]?.peer_ratio)).toBe(true);
     expect(finite(m?.generation.cached_tokens_per_s) && finite(m?.generation.recompute_tokens_per_s)).toBe(true);
     expect(finite(m?.load_ms.fp32.median) && finite(m?.load_ms.int8.median)).toBe(true);
     expect(result.worker_rss?.rss_bytes).toBeGreaterThan(0);

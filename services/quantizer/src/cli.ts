@@ -3,16 +3,20 @@
  * The quantizer's command line:
  *   quantize   --model <dir | file.onnx | hf:repo[@revision]> --out <dir> [options]
  *   make-model --preset tiny|distil|small --seed N --out <dir>
+ *   ort-standard --in <model.fp32.onnx> --out <file.onnx>
  */
-import { resolve } from 'node:path';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EnvReader } from '@gpt2-int8/shared/config';
+import { decodeModel, encodeModel } from '@gpt2-int8/shared/onnx-graph-builder';
 import { createProgressPrinter } from './checkpoint/progress-printer.js';
 import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
 import { chooseModel } from './default-model.js';
 import { resolveSource } from './source.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
+import { quantizeOrtStandard } from './quantize/ort-standard.js';
 
 const USAGE = `usage:
   ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
@@ -24,6 +28,9 @@ const USAGE = `usage:
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
   make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
+  ort-standard --in <model.fp32.onnx> --out <file.onnx>
+                       the peer the bench compares with: the FP32 graph quantized as onnxruntime's
+                       quantize_dynamic does by default (per-tensor, DynamicQuantizeLinear)
 
 Environment: MODEL_SOURCE (ensure), HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated or private repos).`;
 
@@ -111,11 +118,23 @@ async function makeModelCommand(args: string[]): Promise<void> {
   process.stderr.write(`wrote a synthetic ${values.preset} GPT-2 (random weights, seed ${seed}) to ${result.dir}\n`);
 }
 
+async function ortStandardCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { in: { type: 'string' }, out: { type: 'string' } }, strict: true });
+  if (!values.in || !values.out) throw new UsageError('ort-standard needs --in and --out');
+  const { model, stats } = quantizeOrtStandard(decodeModel(await readFile(resolve(values.in))));
+  const out = resolve(values.out);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(`${out}.tmp`, encodeModel(model));
+  await rename(`${out}.tmp`, out);
+  process.stdout.write(`${JSON.stringify({ out, ...stats })}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'quantize') return quantizeCommand(rest, false);
   if (command === 'ensure') return quantizeCommand(rest, true);
   if (command === 'make-model') return makeModelCommand(rest);
+  if (command === 'ort-standard') return ortStandardCommand(rest);
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return;
