@@ -30,6 +30,11 @@ export const QuantizationSchema = Type.Union([
       granularity: Type.Union([Type.Literal('per-channel'), Type.Literal('per-tensor')]),
       activations: Type.Literal('dynamic-per-row'),
       embedding: Type.Literal('int8'),
+      /**
+       * When set, the LM head and the token embedding instead use int8 blocks of this size along K
+       * (MatMulNBits bits 8, activations per block; GatherBlockQuantized), sharing one table.
+       */
+      head_block_size: Type.Optional(Type.Integer({ minimum: 16 })),
     },
     { additionalProperties: false },
   ),

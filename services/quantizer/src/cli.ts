@@ -24,6 +24,7 @@ const USAGE = `usage:
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
            [--weights int8|int4] [--granularity per-channel|per-tensor|per-block (int8)]
            [--block-size 64 (int4, and int8 per-block)]
+           [--head-block-size N (int8 per-channel/per-tensor: the LM head and embedding in int8 blocks; 0 = not)]
            [--attention fused|standard] [--logits last|all]
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
@@ -52,6 +53,7 @@ const QUANTIZE_OPTIONS = {
   out: { type: 'string' },
   weights: { type: 'string', default: QUANTIZE_DEFAULTS.weights },
   'block-size': { type: 'string' },
+  'head-block-size': { type: 'string' },
   granularity: { type: 'string', default: QUANTIZE_DEFAULTS.granularity },
   attention: { type: 'string', default: QUANTIZE_DEFAULTS.attention },
   logits: { type: 'string', default: QUANTIZE_DEFAULTS.logits },
@@ -70,6 +72,8 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   const weights = oneOf('weights', values.weights, ['int8', 'int4'] as const);
   const blockSize = positiveInt('block-size', values['block-size'], QUANTIZE_DEFAULTS.blockSize);
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);
+  const headBlockSize = values['head-block-size'] === '0' ? 0 : positiveInt('head-block-size', values['head-block-size'], QUANTIZE_DEFAULTS.headBlockSize);
+  if (headBlockSize !== 0 && (headBlockSize < 16 || (headBlockSize & (headBlockSize - 1)) !== 0 || headBlockSize > 256)) throw new UsageError(`--head-block-size must be 0 or a power of two from 16 to 256, got ${headBlockSize}`);
   const attention = oneOf('attention', values.attention, ['fused', 'standard'] as const);
   const logits = oneOf('logits', values.logits, ['last', 'all'] as const);
   const env = new EnvReader();
@@ -97,6 +101,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     weights,
     granularity,
     blockSize,
+    headBlockSize,
     attention,
     logits,
     threads: positiveInt('threads', values.threads, QUANTIZE_DEFAULTS.threads),

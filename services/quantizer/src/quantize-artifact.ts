@@ -25,6 +25,8 @@ export interface QuantizeRequest {
   /** int8 only: per channel or per tensor (MatMulInteger), or in blocks of `blockSize` (MatMulNBits). int4 is always per block. */
   granularity: Granularity | 'per-block';
   blockSize: number;
+  /** int8 per channel or per tensor: the LM head and the token embedding in int8 blocks of this size (0: as the rest). */
+  headBlockSize: number;
   /** How attention is expressed in graphs built from checkpoints (imported ONNX graphs keep theirs). */
   attention: AttentionKind;
   /** Which positions get logits in graphs built from checkpoints. */
@@ -42,6 +44,7 @@ export const QUANTIZE_DEFAULTS = {
   weights: 'int8',
   granularity: 'per-channel',
   blockSize: 64,
+  headBlockSize: 0,
   attention: 'fused',
   logits: 'last',
   threads: 1,
@@ -60,7 +63,7 @@ function planOf(req: QuantizeRequest, source: Source): QuantizationPlan {
   return {
     quantization: req.weights === 'int4' ? int4Quantization(req.blockSize)
       : req.granularity === 'per-block' ? int8BlockQuantization(req.blockSize)
-      : int8Quantization(req.granularity),
+      : int8Quantization(req.granularity, req.headBlockSize > 0 ? req.headBlockSize : undefined),
     graph: formatOf(source).graph({ attention: req.attention, logits: req.logits }),
   };
 }

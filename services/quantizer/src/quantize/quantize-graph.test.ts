@@ -35,7 +35,8 @@ describe('quantizeModel', () => {
     expect(stats.linear).toBe(4 * config.n_layer + 1);
     expect(stats.embedding).toBe(1);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
-    expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops.filter((o) => o === 'MatMulIntegerToFloat')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(4 * config.n_layer + 1);
     expect(ops).not.toContain('Gemm');
     const floatMatrices = model.graph?.initializer?.filter((t) => t.dataType === DT.FLOAT && (t.dims?.length ?? 0) === 2) ?? [];
     expect(floatMatrices.map((t) => t.name)).toEqual(['transformer.wpe.weight']);
@@ -45,7 +46,23 @@ describe('quantizeModel', () => {
     const input = decodeModel(fp32);
     const { model } = quantizeModel(input, int8Quantization('per-channel'));
     expect(Buffer.from(encodeModel(input)).equals(Buffer.from(fp32))).toBe(true);
-    expect(model.graph?.node?.some((n) => n.opType === 'MatMulInteger')).toBe(true);
+    expect(model.graph?.node?.some((n) => n.opType === 'MatMulIntegerToFloat')).toBe(true);
+  });
+
+  it('quantizes per row with Div, Round and Cast and uses MatMulInteger below opset 21, with the same logits', async () => {
+    const older = decodeModel(fp32);
+    older.opsetImport = older.opsetImport.map((o) => (o.domain ? o : { ...o, version: 20 }));
+    const { model } = quantizeModel(older, int8Quantization('per-channel'));
+    const ops = model.graph?.node?.map((n) => n.opType) ?? [];
+    expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops).not.toContain('QuantizeLinear');
+    const a = await Gpt2Session.load(encodeModel(model), config);
+    const b = await Gpt2Session.load(quantized().bytes, config);
+    for (const p of prompts.slice(0, 3)) {
+      const x = lastPositionLogits(await a.step(leftPad([p], 0), a.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const y = lastPositionLogits(await b.step(leftPad([p], 0), b.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      expect(maxAbsDiff(x, y)).toBeLessThanOrEqual(1e-4 * maxAbs(x));
+    }
   });
 
   it('stores the tied embedding and head once', () => {

@@ -2,6 +2,7 @@ import type { Quantization } from '@gpt2-int8/shared/manifest';
 import type { onnx } from '@gpt2-int8/shared/onnx-proto';
 import { DT, GraphBuilder } from '@gpt2-int8/shared/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
+import { headQuantization } from './quantization.js';
 import { type Granularity, quantizeInt4Blocks, quantizeInt8Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
@@ -44,16 +45,23 @@ export class Quantizer {
   readonly b = new GraphBuilder('q/');
   /** The tables a quantized Gather reads, known before anything is emitted (see operators/matmul.ts). */
   readonly lookupTables = new Set<string>();
+  /** The LM head's weight (a matrix with the vocabulary as one dimension), known before anything is emitted. */
+  readonly headWeights = new Set<string>();
   readonly inits: Map<string, onnx.ITensorProto>;
   /** The node that writes each tensor. */
   readonly producers = new Map<string, onnx.INodeProto>();
   private readonly int8Weights = new Map<string, Int8Weight>();
   private readonly blockWeights = new Map<string, BlockWeight>();
-  private readonly int8Activations = new Map<string, { q: string; scale: string }>();
+  private readonly int8Activations = new Map<string, { q: string; scale: string; fused: boolean }>();
 
   constructor(graph: onnx.IGraphProto, readonly quantization: Quantization, private readonly opsetVersion: number) {
     this.inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
     for (const n of graph.node ?? []) for (const o of n.output ?? []) this.producers.set(o, n);
+  }
+
+  /** How the matrix `weight` is quantized: the head's and the lookup table's way, or the rest's. */
+  quantizationOf(weight: string): Quantization {
+    return this.lookupTables.has(weight) || this.headWeights.has(weight) ? headQuantization(this.quantization) : this.quantization;
   }
 
   isFloatMatrix(name: string | undefined): name is string {
@@ -103,15 +111,26 @@ export class Quantizer {
    * DynamicQuantizeLinear does, so a prompt's result does not depend on what else is in its batch
    * or on whether its prefix came from the KV cache. Codes are shifted into uint8 with a zero point
    * of 128, which keeps ONNX Runtime on its fast u8×s8 kernel (README.md, How the INT8 model is built).
+   * From opset 21 one QuantizeLinear with a block of the whole row does what Div, Round, Add and Cast
+   * do otherwise (its zero point must have the scale's shape, hence the Expand); `fused` says so, and
+   * that the product may then be one MatMulIntegerToFloat (operators/matmul.ts).
    */
-  int8Activation(x: string): { q: string; scale: string } {
+  int8Activation(x: string): { q: string; scale: string; fused: boolean } {
     return cached(this.int8Activations, x, () => {
       const { b } = this;
       const abs = b.op('Abs', [x]);
       const absMax = this.opsetVersion >= 18 ? b.op('ReduceMax', [abs, b.constant([-1], DT.INT64)], { keepdims: 1 }) : b.op('ReduceMax', [abs], { axes: [-1], keepdims: 1 });
       const scale = b.op('Max', [b.op('Mul', [absMax, b.scalar(1 / 127)]), b.scalar(1e-30)]);
+      if (this.opsetVersion >= 21) {
+        const zeroPoint = b.op('Expand', [b.scalar(128, DT.UINT8), b.op('Shape', [scale])]);
+        // block_size ≥ the row's length: one block, one scale per row.
+        return { q: b.op('QuantizeLinear', [x, scale, zeroPoint], { axis: -1, block_size: ROW_BLOCK }), scale, fused: true };
+      }
       const shifted = b.op('Add', [b.op('Round', [b.op('Div', [x, scale])]), b.scalar(128)]);
-      return { q: b.op('Cast', [shifted], { to: DT.UINT8 }), scale };
+      return { q: b.op('Cast', [shifted], { to: DT.UINT8 }), scale, fused: false };
     });
   }
 }
+
+/** A block size longer than any row: QuantizeLinear's blocked form then quantizes each row with its own scale. */
+const ROW_BLOCK = 2 ** 30;

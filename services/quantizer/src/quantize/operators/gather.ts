@@ -9,7 +9,10 @@ export function matchGather(node: onnx.INodeProto, q: Quantizer): QuantizableNod
   const [table, ids] = node.input ?? [];
   if (!q.isFloatMatrix(table) || ids === undefined || Number(attribute(node, 'axis')?.i ?? 0) !== 0) return undefined;
   const out = node.output?.[0] as string;
-  const emit = () => (q.quantization.activations === 'dynamic-per-row' ? int8Lookup(q, q.quantization, table, ids, out) : blockLookup(q, q.quantization, table, ids, out));
+  const emit = () => {
+    const qz = q.quantizationOf(table);
+    return qz.activations === 'dynamic-per-row' ? int8Lookup(q, qz, table, ids, out) : blockLookup(q, qz, table, ids, out);
+  };
   return { node, weight: table, role: 'embedding', emit };
 }
 

@@ -26,10 +26,15 @@ export function matchMatMul(node: onnx.INodeProto, q: Quantizer): QuantizableNod
 
 /** Emits the product in the chosen precision; its last node writes `out` (a fresh name when undefined). */
 export function emitProduct(q: Quantizer, p: Product, out: string | undefined): string {
-  return q.quantization.activations === 'dynamic-per-row' ? int8Product(q, q.quantization, p, out) : blockProduct(q, q.quantization, p, out);
+  const qz = q.quantizationOf(p.weight);
+  return qz.activations === 'dynamic-per-row' ? int8Product(q, qz, p, out) : blockProduct(q, qz, p, out);
 }
 
-/** int8: MatMulInteger on int8 weights and activations quantized per row at run time (Quantizer.int8Activation). */
+/**
+ * int8: int8 weights times activations quantized per row at run time (Quantizer.int8Activation), as
+ * one MatMulIntegerToFloat (the weight's scales per column inside the kernel, the row scales applied
+ * to its output) when the activation came from one QuantizeLinear, else MatMulInteger and the scales.
+ */
 function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string | undefined): string {
   const { b } = q;
   // A table shared with a Gather stays [N,K] on disk; ONNX Runtime folds this Transpose at load.
@@ -37,8 +42,12 @@ function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string 
   const w = q.int8Weight(p.weight, shared ? 'rows' : 'KN', p.stored, qz.granularity);
   const weight = shared ? b.op('Transpose', [w.q], { perm: [1, 0] }) : w.q;
   const x = q.int8Activation(p.x);
-  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
   const wScale = p.alpha === 1 ? w.scales : b.op('Mul', [w.scales, b.scalar(p.alpha)]);
+  // The row scale as MatMulIntegerToFloat's a_scale: a [..., 1] tensor it multiplies the output by
+  // (onnxruntime 1.30, contrib_ops/cpu/quantization/dynamic_quantize_matmul.cc). No bias input: the
+  // kernel adds a bias before that multiplication, so a following Add stays a separate node.
+  if (x.fused) return b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, out);
+  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
   // Scale by the weight's scales first, then the row scales. The other association,
   // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
   // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
