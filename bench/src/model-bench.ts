@@ -136,7 +136,7 @@ async function measureLatency(fp32: Gpt2Session, int8: Gpt2Session, peer: Gpt2Se
  * (present_new.*) only, as the worker's slot cache does (shared/src/kv-decoder.ts). Every call
  * repeats the same step on the same cache.
  */
-async function decodeStep(session: Gpt2Session, context: number): Promise<() => Promise<unknown>> {
+export async function decodeStep(session: Gpt2Session, context: number): Promise<() => Promise<unknown>> {
   const prompt = proseTokens(context);
   const filled = await session.step(leftPad([prompt], EOS_TOKEN_ID), session.emptyCache(1));
   const fetch = Array.from({ length: session.config.n_layer }, (_, l) => [GRAPH_IO.presentNewKey(l), GRAPH_IO.presentNewValue(l)]).flat();
