@@ -6,7 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readManifest } from '@gpt2-int8/contract/manifest';
 import { QUANTIZER_CLI, ROOT } from './paths.js';
 
 export interface EnsureOptions {
@@ -36,9 +38,9 @@ export function runQuantizer(args: string[]): Promise<string> {
   return runNodeScript(QUANTIZER_CLI, args);
 }
 
-/** Quantizes `model` (an HF directory) into `outDir` unless an up-to-date artifact is there. */
-export async function ensureQuantized(model: string, outDir: string, opts: EnsureOptions): Promise<string> {
-  const args = ['quantize', '--model', model, '--out', outDir, '--report-reps', '1', ...(opts.rebuild ? ['--force'] : [])];
+/** Quantizes `model` (an HF directory) into `outDir`, with the quantizer's `options`, unless an up-to-date artifact is there. */
+export async function ensureQuantized(model: string, outDir: string, opts: EnsureOptions, options: readonly string[] = []): Promise<string> {
+  const args = ['quantize', '--model', model, '--out', outDir, '--report-reps', '1', ...options, ...(opts.rebuild ? ['--force'] : [])];
   const out = await runQuantizer(args);
   const summary = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { reused?: boolean };
   if (summary.reused === false) opts.log?.(`quantized ${model} → ${outDir}`);
@@ -60,4 +62,23 @@ export async function ensureSyntheticArtifact(preset: string, seed: number, opts
 export async function ensureStudentArtifact(studentDir: string, opts: EnsureOptions): Promise<string | undefined> {
   if (!existsSync(join(studentDir, 'config.json'))) return undefined;
   return ensureQuantized(studentDir, join(opts.cacheDir, 'student-tiny', 'artifact'), opts);
+}
+
+/**
+ * The peer of an artifact: its own model.fp32.onnx quantized as onnxruntime's `quantize_dynamic`
+ * does by default (the quantizer's `ort-standard` command), kept beside the artifact and rebuilt
+ * when the FP32 model it came from changes. Returns the model's path.
+ */
+export async function ensureOrtStandard(artifactDir: string, opts: EnsureOptions): Promise<string> {
+  const dir = join(artifactDir, '..', 'ort-standard');
+  const model = join(dir, 'model.int8.onnx');
+  const stampFile = join(dir, 'source.json');
+  const manifest = await readManifest(artifactDir);
+  const stamp = JSON.stringify({ fp32_sha256: manifest.files['model.fp32.onnx'].sha256 });
+  const current = await readFile(stampFile, 'utf8').catch(() => '');
+  if (current === stamp && existsSync(model) && !opts.rebuild) return model;
+  opts.log?.(`building the ORT-standard peer of ${artifactDir}`);
+  await runQuantizer(['ort-standard', '--in', join(artifactDir, 'model.fp32.onnx'), '--out', model]);
+  await writeFile(stampFile, stamp);
+  return model;
 }

@@ -10,12 +10,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifest } from '@gpt2-int8/contract/manifest';
 import { WORKER_PROCESS_ENV } from '@gpt2-int8/contract/worker-process';
-import { ensureSyntheticArtifact } from './artifacts.js';
+import { AGREEMENT_WINDOW, type AgreementRow, measureAgreement } from './agreement-bench.js';
+import { ensureOrtStandard, ensureSyntheticArtifact } from './artifacts.js';
 import { benchMarkdown, type BenchResult } from './bench-report.js';
 import { intList, oneOfList, positiveInt, positiveNumber, runMain, UsageError } from './cli-args.js';
 import { loadAverage, machineInfo } from './machine.js';
 import { type ModelBenchResult, type ModelBenchSettings, runModelBench } from './model-bench.js';
-import { DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR } from './paths.js';
+import { DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, DEFAULT_STUDENT_DIR } from './paths.js';
+import { referenceTokens } from './reference-text.js';
 import { CpuShare } from './cpu-share.js';
 import { type BenchRedis, runningPids, startRedis } from './processes.js';
 import { type PlannedStep, Progress } from './progress.js';
@@ -28,6 +30,8 @@ import { evaluateTargets } from './targets.js';
 const PRESETS = ['tiny', 'distil', 'small'] as const;
 type Preset = (typeof PRESETS)[number];
 const SECTIONS = ['model', 'service', 'generation'] as const;
+/** --quick scores 64 windows of the agreement text (4,096 positions) instead of all of it (≈ 17,000). */
+const QUICK_AGREEMENT_WINDOWS = 64;
 
 const USAGE = `usage: npm run bench -- [options]
   --only LIST              sections to run, of model, service, generation (default: all)
@@ -40,6 +44,8 @@ const USAGE = `usage: npm run bench -- [options]
   --presets LIST           comma-separated, of tiny, distil, small (default distil,small)
   --rss-preset P           the artifact a real worker's RSS is measured on (default small, else the last preset)
   --reps N                 timed next-token runs per model and prompt length (default 20; quick 5)
+                           (FP32, INT8 and the ORT-standard peer interleaved, at 1, 8 and 128 tokens
+                           and one decode step at 128; agreement on student-tiny when it is present)
   service level:
   --service-preset P       the artifact the workers serve (default distil)
   --workers LIST           worker counts (default 1,2,4)
@@ -113,7 +119,7 @@ async function main(): Promise<void> {
     warmups: quick ? 1 : 3,
     generationReps: quick ? 2 : 5,
     loadReps: quick ? 1 : 3,
-    promptTokens: [8, 128],
+    promptTokens: [1, 8, 128],
     generationContext: 128,
     generationTokens: 16,
     threads: 1,
@@ -158,6 +164,8 @@ async function main(): Promise<void> {
 
   const steps: PlannedStep[] = [];
   for (const p of needed) steps.push({ id: `build-${p}`, label: `model cache: ${p}`, estimateS: cached(p) ? 1 : 3 + 15 * scale[p] });
+  const student = runModel && existsSync(join(DEFAULT_STUDENT_DIR, 'config.json'));
+  if (student) steps.push({ id: 'agreement', label: 'agreement on student-tiny (default INT8, ORT-standard)', estimateS: 100 });
   const repScale = modelSettings.latencyReps / 20;
   if (runModel) for (const p of presets) steps.push({ id: `model-${p}`, label: `model level: ${p}`, estimateS: 2 + scale[p] * (8 + 14 * repScale + (quick ? 3 : 8)) });
   if (runModel) steps.push({ id: 'worker-rss', label: `worker RSS: ${rssPreset}`, estimateS: 6 + 6 * scale[rssPreset as Preset] });
@@ -186,14 +194,17 @@ async function main(): Promise<void> {
   progress.plan(steps);
 
   const artifacts = new Map<Preset, string>();
+  const peers = new Map<Preset, string>();
   for (const p of needed) {
     await progress.step(`build-${p}`, async (say) => {
       artifacts.set(p, await ensureSyntheticArtifact(p, seed, { cacheDir, rebuild: values.rebuild, log: (l) => say(l) }));
+      if (runModel && presets.includes(p)) peers.set(p, await ensureOrtStandard(artifacts.get(p) as string, { cacheDir, rebuild: values.rebuild, log: (l) => say(l) }));
     });
   }
 
   const models: ModelBenchResult[] = [];
   let workerRss: WorkerRss | null = null;
+  let agreement: AgreementRow[] = [];
   let service: ServiceBenchResult | null = null;
   let generation: GenerationBenchResult | null = null;
   let redis: BenchRedis | undefined;
@@ -201,10 +212,19 @@ async function main(): Promise<void> {
     if (runModel) {
       for (const p of presets) {
         await progress.step(`model-${p}`, async (say) => {
-          const m = await runModelBench(p, artifacts.get(p) as string, modelSettings, say);
+          const m = await runModelBench(p, artifacts.get(p) as string, peers.get(p) as string, modelSettings, say);
           models.push(m);
           const l = (n: number) => m.latency.find((x) => x.prompt_tokens === n)?.ratio.toFixed(3) ?? 'n/a';
+          const v = (n: number) => m.latency.find((x) => x.prompt_tokens === n)?.peer_ratio.toFixed(3) ?? 'n/a';
           progress.log(`  ${p}: INT8/FP32 latency ${l(8)} (8 tokens), ${l(128)} (128 tokens); KV cache/recompute ${m.generation.ratio.toFixed(3)}; size ratio ${m.sizes.ratio.toFixed(3)}`);
+          progress.log(`  ${p}: INT8/ORT-standard ${v(1)} (1 token), ${v(8)} (8), ${v(128)} (128), ${m.decode.peer_ratio.toFixed(3)} (decode step at ${m.decode.context})`);
+        });
+      }
+      if (student) {
+        await progress.step('agreement', async (say) => {
+          const text = await referenceTokens();
+          agreement = await measureAgreement(DEFAULT_STUDENT_DIR, [{ name: 'default', options: [] }, { name: 'ORT-standard', options: 'ort-standard' }], text.tokens, { cacheDir, rebuild: values.rebuild, log: (l) => say(l), say, maxWindows: quick ? QUICK_AGREEMENT_WINDOWS : undefined });
+          for (const a of agreement) progress.log(`  agreement, ${a.variant}: top-1 ${(100 * a.top1_agreement).toFixed(2)}%, mean KL ${a.mean_kl.toExponential(2)} over ${a.positions} positions`);
         });
       }
       redis = await startRedis();
@@ -230,10 +250,11 @@ async function main(): Promise<void> {
   progress.finish();
 
   const notes: string[] = [];
+  if (runModel && !student) notes.push(`${DEFAULT_STUDENT_DIR} is absent: no agreement figures.`);
   if (!presets.includes('small') && runModel) notes.push(`The model targets are specified on the small preset, which was not run; they are judged here on ${presets[presets.length - 1]}.`);
   if (machine.load[0] !== undefined && machine.load[0] > machine.cores * 0.5) notes.push(`The machine was busy when the bench started (1-minute load ${machine.load[0]} on ${machine.cores} cores).`);
   const targetPreset = presets.includes('small') ? 'small' : presets[presets.length - 1];
-  const targets = evaluateTargets({ models, targetPreset: runModel ? targetPreset : undefined, workerRss, service, generation });
+  const targets = evaluateTargets({ models, targetPreset: runModel ? targetPreset : undefined, workerRss, service, generation, agreement });
   const finished = new Date();
   const result: BenchResult = {
     kind: 'bench',
@@ -247,6 +268,7 @@ async function main(): Promise<void> {
     load_after: loadAverage(),
     model: models,
     worker_rss: workerRss,
+    agreement: agreement.length > 0 ? { window: AGREEMENT_WINDOW, text: 'Debian base-files license texts (bench/src/reference-text.ts)', rows: agreement } : null,
     service,
     generation,
     targets,

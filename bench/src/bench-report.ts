@@ -1,4 +1,5 @@
 /** The bench's result file (JSON) and its Markdown summary. */
+import type { AgreementRow } from './agreement-bench.js';
 import type { MachineInfo } from './machine.js';
 import { machineMarkdown } from './machine.js';
 import { fixed, mb, table } from './markdown.js';
@@ -34,6 +35,8 @@ export interface BenchResult {
   load_after: number[];
   model: ModelBenchResult[];
   worker_rss: WorkerRss | null;
+  /** Agreement with FP32 on student-tiny (null when the checkpoint is absent or the model section did not run). */
+  agreement: { window: number; text: string; rows: AgreementRow[] } | null;
   service: ServiceBenchResult | null;
   /** Absent in results written before the generation section existed. */
   generation?: GenerationBenchResult | null;
@@ -43,19 +46,46 @@ export interface BenchResult {
   notes: string[];
 }
 
+export function agreementSection(a: BenchResult['agreement']): string {
+  if (!a) return '';
+  const first = a.rows[0];
+  return [
+    '### Agreement with FP32 on trained weights (student-tiny)',
+    '',
+    `Every position of ${first?.windows ?? 0} consecutive ${a.window}-token windows of ${a.text} (${first?.positions ?? 0} positions), each window one pass from an empty cache, graphs with logits for every position.`,
+    '',
+    table(
+      ['variant', 'positions', 'top-1 agreement', 'top-5 overlap', 'mean KL (nats)', 'max KL', 'INT8 MB'],
+      a.rows.map((r) => [r.variant, String(r.positions), `${(100 * r.top1_agreement).toFixed(2)}%`, `${(100 * r.top5_overlap).toFixed(2)}%`, r.mean_kl.toExponential(2), r.max_kl.toExponential(2), mb(r.int8_bytes)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  ].join('\n');
+}
+
 function modelSection(models: ModelBenchResult[], rss: WorkerRss | null): string {
   if (models.length === 0 && !rss) return '';
   const out = ['## Model level (1 intra-op thread)', ''];
   if (models.some((m) => m.artifact.synthetic)) out.push('Synthetic (random) weights with the true shapes: fine for speed and size, meaningless for predictions.', '');
   out.push(
-    '### Next-token latency (one forward pass of the prompt, no cache)',
+    '### Next-token latency: FP32, the project\'s INT8 and the ORT-standard peer',
     '',
-    'ms: median (p10–p90); INT8/FP32 = ratio of medians, [p10–p90 of the per-pair ratios].',
+    'One forward pass of the prompt without cache, and one KV-cache decode step (one new token against the cached context, fetching the logits and the new position\'s keys and values, as the worker does). ' +
+      'The peer is the same FP32 graph quantized as onnxruntime\'s `quantize_dynamic` does by default (per-tensor uint8 activations through DynamicQuantizeLinear, per-tensor int8 weights; ONNX Runtime fuses them into DynamicQuantizeMatMul). ' +
+      'The three models run interleaved (ABBA). ms: median (p10–p90); ratios of medians, [p10–p90 of the per-run ratios].',
     '',
     table(
-      ['preset', 'prompt tokens', 'FP32 ms', 'INT8 ms', 'INT8 / FP32'],
-      models.flatMap((m) => m.latency.map((l) => [m.preset, String(l.prompt_tokens), withSpread(l.fp32_ms), withSpread(l.int8_ms), `${fixed(l.ratio, 3)} [${fixed(l.pair_ratio_p10, 2)}–${fixed(l.pair_ratio_p90, 2)}]`])),
-      ['l', 'r', 'r', 'r', 'r'],
+      ['preset', 'prompt', 'FP32 ms', 'INT8 ms', 'ORT-standard ms', 'INT8 / FP32', 'INT8 / ORT-standard'],
+      models.flatMap((m) => [...m.latency.map((l) => ({ label: `${l.prompt_tokens} tokens`, l })), { label: `decode step at ${m.decode.context}`, l: m.decode }].map(({ label, l }) => [
+        m.preset,
+        label,
+        withSpread(l.fp32_ms),
+        withSpread(l.int8_ms),
+        withSpread(l.peer_ms),
+        `${fixed(l.ratio, 3)} [${fixed(l.pair_ratio_p10, 2)}–${fixed(l.pair_ratio_p90, 2)}]`,
+        `${fixed(l.peer_ratio, 3)} [${fixed(l.peer_pair_ratio_p10, 2)}–${fixed(l.peer_pair_ratio_p90, 2)}]`,
+      ])),
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
     '### Generation with and without the KV cache (INT8, greedy)',
@@ -82,9 +112,9 @@ function modelSection(models: ModelBenchResult[], rss: WorkerRss | null): string
     '### Artifact sizes and session load time',
     '',
     table(
-      ['preset', 'FP32', 'INT8', 'INT8 / FP32', 'load FP32 ms', 'load INT8 ms'],
-      models.map((m) => [m.preset, mb(m.sizes.fp32_bytes), mb(m.sizes.int8_bytes), fixed(m.sizes.ratio, 3), withSpread(m.load_ms.fp32, 0), withSpread(m.load_ms.int8, 0)]),
-      ['l', 'r', 'r', 'r', 'r', 'r'],
+      ['preset', 'FP32', 'INT8', 'INT8 / FP32', 'ORT-standard', 'load FP32 ms', 'load INT8 ms'],
+      models.map((m) => [m.preset, mb(m.sizes.fp32_bytes), mb(m.sizes.int8_bytes), fixed(m.sizes.ratio, 3), mb(m.sizes.peer_bytes), withSpread(m.load_ms.fp32, 0), withSpread(m.load_ms.int8, 0)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
   );
@@ -211,6 +241,7 @@ export function benchMarkdown(r: BenchResult): string {
     '',
     ...r.notes.map((n) => `> **Note:** ${n}\n`),
     modelSection(r.model, r.worker_rss),
+    agreementSection(r.agreement),
     serviceSection(r.service),
     generationSection(r.generation),
     '## Targets',

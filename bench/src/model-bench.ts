@@ -1,14 +1,18 @@
 /**
- * Model-level figures for one artifact, 1 intra-op thread: next-token latency FP32 vs INT8 at two
- * prompt lengths, greedy generation with and without the KV cache, artifact sizes and session load
- * time. Every FP32/INT8 (or cache/recompute) pair is measured interleaved in one run.
+ * Model-level figures for one artifact, 1 intra-op thread: next-token latency of FP32, the project's
+ * INT8 and the ORT-standard peer (the same FP32 graph quantized as onnxruntime's quantize_dynamic
+ * does, artifacts.ts ensureOrtStandard) at several prompt lengths and for one KV-cache decode step,
+ * greedy generation with and without the KV cache, artifact sizes and session load time. Every
+ * group of models (or cache/recompute pair) is measured interleaved in one run.
  */
-import { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
+import { stat } from 'node:fs/promises';
+import { Gpt2Session, leftPad } from '@gpt2-int8/runtime/gpt2-session';
+import { GRAPH_IO } from '@gpt2-int8/runtime/graph-io';
 import { startDecoding } from '@gpt2-int8/runtime/kv-decoder';
 import { argmax } from '@gpt2-int8/runtime/logits';
 import { readManifest } from '@gpt2-int8/contract/manifest';
 import { SAMPLE_TEXT } from '@gpt2-int8/dev/sample-text';
-import { encode } from '@gpt2-int8/runtime/tokenizer';
+import { encode, EOS_TOKEN_ID } from '@gpt2-int8/runtime/tokenizer';
 import { promptLogits } from '@gpt2-int8/runtime/next-token-logits';
 import { artifactPaths, loadModelPair, releasePair } from './model-pair.js';
 import { interleaved, round, roundSummary, type Summary, summarize } from './summary.js';
@@ -37,6 +41,17 @@ export interface LatencyFigure {
   /** p10 and p90 of the per-pair ratios (each INT8 run ÷ the FP32 run beside it). */
   pair_ratio_p10: number;
   pair_ratio_p90: number;
+  /** The ORT-standard peer, interleaved with the two. */
+  peer_ms: Summary;
+  /** median INT8 ÷ median peer */
+  peer_ratio: number;
+  peer_pair_ratio_p10: number;
+  peer_pair_ratio_p90: number;
+}
+
+/** One KV-cache decode step (batch 1, one new token against `context` cached positions), as the worker's slot cache runs it. */
+export interface DecodeFigure extends Omit<LatencyFigure, 'prompt_tokens'> {
+  context: number;
 }
 
 export interface GenerationFigure {
@@ -63,9 +78,10 @@ export interface ModelBenchResult {
   artifact: { dir: string; source: string; synthetic: boolean; tool_version: string; int8_sha256: string };
   config: Record<string, number>;
   threads: number;
-  sizes: { fp32_bytes: number; int8_bytes: number; ratio: number };
+  sizes: { fp32_bytes: number; int8_bytes: number; ratio: number; peer_bytes: number };
   load_ms: { fp32: Summary; int8: Summary };
   latency: LatencyFigure[];
+  decode: DecodeFigure;
   generation: GenerationFigure;
 }
 
@@ -87,15 +103,51 @@ export async function measureLoad(dir: string, settings: ModelBenchSettings, say
   return { fp32: roundSummary(summarize(fp32 as number[])), int8: roundSummary(summarize(int8 as number[])) };
 }
 
-async function measureLatency(fp32: Gpt2Session, int8: Gpt2Session, tokens: number[], settings: ModelBenchSettings, say: Say): Promise<LatencyFigure> {
-  const [f, i] = (await interleaved([() => promptLogits(fp32, tokens), () => promptLogits(int8, tokens)], settings.latencyReps, settings.warmups, (r) =>
-    say(`${tokens.length}-token prompt, rep ${r}/${settings.latencyReps}`),
-  )) as [number[], number[]];
-  const pairs = i.map((x, k) => x / (f[k] as number));
+/** FP32, INT8 and the peer timed interleaved (ABBA) on the same call; ratios of medians and per-triple p10–p90. */
+async function measureTriple(calls: [() => Promise<unknown>, () => Promise<unknown>, () => Promise<unknown>], settings: ModelBenchSettings, onRep: (r: number) => void): Promise<Omit<LatencyFigure, 'prompt_tokens'>> {
+  const [f, i, p] = (await interleaved(calls, settings.latencyReps, settings.warmups, onRep)) as [number[], number[], number[]];
   const fs = summarize(f);
   const is = summarize(i);
-  const ps = summarize(pairs);
-  return { prompt_tokens: tokens.length, fp32_ms: roundSummary(fs), int8_ms: roundSummary(is), ratio: round(is.median / fs.median, 4), pair_ratio_p10: round(ps.p10, 4), pair_ratio_p90: round(ps.p90, 4) };
+  const pz = summarize(p);
+  const vsFp32 = summarize(i.map((x, k) => x / (f[k] as number)));
+  const vsPeer = summarize(i.map((x, k) => x / (p[k] as number)));
+  return {
+    fp32_ms: roundSummary(fs),
+    int8_ms: roundSummary(is),
+    ratio: round(is.median / fs.median, 4),
+    pair_ratio_p10: round(vsFp32.p10, 4),
+    pair_ratio_p90: round(vsFp32.p90, 4),
+    peer_ms: roundSummary(pz),
+    peer_ratio: round(is.median / pz.median, 4),
+    peer_pair_ratio_p10: round(vsPeer.p10, 4),
+    peer_pair_ratio_p90: round(vsPeer.p90, 4),
+  };
+}
+
+async function measureLatency(fp32: Gpt2Session, int8: Gpt2Session, peer: Gpt2Session, tokens: number[], settings: ModelBenchSettings, say: Say): Promise<LatencyFigure> {
+  const call = (s: Gpt2Session) => () => promptLogits(s, tokens);
+  const figure = await measureTriple([call(fp32), call(int8), call(peer)], settings, (r) => say(`${tokens.length}-token prompt, rep ${r}/${settings.latencyReps}`));
+  return { prompt_tokens: tokens.length, ...figure };
+}
+
+/**
+ * A decode step at `context` cached positions: the cache from one pass over a prompt of that length,
+ * then one new token against it, fetching the logits and the new position's keys and values
+ * (present_new.*) only, as the worker's slot cache does (shared/runtime/src/kv-decoder.ts). Every call
+ * repeats the same step on the same cache.
+ */
+export async function decodeStep(session: Gpt2Session, context: number): Promise<() => Promise<unknown>> {
+  const prompt = proseTokens(context);
+  const filled = await session.step(leftPad([prompt], EOS_TOKEN_ID), session.emptyCache(1));
+  const fetch = Array.from({ length: session.config.n_layer }, (_, l) => [GRAPH_IO.presentNewKey(l), GRAPH_IO.presentNewValue(l)]).flat();
+  const input = { inputIds: [[prompt[0] as number]], attentionMask: [Array<number>(context + 1).fill(1)] };
+  return () => session.run(input, filled.cache, fetch);
+}
+
+async function measureDecode(fp32: Gpt2Session, int8: Gpt2Session, peer: Gpt2Session, context: number, settings: ModelBenchSettings, say: Say): Promise<DecodeFigure> {
+  const calls = [await decodeStep(fp32, context), await decodeStep(int8, context), await decodeStep(peer, context)] as [() => Promise<unknown>, () => Promise<unknown>, () => Promise<unknown>];
+  const figure = await measureTriple(calls, settings, (r) => say(`decode step at ${context}, rep ${r}/${settings.latencyReps}`));
+  return { context, ...figure };
 }
 
 /** Greedy generation through the KV cache as the worker does it: the prefill, then one timed decode step per new token. */
@@ -184,29 +236,33 @@ export async function measureGeneration(session: Gpt2Session, settings: ModelBen
 }
 
 /** All model-level figures of one artifact; `say` reports what is being measured. */
-export async function runModelBench(preset: string, dir: string, settings: ModelBenchSettings, say: Say): Promise<ModelBenchResult> {
+export async function runModelBench(preset: string, dir: string, peerPath: string, settings: ModelBenchSettings, say: Say): Promise<ModelBenchResult> {
   const manifest = await readManifest(dir);
   const load_ms = await measureLoad(dir, settings, say);
   const pair = await loadModelPair(dir, settings.threads);
+  const peer = await Gpt2Session.load(peerPath, manifest.config, { threads: settings.threads });
   try {
     const latency: LatencyFigure[] = [];
     for (const n of settings.promptTokens) {
       if (n > manifest.config.n_positions) continue;
-      latency.push(await measureLatency(pair.fp32, pair.int8, proseTokens(n), settings, say));
+      latency.push(await measureLatency(pair.fp32, pair.int8, peer, proseTokens(n), settings, say));
     }
     const context = Math.min(settings.generationContext, manifest.config.n_positions);
+    const decode = await measureDecode(pair.fp32, pair.int8, peer, Math.min(context, manifest.config.n_positions - 1), settings, say);
     const generation = await measureGeneration(pair.int8, { ...settings, generationContext: context }, say);
     return {
       preset,
       artifact: { dir, source: manifest.source.id, synthetic: manifest.synthetic, tool_version: manifest.tool_version, int8_sha256: manifest.files['model.int8.onnx'].sha256 },
       config: { ...manifest.config },
       threads: settings.threads,
-      sizes: { fp32_bytes: manifest.fp32_bytes, int8_bytes: manifest.int8_bytes, ratio: round(manifest.int8_bytes / manifest.fp32_bytes, 4) },
+      sizes: { fp32_bytes: manifest.fp32_bytes, int8_bytes: manifest.int8_bytes, ratio: round(manifest.int8_bytes / manifest.fp32_bytes, 4), peer_bytes: (await stat(peerPath)).size },
       load_ms,
       latency,
+      decode,
       generation,
     };
   } finally {
     await releasePair(pair);
+    await peer.release();
   }
 }

@@ -95,7 +95,8 @@ describe('npm run bench', () => {
     const result = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchResult;
     expect(result.model.map((m) => m.preset)).toEqual(['tiny']);
     const m = result.model[0];
-    expect(m?.latency.map((l) => l.prompt_tokens)).toEqual([8, 128]);
+    expect(m?.latency.map((l) => l.prompt_tokens)).toEqual([1, 8, 128]);
+    expect(finite(m?.decode.peer_ratio) && finite(m?.latency[0]?.peer_ratio)).toBe(true);
     expect(finite(m?.generation.cached_tokens_per_s) && finite(m?.generation.recompute_tokens_per_s)).toBe(true);
     expect(finite(m?.load_ms.fp32.median) && finite(m?.load_ms.int8.median)).toBe(true);
     expect(result.worker_rss?.rss_bytes).toBeGreaterThan(0);
@@ -142,11 +143,13 @@ describe('npm run bench:variants', () => {
   it('measures every graph variant against its own FP32 model and writes the tables', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-variants-'));
     try {
-      const r = await run('bench/dist/variants-cli.js', ['--preset', 'tiny', '--reps', '1', '--cache-dir', join(dir, 'cache'), '--results-dir', join(dir, 'results')]);
+      const r = await run('bench/dist/variants-cli.js', ['--preset', 'tiny', '--reps', '1', '--agreement-windows', '2', '--cache-dir', join(dir, 'cache'), '--results-dir', join(dir, 'results')]);
       expect(r.code, r.stderr).toBe(0);
       for (const variant of ['default', 'attention standard', 'logits all', 'per-tensor', 'int4']) expect(r.stdout).toMatch(new RegExp(`^\\| ${variant} \\| 0\\.\\d{3} \\|`, 'm'));
       const json = JSON.parse(readFileSync(join(dir, 'results', readdirSync(join(dir, 'results')).find((f) => f.endsWith('.json')) as string), 'utf8')) as { rows: unknown[] };
-      expect(json.rows).toHaveLength(5);
+      // All but 'int8 blocks 128', wider than the tiny preset's 64 channels.
+      expect(json.rows).toHaveLength(8);
+      expect(r.stdout).toContain('Not run (a block wider than the model\'s 64 channels): int8 blocks 128.');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,6 +8,7 @@ import { clock, Progress } from '../../bench/src/progress.js';
 import { planGroups, type ServiceSettings } from '../../bench/src/service-bench.js';
 import { type Sample, type SoakRun, soakMarkdown, soakResult } from '../../bench/src/soak-report.js';
 import { interleaved, summarize } from '../../bench/src/summary.js';
+import type { ModelBenchResult } from '../../bench/src/model-bench.js';
 import { evaluateTargets, TARGET_IDS } from '../../bench/src/targets.js';
 
 describe('interleaved', () => {
@@ -111,6 +112,31 @@ describe('evaluateTargets', () => {
     expect(by.scaling_2w_1w?.shown).toContain('generating 32 tokens: 1.90 (9.50 / 5.00 req/s)');
     expect(by.batching_gain).toMatchObject({ measured: 1.4, pass: false });
     expect(by.worker_rss).toMatchObject({ measured: 300, pass: true });
+  });
+});
+
+describe('evaluateTargets against the ORT-standard peer', () => {
+  const figure = (int8: number, peer: number) => {
+    const ms = (median: number) => ({ n: 5, median, p10: median, p90: median, min: median, max: median });
+    return { fp32_ms: ms(3 * int8), int8_ms: ms(int8), ratio: 1 / 3, pair_ratio_p10: 0.3, pair_ratio_p90: 0.4, peer_ms: ms(peer), peer_ratio: int8 / peer, peer_pair_ratio_p10: 0, peer_pair_ratio_p90: 0 };
+  };
+  const model = (preset: string, r: number) =>
+    ({ preset, sizes: { fp32_bytes: 100, int8_bytes: 27, ratio: 0.27, peer_bytes: 33 }, latency: [1, 8, 128].map((n) => ({ prompt_tokens: n, ...figure(r * n, n) })), decode: { context: 128, ...figure(r, 1) }, generation: { ratio: 0.1, cached_ms_per_token: { median: 1 }, recompute_ms_per_token: { median: 10 }, prompt_tokens: 112, new_tokens: 16, context: 128 } }) as unknown as ModelBenchResult;
+
+  it('judges each peer ratio on the worse of distil and small, and the default variant\'s agreement', () => {
+    const agreement = [
+      { variant: 'default', positions: 4096, windows: 64, window: 64, top1_agreement: 0.9885, top5_overlap: 0.98, mean_kl: 4.5e-4, max_kl: 0.1, int8_bytes: 1 },
+      { variant: 'ORT-standard', positions: 4096, windows: 64, window: 64, top1_agreement: 0.95, top5_overlap: 0.94, mean_kl: 5e-3, max_kl: 0.5, int8_bytes: 1 },
+    ];
+    const rows = evaluateTargets({ models: [model('distil', 0.8), model('small', 0.9)], targetPreset: 'small', workerRss: null, service: null, agreement });
+    const by = Object.fromEntries(rows.map((r) => [r.id, r]));
+    expect(by.peer_ratio_1).toMatchObject({ measured: 0.9, pass: false });
+    expect(by.peer_ratio_1?.shown).toContain('distil 0.800');
+    expect(by.peer_ratio_decode).toMatchObject({ measured: 0.9, pass: false });
+    expect(by.peer_ratio_128).toMatchObject({ measured: 0.9, pass: true });
+    expect(by.agreement_top1).toMatchObject({ measured: 0.9885, pass: true });
+    expect(by.agreement_kl).toMatchObject({ measured: 4.5e-4, pass: false });
+    expect(by.agreement_kl?.source).toContain('ORT-standard 95.00%');
   });
 });
 

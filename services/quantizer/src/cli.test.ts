@@ -63,6 +63,8 @@ describe('quantize CLI', () => {
     [['quantize', '--model', 'x', '--out', 'y', '--bogus'], /Unknown option '--bogus'/],
     [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int2'], /--weights must be int8 or int4/],
     [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int4', '--block-size', '48'], /--block-size must be a power of two/],
+    [['quantize', '--model', 'x', '--out', 'y', '--head-block-size', '512'], /--head-block-size must be 0 or a power of two from 16 to 256/],
+    [['ort-standard', '--in', 'x'], /ort-standard needs --in and --out/],
     [['make-model', '--preset', 'huge', '--out', 'y'], /unknown preset "huge"/],
     [['make-model', '--preset', 'tiny', '--seed', 'abc', '--out', 'y'], /--seed must be a non-negative whole number/],
   ])('refuses bad usage %j with exit code 2', async (args, message) => {
@@ -132,6 +134,28 @@ describe('quantize CLI', () => {
     const manifest = await readManifest(out);
     expect(manifest.quantization).toEqual({ weights: 'int4', granularity: 'per-block', block_size: 64, activations: 'dynamic-per-block', embedding: 'int4' });
     expect(manifest.int8_bytes / manifest.fp32_bytes).toBeLessThanOrEqual(0.16);
+  });
+
+  it('writes int8 blocks with --granularity per-block, and int8 head blocks with --head-block-size', async () => {
+    const blocks = join(work, 'int8-blocks', 'current');
+    const r = await run(['quantize', '--model', tinyCheckpoint(), '--out', blocks, '--granularity', 'per-block', '--block-size', '32', '--report-reps', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await readManifest(blocks)).quantization).toEqual({ weights: 'int8', granularity: 'per-block', block_size: 32, activations: 'dynamic-per-block', embedding: 'int8' });
+    const head = join(work, 'int8-head', 'current');
+    const h = await run(['quantize', '--model', tinyCheckpoint(), '--out', head, '--head-block-size', '16', '--report-reps', '1']);
+    expect(h.code, h.stderr).toBe(0);
+    expect((await readManifest(head)).quantization).toEqual({ weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8', head_block_size: 16 });
+  });
+
+  it('writes the ORT-standard peer of an FP32 model', async () => {
+    const art = join(work, 'peer-src', 'current');
+    expect((await run(['quantize', '--model', tinyCheckpoint(), '--out', art, '--report-reps', '1'])).code).toBe(0);
+    const out = join(work, 'peer', 'model.onnx');
+    const r = await run(['ort-standard', '--in', join(art, 'model.fp32.onnx'), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    // The tiny preset: 4 linear layers a block and the head; the token and position lookups.
+    expect(JSON.parse(r.stdout)).toMatchObject({ matmuls: 4 * 2 + 1, gathers: 2 });
+    expect(existsSync(out)).toBe(true);
   });
 
   it('writes a synthetic checkpoint with make-model that the quantizer accepts', async () => {

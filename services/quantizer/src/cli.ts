@@ -3,26 +3,35 @@
  * The quantizer's command line:
  *   quantize   --model <dir | file.onnx | hf:repo[@revision]> --out <dir> [options]
  *   make-model --preset tiny|distil|small --seed N --out <dir>
+ *   ort-standard --in <model.fp32.onnx> --out <file.onnx>
  */
-import { resolve } from 'node:path';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EnvReader } from '@gpt2-int8/contract/config';
+import { decodeModel, encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { createProgressPrinter } from './checkpoint/progress-printer.js';
 import { makeModel } from './checkpoint/make-model.js';
 import { isPresetName, PRESETS } from './checkpoint/synthetic.js';
 import { chooseModel } from './default-model.js';
 import { resolveSource } from './source.js';
 import { QUANTIZE_DEFAULTS, quantizeArtifact } from './quantize-artifact.js';
+import { quantizeOrtStandard } from './quantize/ort-standard.js';
 
 const USAGE = `usage:
   ensure --out <dir>   the quantizer job at start-up: quantize MODEL_SOURCE, or by default hf:distilgpt2
                        (a synthetic distil GPT-2 when the hub is unreachable)
   quantize --model <dir | file.onnx | hf:repo[@revision]> --out <dir>
-           [--weights int8|int4] [--granularity per-channel|per-tensor] [--block-size 64 (int4)]
+           [--weights int8|int4] [--granularity per-channel|per-tensor|per-block (int8)]
+           [--block-size 64 (int4, and int8 per-block)]
+           [--head-block-size N (int8 per-channel/per-tensor: the LM head and embedding in int8 blocks; 0 = not)]
            [--attention fused|standard] [--logits last|all]
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
   make-model --preset ${Object.keys(PRESETS).join('|')} --seed N --out <dir>
+  ort-standard --in <model.fp32.onnx> --out <file.onnx>
+                       the peer the bench compares with: the FP32 graph quantized as onnxruntime's
+                       quantize_dynamic does by default (per-tensor, DynamicQuantizeLinear)
 
 Environment: MODEL_SOURCE (ensure), HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated or private repos).`;
 
@@ -44,6 +53,7 @@ const QUANTIZE_OPTIONS = {
   out: { type: 'string' },
   weights: { type: 'string', default: QUANTIZE_DEFAULTS.weights },
   'block-size': { type: 'string' },
+  'head-block-size': { type: 'string' },
   granularity: { type: 'string', default: QUANTIZE_DEFAULTS.granularity },
   attention: { type: 'string', default: QUANTIZE_DEFAULTS.attention },
   logits: { type: 'string', default: QUANTIZE_DEFAULTS.logits },
@@ -58,10 +68,12 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   const { values } = parseArgs({ args, options: { ...QUANTIZE_OPTIONS, ...(ensure ? {} : { model: { type: 'string' } }) }, strict: true });
   const explicit = (values as { model?: string }).model;
   if (!values.out || (!ensure && !explicit)) throw new UsageError(ensure ? 'ensure needs --out' : 'quantize needs --model and --out');
-  const granularity = oneOf('granularity', values.granularity, ['per-channel', 'per-tensor'] as const);
+  const granularity = oneOf('granularity', values.granularity, ['per-channel', 'per-tensor', 'per-block'] as const);
   const weights = oneOf('weights', values.weights, ['int8', 'int4'] as const);
   const blockSize = positiveInt('block-size', values['block-size'], QUANTIZE_DEFAULTS.blockSize);
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);
+  const headBlockSize = values['head-block-size'] === '0' ? 0 : positiveInt('head-block-size', values['head-block-size'], QUANTIZE_DEFAULTS.headBlockSize);
+  if (headBlockSize !== 0 && (headBlockSize < 16 || (headBlockSize & (headBlockSize - 1)) !== 0 || headBlockSize > 256)) throw new UsageError(`--head-block-size must be 0 or a power of two from 16 to 256, got ${headBlockSize}`);
   const attention = oneOf('attention', values.attention, ['fused', 'standard'] as const);
   const logits = oneOf('logits', values.logits, ['last', 'all'] as const);
   const env = new EnvReader();
@@ -89,6 +101,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     weights,
     granularity,
     blockSize,
+    headBlockSize,
     attention,
     logits,
     threads: positiveInt('threads', values.threads, QUANTIZE_DEFAULTS.threads),
@@ -110,11 +123,23 @@ async function makeModelCommand(args: string[]): Promise<void> {
   process.stderr.write(`wrote a synthetic ${values.preset} GPT-2 (random weights, seed ${seed}) to ${result.dir}\n`);
 }
 
+async function ortStandardCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { in: { type: 'string' }, out: { type: 'string' } }, strict: true });
+  if (!values.in || !values.out) throw new UsageError('ort-standard needs --in and --out');
+  const { model, stats } = quantizeOrtStandard(decodeModel(await readFile(resolve(values.in))));
+  const out = resolve(values.out);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(`${out}.tmp`, encodeModel(model));
+  await rename(`${out}.tmp`, out);
+  process.stdout.write(`${JSON.stringify({ out, ...stats })}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'quantize') return quantizeCommand(rest, false);
   if (command === 'ensure') return quantizeCommand(rest, true);
   if (command === 'make-model') return makeModelCommand(rest);
+  if (command === 'ort-standard') return ortStandardCommand(rest);
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return;

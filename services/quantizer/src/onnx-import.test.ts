@@ -53,7 +53,7 @@ describe('ONNX import', () => {
     const { model, stats } = quantizeModel(torchStyleModel(), int8Quantization('per-channel'));
     expect(stats.linear).toBe(3);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
-    expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(3);
+    expect(ops.filter((o) => o === 'MatMulIntegerToFloat')).toHaveLength(3);
     expect(ops.filter((o) => o === 'MatMul')).toHaveLength(1);
     expect(ops).not.toContain('Gemm');
     expect(ops).not.toContain('Transpose');
@@ -97,7 +97,7 @@ describe('ONNX import', () => {
     expect(manifest.source.kind).toBe('onnx');
     expect(manifest.config).toEqual(config);
     const int8 = decodeModel(new Uint8Array(readFileSync(join(out, 'model.int8.onnx'))));
-    expect(int8.graph?.node?.filter((n) => n.opType === 'MatMulInteger')).toHaveLength(4 * config.n_layer + 1);
+    expect(int8.graph?.node?.filter((n) => n.opType === 'MatMulIntegerToFloat')).toHaveLength(4 * config.n_layer + 1);
     expect(manifest.int8_bytes / manifest.fp32_bytes).toBeLessThan(0.3);
   });
 

@@ -9,7 +9,7 @@ import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { hashFiles } from './checkpoint/source-hash.js';
 import type { AttentionKind, LogitsKind } from './gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
-import { int4Quantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
+import { int4Quantization, int8BlockQuantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
 import type { Granularity } from './quantize/quantize-weights.js';
 import { formatOf, type Source, sourceStamp } from './source.js';
@@ -22,8 +22,11 @@ export interface QuantizeRequest {
   outDir: string;
   /** int8 (the default), or 4-bit weight-only blocks of `blockSize`. */
   weights: 'int8' | 'int4';
-  granularity: Granularity;
+  /** int8 only: per channel or per tensor (MatMulInteger), or in blocks of `blockSize` (MatMulNBits). int4 is always per block. */
+  granularity: Granularity | 'per-block';
   blockSize: number;
+  /** int8 per channel or per tensor: the LM head and the token embedding in int8 blocks of this size (0: as the rest). */
+  headBlockSize: number;
   /** How attention is expressed in graphs built from checkpoints (imported ONNX graphs keep theirs). */
   attention: AttentionKind;
   /** Which positions get logits in graphs built from checkpoints. */
@@ -41,6 +44,7 @@ export const QUANTIZE_DEFAULTS = {
   weights: 'int8',
   granularity: 'per-channel',
   blockSize: 64,
+  headBlockSize: 0,
   attention: 'fused',
   logits: 'last',
   threads: 1,
@@ -57,7 +61,9 @@ export interface QuantizeResult {
 /** What this run makes, decided once. */
 function planOf(req: QuantizeRequest, source: Source): QuantizationPlan {
   return {
-    quantization: req.weights === 'int4' ? int4Quantization(req.blockSize) : int8Quantization(req.granularity),
+    quantization: req.weights === 'int4' ? int4Quantization(req.blockSize)
+      : req.granularity === 'per-block' ? int8BlockQuantization(req.blockSize)
+      : int8Quantization(req.granularity, req.headBlockSize > 0 ? req.headBlockSize : undefined),
     graph: formatOf(source).graph({ attention: req.attention, logits: req.logits }),
   };
 }

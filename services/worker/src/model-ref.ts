@@ -5,7 +5,8 @@ import { ARTIFACT_FILES } from '@gpt2-int8/contract/manifest';
 /** A readable label of the quantization, e.g. "int8 per-channel weights, dynamic per-row activations, int8 embedding". */
 export function quantizationLabel(q: Quantization): string {
   const activations = q.activations === 'dynamic-per-row' ? 'dynamic per-row' : q.activations;
-  return `${q.weights} ${q.granularity} weights, ${activations} activations, ${q.embedding} embedding`;
+  const head = 'head_block_size' in q && q.head_block_size !== undefined ? `, LM head and embedding in int8 blocks of ${q.head_block_size}` : '';
+  return `${q.weights} ${q.granularity} weights, ${activations} activations, ${q.embedding} embedding${head}`;
 }
 
 /** What every result says about the model that produced it. */

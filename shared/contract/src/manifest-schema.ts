@@ -30,6 +30,22 @@ export const QuantizationSchema = Type.Union([
       granularity: Type.Union([Type.Literal('per-channel'), Type.Literal('per-tensor')]),
       activations: Type.Literal('dynamic-per-row'),
       embedding: Type.Literal('int8'),
+      /**
+       * When set, the LM head and the token embedding instead use int8 blocks of this size along K
+       * (MatMulNBits bits 8, activations per block; GatherBlockQuantized), sharing one table.
+       */
+      head_block_size: Type.Optional(Type.Integer({ minimum: 16 })),
+    },
+    { additionalProperties: false },
+  ),
+  /** MatMulNBits (bits = 8): int8 weights in blocks of K, activations per block of each row at run time (int8 compute). */
+  Type.Object(
+    {
+      weights: Type.Literal('int8'),
+      granularity: Type.Literal('per-block'),
+      block_size: Type.Integer({ minimum: 16 }),
+      activations: Type.Literal('dynamic-per-block'),
+      embedding: Type.Literal('int8'),
     },
     { additionalProperties: false },
   ),

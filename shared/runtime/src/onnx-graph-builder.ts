@@ -131,7 +131,8 @@ export class GraphBuilder {
   }
 }
 
-export const OPSET = 20;
+/** 21: QuantizeLinear's blocked form (the quantizer's per-row activations, services/quantizer/src/quantize/quantizer.ts). */
+export const OPSET = 21;
 export const MS_DOMAIN = 'com.microsoft';
 
 export function modelProto(graph: onnx.GraphProto, meta: Record<string, string> = {}): onnx.ModelProto {

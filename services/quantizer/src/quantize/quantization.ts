@@ -7,12 +7,34 @@ import type { Granularity } from './quantize-weights.js';
  * both are the same.
  */
 export type QuantizationPlan = Pick<Manifest, 'quantization' | 'graph'>;
-export type Int8Quantization = Extract<Quantization, { weights: 'int8' }>;
-export type Int4Quantization = Extract<Quantization, { weights: 'int4' }>;
+/** MatMulInteger: int8 weights per channel or per tensor, activations per row. */
+export type RowQuantization = Extract<Quantization, { activations: 'dynamic-per-row' }>;
+/** MatMulNBits: 4- or 8-bit weights in blocks of K, activations per block of each row. */
+export type BlockQuantization = Extract<Quantization, { activations: 'dynamic-per-block' }>;
 
-/** int8 weights (per output channel or per tensor) for MatMulInteger; activations per row at run time. */
-export function int8Quantization(granularity: Granularity): Quantization {
-  return { weights: 'int8', granularity, activations: 'dynamic-per-row', embedding: 'int8' };
+/** The bits of a block quantization's codes. */
+export function blockBits(q: BlockQuantization): 4 | 8 {
+  return q.weights === 'int4' ? 4 : 8;
+}
+
+/**
+ * int8 weights (per output channel or per tensor) for MatMulInteger; activations per row at run time.
+ * With `headBlockSize`, the LM head and the token embedding use int8 blocks of that size instead
+ * (MatMulNBits, GatherBlockQuantized): the head's few rows per call (logits for the last position)
+ * suit MatMulNBits' kernel, and it is where per-row activations cost most agreement.
+ */
+export function int8Quantization(granularity: Granularity, headBlockSize?: number): Quantization {
+  return { weights: 'int8', granularity, activations: 'dynamic-per-row', embedding: 'int8', ...(headBlockSize === undefined ? {} : { head_block_size: headBlockSize }) };
+}
+
+/** The quantization of the LM head and the token embedding: `q`'s head blocks when it has them, else `q`. */
+export function headQuantization(q: Quantization): Quantization {
+  return 'head_block_size' in q && q.head_block_size !== undefined ? int8BlockQuantization(q.head_block_size) : q;
+}
+
+/** int8 weights in blocks of K for MatMulNBits (bits = 8); activations per block of each row at run time. */
+export function int8BlockQuantization(blockSize: number): Quantization {
+  return { weights: 'int8', granularity: 'per-block', block_size: blockSize, activations: 'dynamic-per-block', embedding: 'int8' };
 }
 
 /** 4-bit weight-only blocks for MatMulNBits; activations per block of each row at run time. */

@@ -5,7 +5,7 @@ import { buildGpt2Graph } from '../gpt2-graph.js';
 import { decodeModel, DT, encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
 import { quantizeModel } from './quantize-graph.js';
-import { int4Quantization, int8Quantization } from './quantization.js';
+import { int4Quantization, int8BlockQuantization, int8Quantization } from './quantization.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 64, vocab_size: 503, layer_norm_epsilon: 1e-5 };
 const weights = randomWeights(config, 11);
@@ -35,7 +35,8 @@ describe('quantizeModel', () => {
     expect(stats.linear).toBe(4 * config.n_layer + 1);
     expect(stats.embedding).toBe(1);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
-    expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops.filter((o) => o === 'MatMulIntegerToFloat')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(4 * config.n_layer + 1);
     expect(ops).not.toContain('Gemm');
     const floatMatrices = model.graph?.initializer?.filter((t) => t.dataType === DT.FLOAT && (t.dims?.length ?? 0) === 2) ?? [];
     expect(floatMatrices.map((t) => t.name)).toEqual(['transformer.wpe.weight']);
@@ -45,7 +46,23 @@ describe('quantizeModel', () => {
     const input = decodeModel(fp32);
     const { model } = quantizeModel(input, int8Quantization('per-channel'));
     expect(Buffer.from(encodeModel(input)).equals(Buffer.from(fp32))).toBe(true);
-    expect(model.graph?.node?.some((n) => n.opType === 'MatMulInteger')).toBe(true);
+    expect(model.graph?.node?.some((n) => n.opType === 'MatMulIntegerToFloat')).toBe(true);
+  });
+
+  it('quantizes per row with Div, Round and Cast and uses MatMulInteger below opset 21, with the same logits', async () => {
+    const older = decodeModel(fp32);
+    older.opsetImport = older.opsetImport.map((o) => (o.domain ? o : { ...o, version: 20 }));
+    const { model } = quantizeModel(older, int8Quantization('per-channel'));
+    const ops = model.graph?.node?.map((n) => n.opType) ?? [];
+    expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(4 * config.n_layer + 1);
+    expect(ops).not.toContain('QuantizeLinear');
+    const a = await Gpt2Session.load(encodeModel(model), config);
+    const b = await Gpt2Session.load(quantized().bytes, config);
+    for (const p of prompts.slice(0, 3)) {
+      const x = lastPositionLogits(await a.step(leftPad([p], 0), a.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const y = lastPositionLogits(await b.step(leftPad([p], 0), b.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      expect(maxAbsDiff(x, y)).toBeLessThanOrEqual(1e-4 * maxAbs(x));
+    }
   });
 
   it('stores the tied embedding and head once', () => {
@@ -118,6 +135,46 @@ describe('quantizeModel, int4 weights', () => {
       expect(cosine(a, alone)).toBeGreaterThanOrEqual(0.95);
       expect(argmax(batched[i] as Float32Array)).toBe(argmax(alone));
       expect(maxAbsDiff(alone, batched[i] as Float32Array)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
+    }
+  });
+});
+
+describe('quantizeModel, int8 weights in blocks (MatMulNBits, bits 8)', () => {
+  const blocks = () => {
+    const { model, stats } = quantizeModel(decodeModel(fp32), int8BlockQuantization(16));
+    return { bytes: encodeModel(model), model, stats };
+  };
+
+  it('uses 8-bit MatMulNBits for every linear layer and GatherBlockQuantized for the embedding, one table for both', () => {
+    const { model, stats } = blocks();
+    expect(stats).toEqual({ linear: 4 * config.n_layer + 1, embedding: 1 });
+    const nodes = model.graph?.node ?? [];
+    const nbits = nodes.filter((n) => n.opType === 'MatMulNBits');
+    expect(nbits).toHaveLength(4 * config.n_layer + 1);
+    expect(nbits.every((n) => n.attribute?.find((a) => a.name === 'bits')?.i === 8)).toBe(true);
+    expect(nodes.filter((n) => n.opType === 'GatherBlockQuantized')).toHaveLength(1);
+    expect(model.graph?.initializer?.filter((t) => t.name?.startsWith('transformer.wte')).map((t) => t.name)).toEqual(['transformer.wte.weight_int8', 'transformer.wte.weight_int8_scale']);
+  });
+
+  it('stays close to FP32 and answers the same alone, in a batch and through the KV cache', async () => {
+    const f = await Gpt2Session.load(fp32, config);
+    const q = await Gpt2Session.load(blocks().bytes, config);
+    const batched = lastPositionLogits(await q.step(leftPad(prompts, 0), q.emptyCache(prompts.length)), config.vocab_size);
+    for (const [i, p] of prompts.entries()) {
+      const a = lastPositionLogits(await f.step(leftPad([p], 0), f.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      const alone = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
+      expect(cosine(a, alone)).toBeGreaterThanOrEqual(0.99);
+      expect(argmax(batched[i] as Float32Array)).toBe(argmax(alone));
+      expect(maxAbsDiff(alone, batched[i] as Float32Array)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
+      let cache = q.emptyCache(1);
+      let last = new Float32Array();
+      for (let t = 0; t < p.length; t++) {
+        const out = await q.step({ inputIds: [[p[t] as number]], attentionMask: [Array(t + 1).fill(1)] }, cache);
+        cache = out.cache;
+        last = out.logits;
+      }
+      expect(argmax(last)).toBe(argmax(alone));
+      expect(maxAbsDiff(alone, last)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
     }
   });
 });

@@ -3,6 +3,7 @@ import { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { matchGather, tokenEmbeddingOnly } from './operators/gather.js';
 import { matchGemm } from './operators/gemm.js';
 import { matchMatMul } from './operators/matmul.js';
+import { dimsOf } from '../onnx/tensor-data.js';
 import { type QuantizableNode, Quantizer } from './quantizer.js';
 
 /** The operators that are quantized, by op type: one file each in operators/. */
@@ -30,6 +31,9 @@ export function quantizeModel(model: onnx.ModelProto, quantization: Quantization
   const q = new Quantizer(graph, quantization, opsetVersion);
   const found = tokenEmbeddingOnly((graph.node ?? []).flatMap((n) => OPERATORS.get(n.opType ?? '')?.(n, q) ?? []), q);
   for (const u of found) if (u.role === 'embedding') q.lookupTables.add(u.weight);
+  // The LM head: a linear layer with the vocabulary (the token table's rows) as one of its dimensions.
+  const vocab = [...q.lookupTables].map((t) => dimsOf(q.inits.get(t) as onnx.ITensorProto)[0]);
+  for (const u of found) if (u.role === 'linear' && dimsOf(q.inits.get(u.weight) as onnx.ITensorProto).some((d) => vocab.includes(d))) q.headWeights.add(u.weight);
   const replaced = new Map<onnx.INodeProto, onnx.NodeProto[]>();
   for (const u of found) {
     const start = q.b.nodes.length;

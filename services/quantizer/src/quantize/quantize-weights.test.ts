@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
+import { quantizeInt4Blocks, quantizeInt8Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 // Independent reference: quantize one channel with plain arithmetic on a JS number array.
 function referenceChannel(values: number[]): { q: number[]; scale: number } {
@@ -90,5 +90,21 @@ describe('quantizeInt4Blocks', () => {
 
   it('refuses a row length that is not a multiple of the block', () => {
     expect(() => quantizeInt4Blocks(new Float32Array(40), 1, 40, 32)).toThrow(/multiple of the block size/);
+  });
+});
+
+describe('quantizeInt8Blocks', () => {
+  it('gives each block of a row its own absmax / 127 scale, codes shifted by 128', () => {
+    const rows = 3;
+    const cols = 8;
+    const data = Float32Array.from({ length: rows * cols }, (_, i) => Math.cos(i * 0.9) * (i % 4 === 0 ? 10 : 1));
+    const { codes, scales } = quantizeInt8Blocks(data, rows, cols, 4);
+    expect(scales.length).toBe(rows * 2);
+    for (let blk = 0; blk < rows * 2; blk++) {
+      const ref = referenceChannel(Array.from(data.subarray(blk * 4, blk * 4 + 4)));
+      expect(scales[blk]).toBeCloseTo(ref.scale, 6);
+      expect(Array.from(codes.subarray(blk * 4, blk * 4 + 4), (c) => c - 128)).toEqual(ref.q);
+    }
+    expect(() => quantizeInt8Blocks(data, rows, cols, 3)).toThrow(/multiple of the block size/);
   });
 });

@@ -97,3 +97,36 @@ export function quantizeInt4Blocks(data: Float32Array, rows: number, cols: numbe
   }
   return { packed, scales };
 }
+
+/** 8-bit codes in ONNX Runtime's MatMulNBits layout (bits = 8). */
+export interface Int8Blocks {
+  /** [rows, cols / blockSize, blockSize]: each code is q + 128 (q in [-127, 127]), so zero point 128. */
+  codes: Uint8Array;
+  /** [rows, cols / blockSize] */
+  scales: Float32Array;
+}
+
+/**
+ * Symmetric 8-bit block quantization of a row-major [rows, cols] matrix along its rows, absmax / 127
+ * per block of `blockSize` consecutive values (MatMulNBits' and GatherBlockQuantized's default zero
+ * point for 8 bits is 128, so codes are stored shifted by 128).
+ */
+export function quantizeInt8Blocks(data: Float32Array, rows: number, cols: number, blockSize: number): Int8Blocks {
+  if (data.length !== rows * cols) throw new Error(`quantizeInt8Blocks: ${data.length} values is not ${rows}×${cols}`);
+  if (cols % blockSize !== 0) throw new Error(`quantizeInt8Blocks: ${cols} columns is not a multiple of the block size ${blockSize}`);
+  const blocks = cols / blockSize;
+  const codes = new Uint8Array(rows * cols);
+  const scales = new Float32Array(rows * blocks);
+  for (let blk = 0; blk < rows * blocks; blk++) {
+    const start = blk * blockSize;
+    let absMax = 0;
+    for (let i = start; i < start + blockSize; i++) absMax = Math.max(absMax, Math.abs(data[i] as number));
+    const scale = absMax > 0 ? absMax / QMAX : 1;
+    scales[blk] = scale;
+    for (let i = start; i < start + blockSize; i++) {
+      const v = Math.round((data[i] as number) / scale);
+      codes[i] = (v > QMAX ? QMAX : v < -QMAX ? -QMAX : v) + 128;
+    }
+  }
+  return { codes, scales };
+}

@@ -2,7 +2,8 @@ import type { Quantization } from '@gpt2-int8/contract/manifest';
 import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, GraphBuilder } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
-import { type Granularity, quantizeInt4Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
+import { headQuantization } from './quantization.js';
+import { type Granularity, quantizeInt4Blocks, quantizeInt8Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
 export interface QuantizableNode {
@@ -16,8 +17,11 @@ export interface QuantizableNode {
 
 /** A weight's int8 codes and scales, as initializer names. */
 export type Int8Weight = { q: string; scales: string };
-/** A weight [N, K] as 4-bit codes [N, K/block, block/2] with a scale per block (MatMulNBits' layout). */
-export type Int4Weight = { packed: string; scales: string; n: number; k: number };
+/**
+ * A weight [N, K] in blocks of K with a scale per block, in MatMulNBits' layout: 4-bit codes packed
+ * two a byte [N, K/block, block/2], or 8-bit codes [N, K/block, block].
+ */
+export type BlockWeight = { packed: string; scales: string; n: number; k: number; bits: 4 | 8; blockSize: number };
 
 function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
   const found = cache.get(key);
@@ -41,16 +45,23 @@ export class Quantizer {
   readonly b = new GraphBuilder('q/');
   /** The tables a quantized Gather reads, known before anything is emitted (see operators/matmul.ts). */
   readonly lookupTables = new Set<string>();
+  /** The LM head's weight (a matrix with the vocabulary as one dimension), known before anything is emitted. */
+  readonly headWeights = new Set<string>();
   readonly inits: Map<string, onnx.ITensorProto>;
   /** The node that writes each tensor. */
   readonly producers = new Map<string, onnx.INodeProto>();
   private readonly int8Weights = new Map<string, Int8Weight>();
-  private readonly int4Weights = new Map<string, Int4Weight>();
-  private readonly int8Activations = new Map<string, { q: string; scale: string }>();
+  private readonly blockWeights = new Map<string, BlockWeight>();
+  private readonly int8Activations = new Map<string, { q: string; scale: string; fused: boolean }>();
 
   constructor(graph: onnx.IGraphProto, readonly quantization: Quantization, private readonly opsetVersion: number) {
     this.inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
     for (const n of graph.node ?? []) for (const o of n.output ?? []) this.producers.set(o, n);
+  }
+
+  /** How the matrix `weight` is quantized: the head's and the lookup table's way, or the rest's. */
+  quantizationOf(weight: string): Quantization {
+    return this.lookupTables.has(weight) || this.headWeights.has(weight) ? headQuantization(this.quantization) : this.quantization;
   }
 
   isFloatMatrix(name: string | undefined): name is string {
@@ -74,20 +85,23 @@ export class Quantizer {
     });
   }
 
-  /** The weight as [N, K] (rows are output channels: MatMulNBits' layout and a lookup table's) in 4-bit blocks. */
-  int4Weight(init: string, stored: 'KN' | 'NK', blockSize: number): Int4Weight {
-    return cached(this.int4Weights, init, () => {
+  /** The weight as [N, K] (rows are output channels: MatMulNBits' layout and a lookup table's) in blocks of `blockSize`. */
+  blockWeight(init: string, stored: 'KN' | 'NK', bits: 4 | 8, blockSize: number): BlockWeight {
+    return cached(this.blockWeights, init, () => {
       const t = this.inits.get(init) as onnx.ITensorProto;
       const [rows, cols] = dimsOf(t) as [number, number];
       const [n, k] = stored === 'NK' ? [rows, cols] : [cols, rows];
       const data = stored === 'NK' ? floatData(t) : transpose(floatData(t), rows, cols);
-      if (k % blockSize !== 0) throw new Error(`${init}: ${k} inputs is not a multiple of the int4 block size ${blockSize}; choose a smaller --block-size`);
-      const q = quantizeInt4Blocks(data, n, k, blockSize);
+      if (k % blockSize !== 0) throw new Error(`${init}: ${k} inputs is not a multiple of the block size ${blockSize}; choose a smaller --block-size`);
+      const q = bits === 4 ? quantizeInt4Blocks(data, n, k, blockSize) : quantizeInt8Blocks(data, n, k, blockSize);
+      const codes = 'packed' in q ? q.packed : q.codes;
       return {
-        packed: this.b.initializer(`${init}_int4`, { dims: [n, k / blockSize, blockSize / 2], dataType: DT.UINT8, data: q.packed }),
-        scales: this.b.initializer(`${init}_int4_scale`, { dims: [n * (k / blockSize)], dataType: DT.FLOAT, data: q.scales }),
+        packed: this.b.initializer(`${init}_int${bits}`, { dims: [n, k / blockSize, (blockSize * bits) / 8], dataType: DT.UINT8, data: codes }),
+        scales: this.b.initializer(`${init}_int${bits}_scale`, { dims: [n * (k / blockSize)], dataType: DT.FLOAT, data: q.scales }),
         n,
         k,
+        bits,
+        blockSize,
       };
     });
   }
@@ -97,15 +111,26 @@ export class Quantizer {
    * DynamicQuantizeLinear does, so a prompt's result does not depend on what else is in its batch
    * or on whether its prefix came from the KV cache. Codes are shifted into uint8 with a zero point
    * of 128, which keeps ONNX Runtime on its fast u8×s8 kernel (README.md, How the INT8 model is built).
+   * From opset 21 one QuantizeLinear with a block of the whole row does what Div, Round, Add and Cast
+   * do otherwise (its zero point must have the scale's shape, hence the Expand); `fused` says so, and
+   * that the product may then be one MatMulIntegerToFloat (operators/matmul.ts).
    */
-  int8Activation(x: string): { q: string; scale: string } {
+  int8Activation(x: string): { q: string; scale: string; fused: boolean } {
     return cached(this.int8Activations, x, () => {
       const { b } = this;
       const abs = b.op('Abs', [x]);
       const absMax = this.opsetVersion >= 18 ? b.op('ReduceMax', [abs, b.constant([-1], DT.INT64)], { keepdims: 1 }) : b.op('ReduceMax', [abs], { axes: [-1], keepdims: 1 });
       const scale = b.op('Max', [b.op('Mul', [absMax, b.scalar(1 / 127)]), b.scalar(1e-30)]);
+      if (this.opsetVersion >= 21) {
+        const zeroPoint = b.op('Expand', [b.scalar(128, DT.UINT8), b.op('Shape', [scale])]);
+        // block_size ≥ the row's length: one block, one scale per row.
+        return { q: b.op('QuantizeLinear', [x, scale, zeroPoint], { axis: -1, block_size: ROW_BLOCK }), scale, fused: true };
+      }
       const shifted = b.op('Add', [b.op('Round', [b.op('Div', [x, scale])]), b.scalar(128)]);
-      return { q: b.op('Cast', [shifted], { to: DT.UINT8 }), scale };
+      return { q: b.op('Cast', [shifted], { to: DT.UINT8 }), scale, fused: false };
     });
   }
 }
+
+/** A block size longer than any row: QuantizeLinear's blocked form then quantizes each row with its own scale. */
+const ROW_BLOCK = 2 ** 30;

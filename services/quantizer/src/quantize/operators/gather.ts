@@ -1,7 +1,7 @@
 import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf } from '../../onnx/tensor-data.js';
-import type { Int4Quantization, Int8Quantization } from '../quantization.js';
+import { blockBits, type BlockQuantization, type RowQuantization } from '../quantization.js';
 import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
 
 /** Gather along axis 0 of a constant FP32 matrix: an embedding lookup. */
@@ -9,7 +9,10 @@ export function matchGather(node: onnx.INodeProto, q: Quantizer): QuantizableNod
   const [table, ids] = node.input ?? [];
   if (!q.isFloatMatrix(table) || ids === undefined || Number(attribute(node, 'axis')?.i ?? 0) !== 0) return undefined;
   const out = node.output?.[0] as string;
-  const emit = () => (q.quantization.weights === 'int8' ? int8Lookup(q, q.quantization, table, ids, out) : int4Lookup(q, q.quantization, table, ids, out));
+  const emit = () => {
+    const qz = q.quantizationOf(table);
+    return qz.activations === 'dynamic-per-row' ? int8Lookup(q, qz, table, ids, out) : blockLookup(q, qz, table, ids, out);
+  };
   return { node, weight: table, role: 'embedding', emit };
 }
 
@@ -25,7 +28,7 @@ export function tokenEmbeddingOnly(found: QuantizableNode[], q: Quantizer): Quan
 }
 
 /** int8: the rows gathered as int8 codes, then dequantized by their scales (or the one per tensor). */
-function int8Lookup(q: Quantizer, qz: Int8Quantization, table: string, ids: string, out: string): void {
+function int8Lookup(q: Quantizer, qz: RowQuantization, table: string, ids: string, out: string): void {
   const { b } = q;
   const w = q.int8Weight(table, 'rows', 'KN', qz.granularity);
   const rows = b.op('Cast', [b.op('Gather', [w.q, ids])], { to: DT.FLOAT });
@@ -34,13 +37,13 @@ function int8Lookup(q: Quantizer, qz: Int8Quantization, table: string, ids: stri
 }
 
 /**
- * int4: GatherBlockQuantized on the packed table a tied head's MatMulNBits reads (matmul.ts), so the
- * two share it, through Reshapes ONNX Runtime folds at load: data [N, K/2], scales [N, K/block].
+ * Blocks: GatherBlockQuantized on the table a tied head's MatMulNBits reads (matmul.ts), so the two
+ * share it, through Reshapes ONNX Runtime folds at load: data [N, K·bits/8], scales [N, K/block].
  */
-function int4Lookup(q: Quantizer, qz: Int4Quantization, table: string, ids: string, out: string): void {
+function blockLookup(q: Quantizer, qz: BlockQuantization, table: string, ids: string, out: string): void {
   const { b } = q;
-  const w = q.int4Weight(table, 'NK', qz.block_size);
-  const data = b.op('Reshape', [w.packed, b.constant([w.n, w.k / 2], DT.INT64)]);
-  const scales = b.op('Reshape', [w.scales, b.constant([w.n, w.k / qz.block_size], DT.INT64)]);
-  b.op('GatherBlockQuantized', [data, ids, scales], { gather_axis: 0, quantize_axis: 1, block_size: qz.block_size, bits: 4 }, MS_DOMAIN, out);
+  const w = q.blockWeight(table, 'NK', blockBits(qz), qz.block_size);
+  const data = b.op('Reshape', [w.packed, b.constant([w.n, (w.k * w.bits) / 8], DT.INT64)]);
+  const scales = b.op('Reshape', [w.scales, b.constant([w.n, w.k / w.blockSize], DT.INT64)]);
+  b.op('GatherBlockQuantized', [data, ids, scales], { gather_axis: 0, quantize_axis: 1, block_size: w.blockSize, bits: w.bits }, MS_DOMAIN, out);
 }

@@ -1,6 +1,6 @@
 import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
-import type { Int4Quantization, Int8Quantization } from '../quantization.js';
+import { blockBits, type BlockQuantization, type RowQuantization } from '../quantization.js';
 import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
 
 /** x · W · alpha with a constant W: MatMul, and the product inside a Gemm (gemm.ts). */
@@ -26,19 +26,28 @@ export function matchMatMul(node: onnx.INodeProto, q: Quantizer): QuantizableNod
 
 /** Emits the product in the chosen precision; its last node writes `out` (a fresh name when undefined). */
 export function emitProduct(q: Quantizer, p: Product, out: string | undefined): string {
-  return q.quantization.weights === 'int8' ? int8Product(q, q.quantization, p, out) : int4Product(q, q.quantization, p, out);
+  const qz = q.quantizationOf(p.weight);
+  return qz.activations === 'dynamic-per-row' ? int8Product(q, qz, p, out) : blockProduct(q, qz, p, out);
 }
 
-/** int8: MatMulInteger on int8 weights and activations quantized per row at run time (Quantizer.int8Activation). */
-function int8Product(q: Quantizer, qz: Int8Quantization, p: Product, out: string | undefined): string {
+/**
+ * int8: int8 weights times activations quantized per row at run time (Quantizer.int8Activation), as
+ * one MatMulIntegerToFloat (the weight's scales per column inside the kernel, the row scales applied
+ * to its output) when the activation came from one QuantizeLinear, else MatMulInteger and the scales.
+ */
+function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string | undefined): string {
   const { b } = q;
   // A table shared with a Gather stays [N,K] on disk; ONNX Runtime folds this Transpose at load.
   const shared = p.stored === 'NK' && q.lookupTables.has(p.weight);
   const w = q.int8Weight(p.weight, shared ? 'rows' : 'KN', p.stored, qz.granularity);
   const weight = shared ? b.op('Transpose', [w.q], { perm: [1, 0] }) : w.q;
   const x = q.int8Activation(p.x);
-  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
   const wScale = p.alpha === 1 ? w.scales : b.op('Mul', [w.scales, b.scalar(p.alpha)]);
+  // The row scale as MatMulIntegerToFloat's a_scale: a [..., 1] tensor it multiplies the output by
+  // (onnxruntime 1.30, contrib_ops/cpu/quantization/dynamic_quantize_matmul.cc). No bias input: the
+  // kernel adds a bias before that multiplication, so a following Add stays a separate node.
+  if (x.fused) return b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, out);
+  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
   // Scale by the weight's scales first, then the row scales. The other association,
   // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
   // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
@@ -49,10 +58,10 @@ function int8Product(q: Quantizer, qz: Int8Quantization, p: Product, out: string
 /** MatMulNBits' accuracy level 4: activations quantized to int8 per block of K at run time. */
 const INT8_COMPUTE = 4;
 
-/** int4: MatMulNBits on 4-bit weight blocks, activations quantized per block of each row at run time. */
-function int4Product(q: Quantizer, qz: Int4Quantization, p: Product, out: string | undefined): string {
-  const w = q.int4Weight(p.weight, p.stored, qz.block_size);
-  const attrs = { K: w.k, N: w.n, bits: 4, block_size: qz.block_size, accuracy_level: INT8_COMPUTE };
+/** Blocks: MatMulNBits on 4- or 8-bit weight blocks, activations quantized per block of each row at run time. */
+function blockProduct(q: Quantizer, qz: BlockQuantization, p: Product, out: string | undefined): string {
+  const w = q.blockWeight(p.weight, p.stored, blockBits(qz), qz.block_size);
+  const attrs = { K: w.k, N: w.n, bits: w.bits, block_size: w.blockSize, accuracy_level: INT8_COMPUTE };
   const y = q.b.op('MatMulNBits', [p.x, w.packed, w.scales], attrs, MS_DOMAIN, p.alpha === 1 ? out : undefined);
   return p.alpha === 1 ? y : q.b.op('Mul', [y, q.b.scalar(p.alpha)], {}, '', out);
 }
