@@ -116,7 +116,8 @@ describe('Redis Sentinel: the master SIGKILLed under load', () => {
     await waitFor200(`${base}/readyz`, 40_000).catch((err: Error) => {
       throw new Error(`${err.message}\n--- gateway ---\n${gateway.output().slice(-1500)}\n--- worker ---\n${workers[0]?.output().slice(-1500)}`);
     });
-    expect(gateway.output()).toContain(`through Sentinel ${g.env.REDIS_SENTINELS}`);
+    // The gateway's log line can reach its pipe after /readyz answers (pino writes asynchronously).
+    await until('the gateway to say it reaches Redis through Sentinel', () => gateway.output().includes(`through Sentinel ${g.env.REDIS_SENTINELS}`), 10_000, () => gateway.output().slice(-1500));
 
     const plain = startAckProbe(g.target, 'probe-ack', false);
     const replicated = startAckProbe(g.target, 'probe-wait', true);
