@@ -29,7 +29,6 @@ import { interleaved, summarize } from './summary.js';
 /** The quantizer options of each variant; the first is the default artifact. */
 const VARIANTS: Record<string, string[]> = {
   default: [],
-  'attention standard': ['--attention', 'standard'],
   'logits all': ['--logits', 'all'],
   'per-tensor': ['--granularity', 'per-tensor'],
   'head blocks 16': ['--head-block-size', '16'],
@@ -38,8 +37,8 @@ const VARIANTS: Record<string, string[]> = {
   'int8 blocks 128': ['--granularity', 'per-block', '--block-size', '128'],
   int4: ['--weights', 'int4'],
 };
-/** Variants whose graph options differ from the default's (agreement is measured on `--logits all` graphs, so these two are the default there). */
-const GRAPH_ONLY = new Set(['attention standard', 'logits all']);
+/** Variants whose graph options differ from the default's (agreement is measured on `--logits all` graphs, so this one is the default there). */
+const GRAPH_ONLY = new Set(['logits all']);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const exists = (p: string) => stat(p).then(() => true, () => false);
@@ -167,7 +166,7 @@ async function main(): Promise<void> {
       ? [
           `## Agreement with FP32 on trained weights (student-tiny)`,
           '',
-          `Every position of ${first.windows} consecutive ${first.window}-token windows of Debian's license texts (bench/src/reference-text.ts), ${first.positions} positions; graphs with logits for every position (so 'attention standard' and 'logits all' are the default here).`,
+          `Every position of ${first.windows} consecutive ${first.window}-token windows of Debian's license texts (bench/src/reference-text.ts), ${first.positions} positions; graphs with logits for every position (so 'logits all' is the default here).`,
           '',
           table(
             ['variant', 'positions', 'top-1', 'top-5 overlap', 'mean KL (nats)', 'INT8 MB'],

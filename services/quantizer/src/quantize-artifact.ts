@@ -7,7 +7,7 @@ import { acquireLock } from './artifact/artifact-lock.js';
 import { encodeWithExternalData } from './artifact/external-data.js';
 import { removeLeftovers, writeArtifact } from './artifact/write-artifact.js';
 import { hashFiles } from './checkpoint/source-hash.js';
-import type { AttentionKind, LogitsKind } from './gpt2-graph.js';
+import type { LogitsKind } from './gpt2-graph.js';
 import { encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { int4Quantization, int8BlockQuantization, int8Quantization, type QuantizationPlan } from './quantize/quantization.js';
 import { quantizeModel } from './quantize/quantize-graph.js';
@@ -27,8 +27,6 @@ export interface QuantizeRequest {
   blockSize: number;
   /** int8 per channel or per tensor: the LM head and the token embedding in int8 blocks of this size (0: as the rest). */
   headBlockSize: number;
-  /** How attention is expressed in graphs built from checkpoints (imported ONNX graphs keep theirs). */
-  attention: AttentionKind;
   /** Which positions get logits in graphs built from checkpoints. */
   logits: LogitsKind;
   threads: number;
@@ -39,13 +37,12 @@ export interface QuantizeRequest {
   log: (message: string) => void;
 }
 
-/** The quantizer's defaults (the CLI's too): INT8 per channel, fused attention, one thread. */
+/** The quantizer's defaults (the CLI's too): INT8 per channel, last-position logits, one thread. */
 export const QUANTIZE_DEFAULTS = {
   weights: 'int8',
   granularity: 'per-channel',
   blockSize: 64,
   headBlockSize: 0,
-  attention: 'fused',
   logits: 'last',
   threads: 1,
   reportRepetitions: 5,
@@ -64,7 +61,7 @@ function planOf(req: QuantizeRequest, source: Source): QuantizationPlan {
     quantization: req.weights === 'int4' ? int4Quantization(req.blockSize)
       : req.granularity === 'per-block' ? int8BlockQuantization(req.blockSize)
       : int8Quantization(req.granularity, req.headBlockSize > 0 ? req.headBlockSize : undefined),
-    graph: formatOf(source).graph({ attention: req.attention, logits: req.logits }),
+    graph: formatOf(source).graph({ attention: 'past-apart', logits: req.logits }),
   };
 }
 

@@ -60,7 +60,7 @@ const ONNX_EXPORT: SourceFormat = {
     const beside = configBeside(source.path);
     return [source.path, ...((await stat(beside).then(() => true, () => false)) ? [beside] : [])];
   },
-  graph: () => ({ attention: 'standard', logits: 'all' }),
+  graph: () => ({ attention: 'exported', logits: 'all' }),
   async load(source, _graph, log) {
     const src = await loadOnnxSource(source.path);
     if (!src.hasKvCache) log(`warning: ${source.path} has no KV-cache inputs (optimum's decoder layout); workers need them to serve it`);

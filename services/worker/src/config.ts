@@ -19,7 +19,7 @@ export interface WorkerConfig extends CommonConfig {
   continuousBatching: boolean;
   /** Most generations decoding at once; with continuous batching also the jobs a worker holds at once. */
   maxActiveSequences: number;
-  /** Most tokens in one scheduler step (decode rows + prompt tokens), and the prompt chunk size. */
+  /** Most tokens in one scheduler step (decode rows + prompt tokens; at least one prompt chunk). */
   maxStepTokens: number;
   /** BullMQ job lock; a dead worker's job is taken over within about lockDuration + stalledInterval. */
   lockDurationMs: number;

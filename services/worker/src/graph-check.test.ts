@@ -4,42 +4,45 @@ import { checkGraph, checkProbe, checkTokenizerFits } from './graph-check.js';
 
 const config: Gpt2Config = { n_layer: 2, n_embd: 64, n_head: 4, n_positions: 128, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
 
-function signature(layers: number, head = 4, dim = 16, vocab = 50257) {
+function signature(layers: number, head = 4, dim = 16, vocab = 50257, cache: 'present' | 'present_new' = 'present') {
   const inputs = ['input_ids', 'attention_mask', 'position_ids'];
   const outputs = ['logits'];
   const shapes = new Map<string, Array<number | string>>([['logits', ['batch_size', 'sequence_length', vocab]]]);
   for (let l = 0; l < layers; l++) {
     for (const kind of ['key', 'value']) {
       inputs.push(`past_key_values.${l}.${kind}`);
-      outputs.push(`present.${l}.${kind}`);
+      outputs.push(`${cache}.${l}.${kind}`);
       shapes.set(`past_key_values.${l}.${kind}`, ['batch_size', head, 'past_sequence_length', dim]);
-      shapes.set(`present.${l}.${kind}`, ['batch_size', head, 'total_sequence_length', dim]);
+      shapes.set(`${cache}.${l}.${kind}`, ['batch_size', head, cache === 'present' ? 'total_sequence_length' : 'sequence_length', dim]);
     }
   }
   return { inputNames: inputs, outputNames: outputs, shapes };
 }
 
-describe('checkGraph', () => {
+// Graphs built by the quantizer give this call's keys and values (present_new.*); optimum's exports the whole present.*.
+describe.each(['present_new', 'present'] as const)('checkGraph, the cache as %s.*', (cache) => {
   it('accepts a graph that matches', () => {
-    expect(checkGraph(signature(2), config)).toEqual([]);
+    expect(checkGraph(signature(2, 4, 16, 50257, cache), config)).toEqual([]);
   });
 
   it('names missing layers', () => {
-    const problems = checkGraph(signature(1), config);
+    const problems = checkGraph(signature(1, 4, 16, 50257, cache), config);
     expect(problems.join('\n')).toMatch(/no input past_key_values\.1\.key/);
-    expect(problems.join('\n')).toMatch(/no output present\.1\.key/);
+    expect(problems.join('\n')).toContain(`no output ${cache}.1.key`);
   });
 
   it('names extra layers', () => {
-    expect(checkGraph(signature(3), config).join('\n')).toMatch(/3 or more layers .* n_layer=2/);
+    expect(checkGraph(signature(3, 4, 16, 50257, cache), config).join('\n')).toMatch(/3 or more layers .* n_layer=2/);
   });
 
   it('names wrong head counts, head sizes and vocabulary', () => {
-    expect(checkGraph(signature(2, 8, 8), config).join('\n')).toMatch(/n_head 8, the manifest says 4/);
-    expect(checkGraph(signature(2, 8, 8), config).join('\n')).toMatch(/head size 8, the manifest says 16/);
-    expect(checkGraph(signature(2, 4, 16, 100), config).join('\n')).toMatch(/vocab_size 100, the manifest says 50257/);
+    expect(checkGraph(signature(2, 8, 8, 50257, cache), config).join('\n')).toContain(`${cache}.0.key has n_head 8, the manifest says 4`);
+    expect(checkGraph(signature(2, 8, 8, 50257, cache), config).join('\n')).toMatch(/head size 8, the manifest says 16/);
+    expect(checkGraph(signature(2, 4, 16, 100, cache), config).join('\n')).toMatch(/vocab_size 100, the manifest says 50257/);
   });
+});
 
+describe('checkGraph', () => {
   it('names missing basic inputs', () => {
     const s = signature(2);
     s.inputNames = s.inputNames.filter((n) => n !== 'position_ids');

@@ -16,7 +16,7 @@ export interface GraphSignature {
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
-const PRESENT = /^present\.(\d+)\.(key|value)$/;
+const PRESENT = /^present(?:_new)?\.(\d+)\.(key|value)$/;
 
 /** Every way the graph disagrees with the config; empty when they agree. */
 export function checkGraph(graph: GraphSignature, config: Gpt2Config): string[] {
@@ -31,7 +31,9 @@ export function checkGraph(graph: GraphSignature, config: Gpt2Config): string[] 
   missing([GRAPH_IO.inputIds, GRAPH_IO.attentionMask, GRAPH_IO.positionIds], inputs, 'input');
   missing(layers.flatMap((l) => [GRAPH_IO.pastKey(l), GRAPH_IO.pastValue(l)]), inputs, 'input');
   missing([GRAPH_IO.logits], outputs, 'output');
-  missing(layers.flatMap((l) => [GRAPH_IO.presentKey(l), GRAPH_IO.presentValue(l)]), outputs, 'output');
+  // The cache as this call's keys and values (graphs built by the quantizer), else as optimum's whole present.*.
+  const [cacheKey, cacheValue] = outputs.has(GRAPH_IO.presentNewKey(0)) ? [GRAPH_IO.presentNewKey, GRAPH_IO.presentNewValue] : [GRAPH_IO.presentKey, GRAPH_IO.presentValue];
+  missing(layers.flatMap((l) => [cacheKey(l), cacheValue(l)]), outputs, 'output');
 
   const extraLayers = new Set<number>();
   for (const n of graph.inputNames) {
@@ -52,7 +54,7 @@ export function checkGraph(graph: GraphSignature, config: Gpt2Config): string[] 
     if (typeof dim === 'number' && dim !== value) problems.push(`${name} has ${what} ${dim}, the manifest says ${value}`);
   };
   for (const l of layers) {
-    for (const name of [GRAPH_IO.pastKey(l), GRAPH_IO.pastValue(l), GRAPH_IO.presentKey(l), GRAPH_IO.presentValue(l)]) {
+    for (const name of [GRAPH_IO.pastKey(l), GRAPH_IO.pastValue(l), cacheKey(l), cacheValue(l)]) {
       expectDim(name, 1, config.n_head, 'n_head');
       expectDim(name, 3, headDim, 'head size');
     }

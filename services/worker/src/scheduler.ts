@@ -1,23 +1,24 @@
 /**
  * Continuous batching: one scheduler per worker holds every generation in flight and advances them
  * together, one ONNX Runtime call per step for all decoding sequences (BatchDecoder). Sequences
- * join and leave between steps. A new prompt is run first, in chunks of MAX_STEP_TOKENS tokens, at
- * most one step's budget of prompt tokens between two decode steps (so a long prompt delays the
- * others' next token by about one chunk). Each sequence chooses its own tokens (GenerationRun:
+ * join and leave between steps. A new prompt is run first, in chunks of PROMPT_CHUNK tokens
+ * (shared/runtime/src/prefill.ts), at most MAX_STEP_TOKENS prompt tokens between two decode steps
+ * (so a long prompt delays the others' next token by about that many tokens' work). Each sequence chooses its own tokens (GenerationRun:
  * sampling, stop strings, log-probabilities), and computes exactly what it would alone.
  *
  * A generation whose signal is aborted (its client went away) leaves at the next step and frees
  * its row, rejecting with GenerationCancelled.
  */
 import type { GeneratedToken } from '@gpt2-int8/contract/api';
-import { BatchDecoder, type DecodingRow, Prefill } from '@gpt2-int8/runtime/batch-decoder';
+import { BatchDecoder, type DecodingRow } from '@gpt2-int8/runtime/batch-decoder';
+import { Prefill } from '@gpt2-int8/runtime/prefill';
 import type { Gpt2Session } from '@gpt2-int8/runtime/gpt2-session';
 import { type GenerateParams, type Generation, GenerationCancelled, GenerationRun } from './generate.js';
 
 export interface SchedulerOptions {
   /** Most sequences decoding at once; more wait (in arrival order) for a row. */
   maxActive: number;
-  /** Most tokens in one step: decode rows plus prompt tokens; also the prompt chunk size. */
+  /** Most tokens in one step: decode rows plus prompt tokens (at least one prompt chunk). */
   maxStepTokens: number;
   /** Called after every decode step. */
   onStep?: (step: StepReport) => void;
@@ -71,7 +72,7 @@ export class GenerationScheduler {
   generate(prompt: readonly number[], params: GenerateParams, onToken?: (e: GeneratedToken) => void, signal?: AbortSignal): Promise<Generation> {
     if (signal?.aborted) return Promise.reject(new GenerationCancelled(0));
     return new Promise<Generation>((resolve, reject) => {
-      this.waiting.push({ run: new GenerationRun(this.session.config, params, onToken), prefill: new Prefill(this.session, prompt, this.opts.maxStepTokens), signal, resolve, reject });
+      this.waiting.push({ run: new GenerationRun(this.session.config, params, onToken), prefill: new Prefill(this.session, prompt), signal, resolve, reject });
       this.kick();
     });
   }

@@ -65,8 +65,11 @@ export type Quantization = Static<typeof QuantizationSchema>;
 
 export const GraphSchema = Type.Object(
   {
-    /** 'fused': ONNX Runtime's MultiHeadAttention; 'standard': plain ONNX operators. */
-    attention: Type.Union([Type.Literal('fused'), Type.Literal('standard')]),
+    /**
+     * 'past-apart': built by the quantizer, the cache only read and this call's keys and values
+     * output (present_new.*); 'exported': an imported export's own, with optimum's present.*.
+     */
+    attention: Type.Union([Type.Literal('past-apart'), Type.Literal('exported')]),
     /** 'last': logits [batch, 1, vocab]; 'all': every position, as optimum exports it. */
     logits: Type.Union([Type.Literal('last'), Type.Literal('all')]),
   },

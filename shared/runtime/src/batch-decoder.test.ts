@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/contract/manifest';
-import { BatchDecoder, type DecodingRow, Prefill } from './batch-decoder.js';
+import { BatchDecoder, type DecodingRow } from './batch-decoder.js';
+import { Prefill } from './prefill.js';
 import { Gpt2Session } from './gpt2-session.js';
 import { startDecoding } from './kv-decoder.js';
 import { argmax } from './logits.js';
@@ -24,7 +25,7 @@ describe('batched decoding through the KV cache', () => {
   afterAll(async () => session.release());
 
   /** Decodes `prompts` greedily, sequence i joining at step joins[i] and leaving after steps[i] tokens. */
-  async function decode(prompts: number[][], joins: number[], steps: number[], chunk: number): Promise<Trace[]> {
+  async function decode(prompts: number[][], joins: number[], steps: number[]): Promise<Trace[]> {
     const decoder = new BatchDecoder(session);
     const traces: Trace[] = prompts.map(() => ({ tokens: [], logits: [] }));
     const rows = new Map<number, DecodingRow>();
@@ -32,8 +33,7 @@ describe('batched decoding through the KV cache', () => {
     for (let t = 0; rows.size > 0 || prompts.some((_, i) => (joins[i] as number) >= t); t++) {
       for (let i = 0; i < prompts.length; i++) {
         if (joins[i] !== t) continue;
-        const prefill = new Prefill(session, prompts[i] as number[], chunk);
-        while (!prefill.done) await prefill.runChunk();
+        const prefill = await Prefill.run(session, prompts[i] as number[]);
         const logits = prefill.logits as Float32Array;
         (traces[i] as Trace).logits.push(logits);
         (traces[i] as Trace).tokens.push(argmax(logits));
@@ -63,9 +63,9 @@ describe('batched decoding through the KV cache', () => {
     const prompts = Array.from({ length: n }, (_, i) => promptOf(1 + ((i * 37) % 90), i));
     const joins = Array.from({ length: n }, (_, i) => (i * 5) % 17);
     const steps = Array.from({ length: n }, (_, i) => 5 + ((i * 11) % 40));
-    const together = await decode(prompts, joins, steps, 32);
+    const together = await decode(prompts, joins, steps);
     for (let i = 0; i < n; i++) {
-      const [alone] = await decode([prompts[i] as number[]], [0], [steps[i] as number], 32);
+      const [alone] = await decode([prompts[i] as number[]], [0], [steps[i] as number]);
       const a = alone as Trace;
       const b = together[i] as Trace;
       expect(b.tokens, `sequence ${i}`).toEqual(a.tokens);
@@ -76,7 +76,7 @@ describe('batched decoding through the KV cache', () => {
 
   it('computes what the one-sequence decoder computes (same greedy tokens)', async () => {
     const prompt = promptOf(70, 3);
-    const [batched] = await decode([prompt], [0], [40], 32);
+    const [batched] = await decode([prompt], [0], [40]);
     const single = await startDecoding(session, prompt);
     const tokens = [argmax(single.logits)];
     for (let s = 0; s < 40; s++) tokens.push(argmax(await single.next(tokens[tokens.length - 1] as number)));

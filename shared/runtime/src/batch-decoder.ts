@@ -8,15 +8,15 @@
  * values (fetched from present_new.*) into its slot `length`. A sequence that leaves gives its row
  * to the last one (one row copied), so the rows stay contiguous.
  *
- * A prompt is run before its sequence joins (prefill): alone, at batch 1, in chunks of fixed size
- * into a buffer of its own, then copied into a row. The chunks do not depend on what else runs, so
- * a sequence computes the same thing alone or among others: each row of the batched step is
- * computed as at batch 1 (activations are quantized per row) and a masked slot contributes exactly
- * nothing (its score is replaced by the lowest float, so its weight is 0).
+ * A prompt is run before its sequence joins (prefill.ts): alone, at batch 1, in chunks of fixed
+ * size, then copied into a row. The chunks do not depend on what else runs, so a sequence computes
+ * the same thing alone or among others: each row of the batched step is computed as at batch 1
+ * (activations are quantized per row) and a masked slot contributes exactly nothing (its score is
+ * replaced by the lowest float, so its weight is 0).
  */
 import * as ort from 'onnxruntime-node';
 import { type Gpt2Session, type KvCache, lastPositionLogits } from './gpt2-session.js';
-import { GRAPH_IO } from './graph-io.js';
+import type { Prefill } from './prefill.js';
 
 /**
  * Slots are added this many at a time. Every step attends over all of them (masked or not), and a
@@ -26,67 +26,7 @@ export const DEFAULT_SLOT_GROWTH = 64;
 
 /** Whether `session`'s graph gives the new positions' keys and values (needed here). */
 export function supportsBatchDecoding(session: Gpt2Session): boolean {
-  return session.session.outputNames.includes(GRAPH_IO.presentNewKey(0));
-}
-
-const newKvNames = (session: Gpt2Session) => Array.from({ length: session.config.n_layer }, (_, l) => [GRAPH_IO.presentNewKey(l), GRAPH_IO.presentNewValue(l)]).flat();
-
-/** A prompt run in chunks at batch 1, its keys and values kept at exactly its length. */
-export class Prefill {
-  /** Per layer: keys then values, [n_head, length, head_dim] each. */
-  keys: Float32Array[] = [];
-  values: Float32Array[] = [];
-  /** Prompt tokens run so far. */
-  length = 0;
-  /** The next token's logits once the whole prompt has run. */
-  logits: Float32Array | undefined;
-
-  constructor(
-    private readonly session: Gpt2Session,
-    readonly prompt: readonly number[],
-    /** Tokens per chunk: fixed, so the computation never depends on what else runs. */
-    readonly chunk: number,
-  ) {
-    if (prompt.length === 0) throw new Error('an empty prompt cannot be decoded');
-  }
-
-  get done(): boolean {
-    return this.length === this.prompt.length;
-  }
-
-  /** Tokens the next chunk runs. */
-  get nextChunkTokens(): number {
-    return Math.min(this.chunk, this.prompt.length - this.length);
-  }
-
-  /** Runs the next chunk; after the last, `logits` is set. */
-  async runChunk(): Promise<void> {
-    const { n_layer, n_head, n_embd, vocab_size } = this.session.config;
-    const D = n_embd / n_head;
-    const count = this.nextChunkTokens;
-    const tokens = this.prompt.slice(this.length, this.length + count);
-    const P = this.length;
-    const dims = [1, n_head, P, D];
-    const cache: KvCache =
-      P === 0
-        ? this.session.emptyCache(1)
-        : { keys: this.keys.map((k) => new ort.Tensor('float32', k, dims)), values: this.values.map((v) => new ort.Tensor('float32', v, dims)), length: P };
-    const { logits, outputs } = await this.session.run({ inputIds: [[...tokens]], attentionMask: [Array<number>(P + count).fill(1)] }, cache, newKvNames(this.session));
-    const T = P + count;
-    const join = (old: Float32Array | undefined, name: string) => {
-      const fresh = (outputs[name] as ort.Tensor).data as Float32Array;
-      const out = new Float32Array(n_head * T * D);
-      for (let h = 0; h < n_head; h++) {
-        if (old) out.set(old.subarray(h * P * D, (h + 1) * P * D), h * T * D);
-        out.set(fresh.subarray(h * count * D, (h + 1) * count * D), (h * T + P) * D);
-      }
-      return out;
-    };
-    this.keys = Array.from({ length: n_layer }, (_, l) => join(this.keys[l], GRAPH_IO.presentNewKey(l)));
-    this.values = Array.from({ length: n_layer }, (_, l) => join(this.values[l], GRAPH_IO.presentNewValue(l)));
-    this.length = T;
-    if (this.done) this.logits = lastPositionLogits(logits, vocab_size)[0]?.slice() as Float32Array;
-  }
+  return session.cacheOutputs === 'new';
 }
 
 /** A sequence's place among the decoding rows; `row` changes as others leave. */
@@ -135,16 +75,14 @@ export class BatchDecoder {
     const D = this.headDim;
     const rowSize = n_head * this.capacity * D;
     for (let l = 0; l < this.keys.length; l++) {
-      for (const [src, dst] of [[prefill.keys[l], this.keys[l]], [prefill.values[l], this.values[l]]] as const) {
+      for (const [src, dst] of [[prefill.cache.keys[l]?.data, this.keys[l]], [prefill.cache.values[l]?.data, this.values[l]]] as const) {
         for (let h = 0; h < n_head; h++) {
           (dst as Float32Array).set((src as Float32Array).subarray(h * prefill.length * D, (h + 1) * prefill.length * D), entry.row * rowSize + h * this.capacity * D);
         }
       }
     }
     this.active.push(entry);
-    // The row holds them now.
-    prefill.keys = [];
-    prefill.values = [];
+    prefill.release();
     return entry;
   }
 
@@ -188,10 +126,11 @@ export class BatchDecoder {
       mask[C] = 1;
       return mask;
     });
-    const { logits, outputs } = await this.session.run({ inputIds: tokens.map((t) => [t]), attentionMask }, cache, newKvNames(this.session));
+    const names = this.session.cacheOutputNames();
+    const { logits, outputs } = await this.session.run({ inputIds: tokens.map((t) => [t]), attentionMask }, cache, names);
     for (let l = 0; l < this.keys.length; l++) {
-      for (const [name, buf] of [[GRAPH_IO.presentNewKey(l), this.keys[l]], [GRAPH_IO.presentNewValue(l), this.values[l]]] as const) {
-        const data = (outputs[name] as ort.Tensor).data as Float32Array; // [n, n_head, 1, D]
+      for (const [name, buf] of [[names[2 * l], this.keys[l]], [names[2 * l + 1], this.values[l]]] as const) {
+        const data = (outputs[name as string] as ort.Tensor).data as Float32Array; // [n, n_head, 1, D]
         for (const a of this.active) {
           for (let h = 0; h < n_head; h++) {
             const from = (a.row * n_head + h) * D;

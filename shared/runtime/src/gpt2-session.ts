@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { GRAPH_IO } from './graph-io.js';
+import { appendPositions } from './kv-append.js';
 
 export interface SessionSettings {
   /** Intra-op threads; scale by processes, not threads, so the default is 1. */
@@ -44,10 +45,24 @@ export interface StepOutput extends LogitsOutput {
  * what it would alone.
  */
 export class Gpt2Session {
+  /**
+   * What the graph gives of the cache (graph-io.ts): 'new', this call's keys and values, which the
+   * caller appends to its cache; 'whole', past and new together (an imported optimum export).
+   */
+  readonly cacheOutputs: 'new' | 'whole';
+
   private constructor(
     readonly session: ort.InferenceSession,
     readonly config: Gpt2Config,
-  ) {}
+  ) {
+    this.cacheOutputs = session.outputNames.includes(GRAPH_IO.presentNewKey(0)) ? 'new' : 'whole';
+  }
+
+  /** The outputs that give the cache, keys then values per layer. */
+  cacheOutputNames(): string[] {
+    const [key, value] = this.cacheOutputs === 'new' ? [GRAPH_IO.presentNewKey, GRAPH_IO.presentNewValue] : [GRAPH_IO.presentKey, GRAPH_IO.presentValue];
+    return Array.from({ length: this.config.n_layer }, (_, l) => [key(l), value(l)]).flat();
+  }
 
   static async load(model: string | Uint8Array, config: Gpt2Config, settings: SessionSettings = {}): Promise<Gpt2Session> {
     const options: ort.InferenceSession.SessionOptions = {
@@ -68,16 +83,21 @@ export class Gpt2Session {
     return { keys: Array.from({ length: n_layer }, empty), values: Array.from({ length: n_layer }, empty), length: 0 };
   }
 
-  /** One pass: the logits and the grown cache (present.*, fed back as the next past). */
+  /** One pass: the logits and the grown cache, to feed as the next past. */
   async step(input: StepInput, cache: KvCache): Promise<StepOutput> {
-    const layers = Array.from({ length: this.config.n_layer }, (_, l) => l);
-    const present = layers.flatMap((l) => [GRAPH_IO.presentKey(l), GRAPH_IO.presentValue(l)]);
-    const { logits, outputs } = await this.run(input, cache, present);
-    const next: KvCache = {
-      keys: layers.map((l) => outputs[GRAPH_IO.presentKey(l)] as ort.Tensor),
-      values: layers.map((l) => outputs[GRAPH_IO.presentValue(l)] as ort.Tensor),
-      length: cache.length + logits.seq,
+    const names = this.cacheOutputNames();
+    const { logits, outputs } = await this.run(input, cache, names);
+    const { n_layer, n_head, n_embd } = this.config;
+    const D = n_embd / n_head;
+    const T = cache.length + logits.seq;
+    const grown = (i: number, past: ort.Tensor | undefined): ort.Tensor => {
+      const fetched = outputs[names[i] as string] as ort.Tensor;
+      if (this.cacheOutputs === 'whole') return fetched;
+      const data = appendPositions(cache.length === 0 ? undefined : (past?.data as Float32Array), fetched.data as Float32Array, logits.batch * n_head, cache.length, logits.seq, D);
+      return new ort.Tensor('float32', data, [logits.batch, n_head, T, D]);
     };
+    const layers = Array.from({ length: n_layer }, (_, l) => l);
+    const next: KvCache = { keys: layers.map((l) => grown(2 * l, cache.keys[l])), values: layers.map((l) => grown(2 * l + 1, cache.values[l])), length: T };
     return { ...logits, cache: next };
   }
 

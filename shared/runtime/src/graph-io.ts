@@ -1,12 +1,12 @@
 /**
- * The model graph's input and output names: Hugging Face optimum's decoder layout, so the artifact
- * also runs under other ONNX tools. An empty (length 0) past is the first step.
+ * The model graph's input and output names. Inputs are Hugging Face optimum's decoder inputs; an
+ * empty (length 0) past is the first step.
  *
- * Beyond optimum's outputs, graphs built here also give `present_new.{i}.key|value`: the keys and
- * values of this call's positions only (the last `sequence_length` of `present.*`). onnxruntime-node
- * copies every output it returns into a fresh buffer, so a decode step that fetches `present.*` gets
- * the whole cache back each time; fetching these instead, the caller keeps the cache itself
- * (shared/runtime/src/kv-decoder.ts).
+ * Outputs: graphs built by the quantizer (services/quantizer/src/gpt2-graph.ts) give the logits and
+ * `present_new.{i}.key|value`, the keys and values of this call's positions only, and the caller
+ * keeps the cache (kv-decoder.ts, batch-decoder.ts): a graph that outputs the whole cache
+ * (`present.*`, past and new concatenated) copies it every call, fetched or not. Imported optimum
+ * exports keep their `present.*`, which is fed back as the next past (gpt2-session.ts).
  */
 export const GRAPH_IO = {
   inputIds: 'input_ids',

@@ -4,6 +4,7 @@ import { tinyArtifact } from '../../../test/support/tiny-artifact.js';
 import { Gpt2Session } from './gpt2-session.js';
 import { PresentDecoding, SlotCacheDecoding, startDecoding } from './kv-decoder.js';
 import { argmax, maxAbsDifference } from './logits.js';
+import { Prefill } from './prefill.js';
 import { ARTIFACT_FILES, readManifest } from '@gpt2-int8/contract/manifest';
 
 describe.each([ARTIFACT_FILES.int8, ARTIFACT_FILES.fp32])('decoding through the KV cache (%s)', (file) => {
@@ -14,11 +15,12 @@ describe.each([ARTIFACT_FILES.int8, ARTIFACT_FILES.fp32])('decoding through the 
   });
   afterAll(async () => session.release());
 
-  it('uses the slot cache when the graph gives the new positions, with the same logits as feeding present.* back', async () => {
+  it('uses the slot cache when the graph gives the new positions, with the same logits as feeding the grown cache back', async () => {
     const prompt = Array.from({ length: 30 }, (_, i) => (i * 131 + 7) % 50000);
     const slots = await startDecoding(session, prompt);
     expect(slots).toBeInstanceOf(SlotCacheDecoding);
-    const plain = await PresentDecoding.start(session, prompt);
+    const prefill = await Prefill.run(session, prompt);
+    const plain = new PresentDecoding(session, prefill.cache, prefill.logits as Float32Array);
     expect(maxAbsDifference(slots.logits, plain.logits)).toBeLessThanOrEqual(1e-5);
     // 90 greedy steps: the slot buffers grow past 64 and 128 positions on the way.
     for (let step = 0; step < 90; step++) {

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import { type Gpt2Session, type KvCache, lastPositionLogits, leftPad } from './gpt2-session.js';
-import { GRAPH_IO } from './graph-io.js';
+import { type Gpt2Session, type KvCache, lastPositionLogits } from './gpt2-session.js';
+import { Prefill } from './prefill.js';
 
 /** One sequence being decoded through the KV cache: the next token's logits, and a way to go on. */
 export interface Decoding {
@@ -16,35 +16,32 @@ export interface Decoding {
 const GROWTH = 64;
 
 /**
- * Starts decoding `prompt` (batch 1). With a graph that gives the new positions' keys and values
- * (present_new.*, graph-io.ts) the cache lives in preallocated buffers here and each step fetches a
- * few kilobytes; otherwise every step fetches the whole cache back (optimum's outputs alone). Both
- * compute the same logits.
+ * Starts decoding `prompt` (batch 1; the prompt in chunks, prefill.ts). With a graph that gives the
+ * new positions' keys and values (present_new.*, graph-io.ts) the cache lives in preallocated
+ * buffers here and each step fetches a few kilobytes; otherwise every step fetches the whole cache
+ * back (optimum's outputs alone). Both compute the same logits.
  */
 export async function startDecoding(session: Gpt2Session, prompt: readonly number[]): Promise<Decoding> {
-  return session.session.outputNames.includes(GRAPH_IO.presentNewKey(0)) ? SlotCacheDecoding.start(session, prompt) : PresentDecoding.start(session, prompt);
+  const prefill = await Prefill.run(session, prompt);
+  return session.cacheOutputs === 'new' ? SlotCacheDecoding.start(session, prefill) : new PresentDecoding(session, prefill.cache, prefill.logits as Float32Array);
 }
 
-/** The plain way: feed `present.*` back as the next step's past. */
+/** The plain way: feed the grown cache back as the next past (gpt2-session.ts's step). */
 export class PresentDecoding implements Decoding {
-  private constructor(
+  constructor(
     private readonly session: Gpt2Session,
-    private out: Awaited<ReturnType<Gpt2Session['step']>>,
+    private cache: KvCache,
     public logits: Float32Array,
   ) {}
 
-  static async start(session: Gpt2Session, prompt: readonly number[]): Promise<PresentDecoding> {
-    const out = await session.step(leftPad([[...prompt]], 0), session.emptyCache(1));
-    return new PresentDecoding(session, out, lastPositionLogits(out, session.config.vocab_size)[0] as Float32Array);
-  }
-
   get length(): number {
-    return this.out.cache.length;
+    return this.cache.length;
   }
 
   async next(token: number): Promise<Float32Array> {
-    this.out = await this.session.step({ inputIds: [[token]], attentionMask: [Array<number>(this.length + 1).fill(1)] }, this.out.cache);
-    this.logits = lastPositionLogits(this.out, this.session.config.vocab_size)[0] as Float32Array;
+    const out = await this.session.step({ inputIds: [[token]], attentionMask: [Array<number>(this.length + 1).fill(1)] }, this.cache);
+    this.cache = out.cache;
+    this.logits = lastPositionLogits(out, this.session.config.vocab_size)[0] as Float32Array;
     return this.logits;
   }
 }
@@ -66,11 +63,13 @@ export class SlotCacheDecoding implements Decoding {
     public logits: Float32Array,
   ) {}
 
-  static async start(session: Gpt2Session, prompt: readonly number[]): Promise<SlotCacheDecoding> {
-    const { logits, outputs } = await session.run(leftPad([[...prompt]], 0), session.emptyCache(1), newKvNames(session));
-    const decoding = new SlotCacheDecoding(session, 0, lastPositionLogits(logits, session.config.vocab_size)[0] as Float32Array);
-    decoding.store(outputs, prompt.length);
-    decoding.length = prompt.length;
+  /** Takes over a finished prefill's keys and values. */
+  static start(session: Gpt2Session, prefill: Prefill): SlotCacheDecoding {
+    const decoding = new SlotCacheDecoding(session, 0, prefill.logits as Float32Array);
+    const { keys, values } = prefill.cache;
+    decoding.store((i) => ((i % 2 === 0 ? keys : values)[i >> 1] as ort.Tensor).data as Float32Array, prefill.length);
+    decoding.length = prefill.length;
+    prefill.release();
     return decoding;
   }
 
@@ -86,23 +85,27 @@ export class SlotCacheDecoding implements Decoding {
     // Past slots [0, length) and the new position (after all `capacity` past slots) attend; the rest not.
     const mask = new Array<number>(this.capacity + 1).fill(0).fill(1, 0, this.length);
     mask[this.capacity] = 1;
-    const { logits, outputs } = await this.session.run({ inputIds: [[token]], attentionMask: [mask] }, cache, newKvNames(this.session));
-    this.store(outputs, 1);
+    const names = this.session.cacheOutputNames();
+    const { logits, outputs } = await this.session.run({ inputIds: [[token]], attentionMask: [mask] }, cache, names);
+    this.store((i) => (outputs[names[i] as string] as ort.Tensor).data as Float32Array, 1);
     this.length++;
     this.logits = lastPositionLogits(logits, vocab_size)[0] as Float32Array;
     return this.logits;
   }
 
-  /** Copies the fetched present_new.* ([1, n_head, count, head_dim]) into slots [length, length + count). */
-  private store(fetched: ort.InferenceSession.OnnxValueMapType, count: number): void {
+  /**
+   * Copies `count` positions ([1, n_head, count, head_dim] each, `data(i)`: layer i >> 1's keys for
+   * even i, values for odd) into slots [length, length + count).
+   */
+  private store(data: (i: number) => Float32Array, count: number): void {
     this.reserve(this.length + count);
     const { n_layer, n_head, n_embd } = this.session.config;
     const headDim = n_embd / n_head;
     for (let l = 0; l < n_layer; l++) {
-      for (const [name, slots] of [[GRAPH_IO.presentNewKey(l), this.keys[l]], [GRAPH_IO.presentNewValue(l), this.values[l]]] as const) {
-        const data = (fetched[name] as ort.Tensor).data as Float32Array;
+      for (const [i, slots] of [[2 * l, this.keys[l]], [2 * l + 1, this.values[l]]] as const) {
+        const fresh = data(i);
         for (let h = 0; h < n_head; h++) {
-          (slots as Float32Array).set(data.subarray(h * count * headDim, (h + 1) * count * headDim), (h * this.capacity + this.length) * headDim);
+          (slots as Float32Array).set(fresh.subarray(h * count * headDim, (h + 1) * count * headDim), (h * this.capacity + this.length) * headDim);
         }
       }
     }
@@ -124,5 +127,3 @@ export class SlotCacheDecoding implements Decoding {
     this.capacity = capacity;
   }
 }
-
-const newKvNames = (session: Gpt2Session) => Array.from({ length: session.config.n_layer }, (_, l) => [GRAPH_IO.presentNewKey(l), GRAPH_IO.presentNewValue(l)]).flat();
