@@ -19,10 +19,12 @@ import { type Gpt2Session, type KvCache, lastPositionLogits } from './gpt2-sessi
 import type { Prefill } from './prefill.js';
 
 /**
- * Slots are added this many at a time. Every step attends over all of them (masked or not), and a
- * step's attention costs about rows × slots; each growth copies the whole cache once.
+ * Cache slots are added this many at a time (here and in kv-decoder.ts). Every step reads and
+ * attends over all of them, masked or not, so fewer spare slots make a step cheaper; each growth
+ * copies the whole cache once. 16 rather than 64: 8 rows of 32-token distil generations 10–15% more
+ * tokens a second (docs/performance.md, decisions).
  */
-export const DEFAULT_SLOT_GROWTH = 64;
+export const SLOT_GROWTH = 16;
 
 /** Whether `session`'s graph gives the new positions' keys and values (needed here). */
 export function supportsBatchDecoding(session: Gpt2Session): boolean {
@@ -45,15 +47,9 @@ export class BatchDecoder {
   private readonly active: DecodingRow[] = [];
   private readonly headDim: number;
 
-  private readonly growth: number;
-
-  constructor(
-    private readonly session: Gpt2Session,
-    opts: { slotGrowth?: number } = {},
-  ) {
+  constructor(private readonly session: Gpt2Session) {
     const { n_head, n_embd } = session.config;
     this.headDim = n_embd / n_head;
-    this.growth = opts.slotGrowth ?? DEFAULT_SLOT_GROWTH;
   }
 
   /** Sequences decoding. */
@@ -99,7 +95,7 @@ export class BatchDecoder {
     }
     entry.row = -1;
     // Fewer slots when the longest sequences have left: every step attends over all of them.
-    const needed = Math.ceil(Math.max(1, ...this.active.map((a) => a.length + 1)) / this.growth) * this.growth;
+    const needed = Math.ceil(Math.max(1, ...this.active.map((a) => a.length + 1)) / SLOT_GROWTH) * SLOT_GROWTH;
     if (needed < this.capacity) this.resize(this.rowCapacity, needed);
   }
 
@@ -145,7 +141,7 @@ export class BatchDecoder {
 
   /** Makes room for `rows` rows of `slots` slots, keeping what is stored. */
   private reserve(rows: number, slots: number): void {
-    const capacity = slots > this.capacity ? Math.ceil(slots / this.growth) * this.growth : this.capacity;
+    const capacity = slots > this.capacity ? Math.ceil(slots / SLOT_GROWTH) * SLOT_GROWTH : this.capacity;
     const rowCapacity = rows > this.rowCapacity ? Math.max(rows, Math.min(2 * this.rowCapacity, rows + 32), 1) : this.rowCapacity;
     if (capacity !== this.capacity || rowCapacity !== this.rowCapacity) this.resize(rowCapacity, capacity);
   }

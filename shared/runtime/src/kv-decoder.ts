@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { type Gpt2Session, type KvCache, lastPositionLogits } from './gpt2-session.js';
+import { SLOT_GROWTH } from './batch-decoder.js';
 import { Prefill } from './prefill.js';
 
 /** One sequence being decoded through the KV cache: the next token's logits, and a way to go on. */
@@ -12,8 +13,6 @@ export interface Decoding {
   next(token: number): Promise<Float32Array>;
 }
 
-/** Cache slots are added this many at a time, so buffers are rarely reallocated and copied. */
-const GROWTH = 64;
 
 /**
  * Starts decoding `prompt` (batch 1; the prompt in chunks, prefill.ts). With a graph that gives the
@@ -116,7 +115,7 @@ export class SlotCacheDecoding implements Decoding {
     if (slots <= this.capacity) return;
     const { n_layer, n_head, n_embd } = this.session.config;
     const headDim = n_embd / n_head;
-    const capacity = Math.ceil(slots / GROWTH) * GROWTH;
+    const capacity = Math.ceil(slots / SLOT_GROWTH) * SLOT_GROWTH;
     const grow = (old: Float32Array | undefined) => {
       const bigger = new Float32Array(n_head * capacity * headDim);
       if (old) for (let h = 0; h < n_head; h++) bigger.set(old.subarray(h * this.capacity * headDim, (h * this.capacity + this.length) * headDim), h * capacity * headDim);
