@@ -4,11 +4,12 @@
  *
  * What one KV-cache decode step costs (INT8, batch 1, 1 thread) under three glibc malloc settings
  * — glibc's default, a 256 KiB mmap threshold, and the workers' own (shared/contract/src/worker-process.ts)
- * — each measured three ways: fetching every output and feeding present.* back as the next past
- * (optimum's way), fetching the logits only (what the model itself costs), and the worker's slot
- * cache (shared/runtime/src/kv-decoder.ts: only the new positions fetched). onnxruntime-node copies every
- * output into a fresh buffer; the gap between the first two columns is that copy, and the
- * allocator decides whether each fresh buffer is page-faulted in anew. Each setting runs in its own process (glibc reads its
+ * — each measured three ways: the grown cache in a fresh buffer fed back as the next past
+ * (Gpt2Session.step: optimum's way, or the new positions appended to a copy of the past), fetching
+ * the logits only (what the model itself costs), and the worker's slot cache
+ * (shared/runtime/src/kv-decoder.ts: the new positions written into its own buffers). The gap
+ * between the first two columns is that copy, and the allocator decides whether each fresh buffer
+ * is page-faulted in anew. Each setting runs in its own process (glibc reads its
  * tunables at start-up), settings interleaved over two rounds.
  */
 import { join } from 'node:path';
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
       '',
       `Median of ${reps} steps per cell, one cell per round (round 1 / round 2).`,
       '',
-      table(['malloc setting', 'cached positions', 'present.* fed back ms', 'logits only ms', 'slot cache (the worker) ms'], rows, ['l', 'r', 'r', 'r', 'r']),
+      table(['malloc setting', 'cached positions', 'grown cache fed back ms', 'logits only ms', 'slot cache (the worker) ms'], rows, ['l', 'r', 'r', 'r', 'r']),
       '',
     ].join('\n'),
   );
