@@ -8,6 +8,7 @@
  */
 import { LEGACY_PROMPTS } from '@gpt2-int8/contract/prompts';
 import type { PredictResponse } from '@gpt2-int8/contract/api';
+import { processTicks } from './cpu-share.js';
 import { predict } from './load.js';
 import { fixed, table } from './markdown.js';
 import { startProduct } from './product.js';
@@ -63,6 +64,19 @@ export function overheadMs(samples: readonly Sample[]): number {
   return summarize(paced.map((s) => s.client)).median - summarize(paced.map((s) => s.timings.inference)).median;
 }
 
+/** USER_HZ: /proc/<pid>/stat counts CPU time in hundredths of a second. */
+const MS_PER_TICK = 10;
+
+/** The CPU time each role's processes (and this client, 'client') spend while `fn` runs, in ms. */
+async function cpuMs<T>(roles: Map<string, number[]>, fn: () => Promise<T>): Promise<{ result: T; ms: Map<string, number> }> {
+  const all = new Map<string, (number | 'self')[]>([...roles, ['client', ['self']]]);
+  const ticks = () => new Map([...all].map(([role, pids]) => [role, pids.reduce((a: number, p) => a + processTicks(p), 0)]));
+  const before = ticks();
+  const result = await fn();
+  const after = ticks();
+  return { result, ms: new Map([...after].map(([role, t]) => [role, (t - (before.get(role) ?? 0)) * MS_PER_TICK])) };
+}
+
 async function countCommands(url: string, redisUrl: string, requests: number): Promise<string> {
   const monitor = await monitorRedis(redisUrl);
   const before = performance.now();
@@ -83,8 +97,12 @@ export async function throughStart(opts: ThroughStartOptions): Promise<string> {
   const product = await startProduct({ modelSource: opts.modelSource, modelDir: opts.modelDir, workers: opts.workers, logLevel: opts.logLevel });
   let samples: Sample[];
   let commands: string | undefined;
+  let cpu: string;
   try {
-    samples = await sequential(product.url, opts.requests, WARMUPS);
+    await sequential(product.url, 0, WARMUPS);
+    const measured = await cpuMs(product.processes(), () => sequential(product.url, opts.requests, 0));
+    samples = measured.result;
+    cpu = [...measured.ms].map(([role, ms]) => `${role} ${fixed(ms / opts.requests)}`).join(', ');
     if (opts.redisCommands) commands = await countCommands(product.url, product.redisUrl, opts.requests);
   } finally {
     const code = await product.stop();
@@ -95,6 +113,8 @@ export async function throughStart(opts: ThroughStartOptions): Promise<string> {
     table(headers, [row(`after ${PAUSE_MS} ms idle`, samples.filter((s) => s.paced)), row('back to back', samples.filter((s) => !s.paced)), row('all', samples)], ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     '',
     `**Target figure: client p50 − inference p50 after ${PAUSE_MS} ms idle: ${fixed(overheadMs(samples))} ms**`,
+    '',
+    `CPU time per predict, ms (from /proc, in 10 ms ticks over all ${opts.requests}): ${cpu}`,
     ...(commands !== undefined ? ['', commands] : []),
     '',
   ].join('\n');

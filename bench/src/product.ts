@@ -4,6 +4,7 @@
  * LOG_LEVEL — and a REDIS_URL where nothing answers, so that it starts its private redis-server as
  * on a fresh machine. Everything else (worker settings, pretty logs) is npm start's own default.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { freePort } from '@gpt2-int8/dev/free-port';
 import { START_MAIN } from './paths.js';
 import { manage, stopManaged, waitReady } from './processes.js';
@@ -22,6 +23,8 @@ export interface Product {
   url: string;
   /** npm start's private Redis, for looking at what the services send it. */
   redisUrl: string;
+  /** The processes npm start runs (gateway, worker-1…, redis-server), by role, from /proc. */
+  processes(): Map<string, number[]>;
   /** Ctrl-C's drain (SIGTERM); resolves with npm start's exit code. */
   stop(): Promise<number | null>;
 }
@@ -53,9 +56,35 @@ export async function startProduct(opts: ProductOptions): Promise<Product> {
     const url = `http://127.0.0.1:${port}`;
     await waitReady(url, opts.workers, [product], 180_000);
     if (redisUrl === undefined) throw new Error('npm start did not say where its private Redis is ("private Redis at …"); was REDIS_URL answered by another Redis?');
-    return { url, redisUrl, stop };
+    return { url, redisUrl, processes: () => childrenByRole(product.child.pid as number), stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** What a process runs, from its command line: "gateway", "worker", "redis-server" or the program's name. */
+function role(pid: number): string {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const program = argv.find((a) => a.endsWith('.js')) ?? argv[0] ?? '';
+  if (program.endsWith('gateway/dist/main.js')) return 'gateway';
+  if (program.endsWith('worker/dist/main.js')) return 'worker';
+  return program.split('/').pop() ?? program;
+}
+
+function childrenByRole(parent: number): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== parent) continue;
+      const r = role(Number(entry));
+      out.set(r, [...(out.get(r) ?? []), Number(entry)]);
+    } catch {
+      // exited while listed
+    }
+  }
+  return out;
 }
