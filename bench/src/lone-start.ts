@@ -37,17 +37,33 @@ interface Sample {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function sequential(url: string, count: number, warmups: number): Promise<Sample[]> {
-  const samples: Sample[] = [];
+/** `count` calls of `send` after `warmups`, every other one after PAUSE_MS idle, each timed by the client. */
+async function paced<T>(count: number, warmups: number, send: (i: number) => Promise<T>): Promise<{ paced: boolean; client: number; result: T }[]> {
+  const out: { paced: boolean; client: number; result: T }[] = [];
   for (let i = 0; i < warmups + count; i++) {
-    const paced = i % 2 === 1;
-    if (paced) await sleep(PAUSE_MS);
+    const isPaced = i % 2 === 1;
+    if (isPaced) await sleep(PAUSE_MS);
     const started = performance.now();
-    const body = await predict(url, LEGACY_PROMPTS[i % LEGACY_PROMPTS.length] as string);
+    const result = await send(i);
     const client = performance.now() - started;
-    if (i >= warmups) samples.push({ paced, client, timings: body.timings_ms });
+    if (i >= warmups) out.push({ paced: isPaced, client, result });
   }
-  return samples;
+  return out;
+}
+
+async function sequential(url: string, count: number, warmups: number): Promise<Sample[]> {
+  const runs = await paced(count, warmups, (i) => predict(url, LEGACY_PROMPTS[i % LEGACY_PROMPTS.length] as string));
+  return runs.map(({ paced: p, client, result }) => ({ paced: p, client, timings: result.timings_ms }));
+}
+
+/** The same client's GET /healthz, paced the same way: the HTTP round trip through the gateway with no job in it. */
+async function httpFloorMs(url: string, count: number): Promise<number> {
+  const runs = await paced(count, WARMUPS, async () => {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+    if (res.status !== 200) throw new Error(`GET /healthz answered ${res.status}`);
+    return res.text();
+  });
+  return summarize(runs.filter((r) => r.paced).map((r) => r.client)).median;
 }
 
 function row(label: string, samples: readonly Sample[]): string[] {
@@ -98,11 +114,13 @@ export async function throughStart(opts: ThroughStartOptions): Promise<string> {
   let samples: Sample[];
   let commands: string | undefined;
   let cpu: string;
+  let floor: number;
   try {
     await sequential(product.url, 0, WARMUPS);
     const measured = await cpuMs(product.processes(), () => sequential(product.url, opts.requests, 0));
     samples = measured.result;
     cpu = [...measured.ms].map(([role, ms]) => `${role} ${fixed(ms / opts.requests)}`).join(', ');
+    floor = await httpFloorMs(product.url, opts.requests);
     if (opts.redisCommands) commands = await countCommands(product.url, product.redisUrl, opts.requests);
   } finally {
     const code = await product.stop();
@@ -113,6 +131,8 @@ export async function throughStart(opts: ThroughStartOptions): Promise<string> {
     table(headers, [row(`after ${PAUSE_MS} ms idle`, samples.filter((s) => s.paced)), row('back to back', samples.filter((s) => !s.paced)), row('all', samples)], ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     '',
     `**Target figure: client p50 − inference p50 after ${PAUSE_MS} ms idle: ${fixed(overheadMs(samples))} ms**`,
+    '',
+    `The HTTP round trip alone, GET /healthz from the same client paced the same way: client p50 ${fixed(floor)} ms.`,
     '',
     `CPU time per predict, ms (from /proc, in 10 ms ticks over all ${opts.requests}): ${cpu}`,
     ...(commands !== undefined ? ['', commands] : []),

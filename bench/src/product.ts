@@ -69,7 +69,8 @@ function role(pid: number): string {
   const program = argv.find((a) => a.endsWith('.js')) ?? argv[0] ?? '';
   if (program.endsWith('gateway/dist/main.js')) return 'gateway';
   if (program.endsWith('worker/dist/main.js')) return 'worker';
-  return program.split('/').pop() ?? program;
+  // redis-server rewrites its command line to "redis-server <address>": the name is the first word.
+  return program.split('/').pop()?.split(' ')[0] ?? program;
 }
 
 function childrenByRole(parent: number): Map<string, number[]> {

@@ -192,6 +192,9 @@ describe('npm run bench:lone', () => {
       expect(rows).toHaveLength(3);
       for (const row of rows) expect(row).toMatch(/ \| [24]( \| -?\d+\.\d{2}){6} \|$/);
       expect(r.stdout).toMatch(/client p50 − inference p50 after 200 ms idle: -?\d+\.\d{2} ms/);
+      expect(r.stdout).toMatch(/GET \/healthz from the same client paced the same way: client p50 \d+\.\d{2} ms/);
+      const cpu = /CPU time per predict, ms .*: (.*)/.exec(r.stdout)?.[1] ?? '';
+      for (const role of ['gateway', 'worker', 'redis-server', 'client']) expect(cpu).toMatch(new RegExp(`${role}[^,]* \\d+\\.\\d{2}`));
       expect(r.stdout).toMatch(/Redis commands per predict over 4 more .*: \d+\.\d/);
       expect(r.stdout).toMatch(/^\| EVALSHA \| \d+\.\d \|$/m);
     } finally {
