@@ -1,6 +1,6 @@
 /**
  * `npm run bench:lone -- --through-start`: what a user sending one predict at a time waits beyond
- * the model's own work (docs/performance.md, "A lone predict's overhead through npm start"). The
+ * the model's own work (docs/performance.md, "A lone predict through npm start"). The
  * product is started as a user does (product.ts); one keep-alive Node fetch client sends
  * sequential predicts, every other one after PAUSE_MS idle, so both a warm and a woken-up path are
  * measured. Reported: the client's time, the worker's inference and the gateway's own timings_ms,
