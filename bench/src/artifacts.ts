@@ -47,15 +47,20 @@ export async function ensureQuantized(model: string, outDir: string, opts: Ensur
   return outDir;
 }
 
+/** Where the seeded synthetic checkpoint of `preset` and its artifact are kept in the cache. */
+export function syntheticPaths(preset: string, seed: number, cacheDir: string): { checkpoint: string; artifact: string } {
+  const base = join(cacheDir, `synthetic-${preset}-seed${seed}`);
+  return { checkpoint: join(base, 'checkpoint'), artifact: join(base, 'artifact') };
+}
+
 /** The artifact of a seeded synthetic checkpoint of `preset`: random weights, true shapes. */
 export async function ensureSyntheticArtifact(preset: string, seed: number, opts: EnsureOptions): Promise<string> {
-  const base = join(opts.cacheDir, `synthetic-${preset}-seed${seed}`);
-  const checkpoint = join(base, 'checkpoint');
+  const { checkpoint, artifact } = syntheticPaths(preset, seed, opts.cacheDir);
   if (!existsSync(join(checkpoint, 'config.json'))) {
     opts.log?.(`building a synthetic ${preset} checkpoint (first run only)`);
     await runQuantizer(['make-model', '--preset', preset, '--seed', String(seed), '--out', checkpoint]);
   }
-  return ensureQuantized(checkpoint, join(base, 'artifact'), opts);
+  return ensureQuantized(checkpoint, artifact, opts);
 }
 
 /** The artifact of the trained student-tiny checkpoint, or undefined when it is absent. */

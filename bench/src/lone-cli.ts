@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * npm run bench:lone -- [--requests N] [--rounds N] [--preset distil|small|tiny | --model-dir DIR] [--cache-dir DIR]
+ * npm run bench:lone -- --through-start [--requests N] [--workers N] [--log-level L] [--redis-commands] [--preset P] [--cache-dir DIR]
  *
- * The target "a lone request must not get measurably slower" with micro-batching on
+ * With --through-start, a lone predict's overhead through `npm start` itself (lone-start.ts).
+ * Otherwise, the target "a lone request must not get measurably slower" with micro-batching on
  * (docs/performance.md): one worker behind a real gateway and a private redis-server, `--requests`
  * sequential predicts (after 100 warm-ups) with MAX_BATCH=8 and with MAX_BATCH=1, alternating over
  * `--rounds`. Per run: the medians of the client's time, of the gateway's total and of the worker's
@@ -13,16 +15,20 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { LEGACY_PROMPTS } from '@gpt2-int8/contract/prompts';
-import { ensureSyntheticArtifact } from './artifacts.js';
+import { ensureSyntheticArtifact, syntheticPaths } from './artifacts.js';
 import { positiveInt, runMain, UsageError } from './cli-args.js';
-import { machineInfo, machineMarkdown } from './machine.js';
+import { loadAverage, machineInfo, machineMarkdown } from './machine.js';
 import { predict } from './load.js';
+import { throughStart } from './lone-start.js';
 import { fixed, table } from './markdown.js';
 import { DEFAULT_CACHE_DIR } from './paths.js';
 import { startGroup, startRedis } from './processes.js';
 import { summarize } from './summary.js';
 
-const USAGE = 'usage: npm run bench:lone -- [--requests N] [--rounds N] [--preset distil|small|tiny | --model-dir DIR] [--cache-dir DIR]';
+const USAGE = [
+  'usage: npm run bench:lone -- [--requests N] [--rounds N] [--preset distil|small|tiny | --model-dir DIR] [--cache-dir DIR]',
+  '       npm run bench:lone -- --through-start [--requests N (200)] [--workers N (2)] [--log-level L (warn)] [--redis-commands] [--preset P (tiny)] [--cache-dir DIR]',
+].join('\n');
 const WARMUPS = 100;
 const BATCH_SETTINGS = [8, 1] as const;
 
@@ -50,17 +56,50 @@ async function sequentialPredicts(url: string, count: number): Promise<{ client:
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { requests: { type: 'string' }, rounds: { type: 'string' }, preset: { type: 'string' }, 'model-dir': { type: 'string' }, 'cache-dir': { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      requests: { type: 'string' },
+      rounds: { type: 'string' },
+      preset: { type: 'string' },
+      'model-dir': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'through-start': { type: 'boolean' },
+      workers: { type: 'string' },
+      'log-level': { type: 'string' },
+      'redis-commands': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
   });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const requests = positiveInt('requests', values.requests, 1500);
+  const through = values['through-start'] === true;
+  const requests = positiveInt('requests', values.requests, through ? 200 : 1500);
   const rounds = positiveInt('rounds', values.rounds, 3);
-  const preset = values.preset ?? 'distil';
+  const preset = values.preset ?? (through ? 'tiny' : 'distil');
   if (!['distil', 'small', 'tiny'].includes(preset)) throw new UsageError(`--preset must be distil, small or tiny, got ${preset}`);
   const cacheDir = values['cache-dir'] ?? DEFAULT_CACHE_DIR;
+  if (through) {
+    // npm start quantizes MODEL_SOURCE into MODEL_DIR itself: it gets the checkpoint, not an artifact.
+    if (values['model-dir'] !== undefined || values.rounds !== undefined) throw new UsageError('--through-start takes --preset, not --model-dir, and no --rounds');
+    await ensureSyntheticArtifact(preset, 1, { cacheDir, log: (l) => process.stderr.write(`${l}\n`) });
+    const { checkpoint, artifact } = syntheticPaths(preset, 1, cacheDir);
+    const workers = positiveInt('workers', values.workers, 2);
+    const logLevel = values['log-level'] ?? 'warn';
+    const machine = machineInfo();
+    const report = await throughStart({ modelSource: checkpoint, modelDir: artifact, workers, requests, logLevel, redisCommands: values['redis-commands'] === true });
+    process.stdout.write(
+      [
+        `# A lone predict through npm start: the synthetic ${preset} INT8 artifact, WORKERS=${workers}, LOG_LEVEL=${logLevel}`,
+        '',
+        machineMarkdown(machine),
+        `- load average at the end (1/5/15 min): ${loadAverage().join(' / ')}`,
+        '',
+        report,
+      ].join('\n'),
+    );
+    return;
+  }
   const modelDir = values['model-dir'] ?? (await ensureSyntheticArtifact(preset, 1, { cacheDir, log: (l) => process.stderr.write(`${l}\n`) }));
   const redis = await startRedis();
   const runs: Run[] = [];

@@ -8,6 +8,7 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const QUANTIZER_CLI = join(ROOT, 'services/quantizer/dist/cli.js');
 export const GATEWAY_MAIN = join(ROOT, 'services/gateway/dist/main.js');
 export const WORKER_MAIN = join(ROOT, 'services/worker/dist/main.js');
+export const START_MAIN = join(ROOT, 'scripts/dist/start.js');
 
 /** Models built for benchmarks (gitignored): built once, reused by every later run. */
 export const DEFAULT_CACHE_DIR = join(ROOT, 'bench/.cache');

@@ -36,7 +36,7 @@ function hookExit(): void {
   }
 }
 
-interface Managed {
+export interface Managed {
   child: ChildProcess;
   name: string;
   /** The last few KB of its output, for error messages. */
@@ -45,7 +45,7 @@ interface Managed {
 }
 
 /** Starts a process; with `logFile`, everything it prints also goes there (complete once `exited` resolves). */
-function manage(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logFile?: string): Managed {
+export function manage(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logFile?: string): Managed {
   hookExit();
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -77,7 +77,7 @@ function manage(name: string, command: string, args: string[], env: NodeJS.Proce
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves with its exit code (null when a signal ended it). */
-async function stopManaged(m: Managed, graceMs = 10_000): Promise<number | null> {
+export async function stopManaged(m: Managed, graceMs = 10_000): Promise<number | null> {
   if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');
   const timer = setTimeout(() => m.child.kill('SIGKILL'), graceMs);
   const code = await m.exited;
@@ -147,7 +147,7 @@ function baseEnv(opts: GroupOptions): NodeJS.ProcessEnv {
 }
 
 /** Waits until /readyz says `workers` workers are ready; fails early if a process exits. */
-async function waitReady(url: string, workers: number, procs: Managed[], timeoutMs: number): Promise<void> {
+export async function waitReady(url: string, workers: number, procs: Managed[], timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let last = '';
   while (performance.now() < deadline) {

@@ -31,7 +31,7 @@ function run(script: string, args: string[]): Promise<{ code: number | null; std
 
 let dir: string;
 beforeAll(() => {
-  execFileSync('npx', ['tsc', '-b', 'bench', 'services/quantizer', 'services/worker', 'services/gateway'], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync('npx', ['tsc', '-b', 'bench', 'services/quantizer', 'services/worker', 'services/gateway', 'scripts'], { cwd: ROOT, stdio: 'pipe' });
   dir = mkdtempSync(join(tmpdir(), 'gpt2-int8-bench-test-'));
 }, 180_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -181,6 +181,25 @@ describe('npm run bench:lone', () => {
     expect(rows.map((l) => l.split('|')[2]?.trim())).toEqual(['8', '1', '8', '1']);
     for (const row of rows) expect(row).toMatch(/( \| -?\d+\.\d{2}){4} \|$/);
     expect(r.stdout).toMatch(/MAX_BATCH=8 minus MAX_BATCH=1 in each round: -?\d+\.\d{2}, -?\d+\.\d{2} ms \(mean -?\d+\.\d{2}\)/);
+  }, 120_000);
+
+  it('--through-start: starts the product as npm start does, times paced and back-to-back predicts, counts Redis commands', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'bench-lone-start-'));
+    try {
+      const r = await run('bench/dist/lone-cli.js', ['--through-start', '--preset', 'tiny', '--cache-dir', cache, '--requests', '4', '--workers', '1', '--redis-commands']);
+      expect(r.code, r.stderr).toBe(0);
+      const rows = r.stdout.split('\n').filter((l) => /^\| (after 200 ms idle|back to back|all) \|/.test(l));
+      expect(rows).toHaveLength(3);
+      for (const row of rows) expect(row).toMatch(/ \| [24]( \| -?\d+\.\d{2}){6} \|$/);
+      expect(r.stdout).toMatch(/client p50 − inference p50 after 200 ms idle: -?\d+\.\d{2} ms/);
+      expect(r.stdout).toMatch(/GET \/healthz from the same client paced the same way: client p50 \d+\.\d{2} ms/);
+      const cpu = /CPU time per predict, ms .*: (.*)/.exec(r.stdout)?.[1] ?? '';
+      for (const role of ['gateway', 'worker', 'redis-server', 'client']) expect(cpu).toMatch(new RegExp(`${role}[^,]* \\d+\\.\\d{2}`));
+      expect(r.stdout).toMatch(/Redis commands per predict over 4 more .*: \d+\.\d/);
+      expect(r.stdout).toMatch(/^\| EVALSHA \| \d+\.\d \|$/m);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 

@@ -12,13 +12,31 @@ import { summarize, type WorkerSummary } from './workers.js';
 export const queueUnavailable = (): ApiError => new ApiError(503, 'QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', 2);
 
 /** How stale the queue depth used for admission may be (see depth). */
-const DEPTH_MAX_AGE_MS = 50;
+const DEPTH_MAX_AGE_MS = 1000;
 /** How long "some worker is ready" is believed: heartbeats are refreshed every second anyway. */
 const READY_FOR_MS = 1000;
+/**
+ * Past these ages a request still uses what is kept but has it read again in the background, so a
+ * steady client never waits for these reads and the kept values stay this fresh under load.
+ */
+const DEPTH_REREAD_AFTER_MS = 50;
+const READY_REREAD_AFTER_MS = 500;
+
+/**
+ * A read for later requests, sent after the current one's own commands: started at once, its
+ * command would go to Redis ahead of the job it admits (a lone request waited for it all the same).
+ * Its failure is left to the next read a request waits for.
+ */
+function later(read: () => Promise<unknown>): Promise<unknown> {
+  return new Promise<void>((resolve) => setImmediate(resolve)).then(read).catch(() => undefined);
+}
 
 export class Admission {
-  private readyUntil = 0;
+  /** When the last "a worker is ready" was read (0: never, or "none" was). */
+  private readyAt = 0;
+  private rereadingReady: Promise<unknown> | undefined;
   private depthCache: { at: number; depth: number } | undefined;
+  private rereadingDepth: Promise<unknown> | undefined;
 
   constructor(
     private readonly jobs: Pick<Jobs, 'connected' | 'counts'>,
@@ -47,25 +65,45 @@ export class Admission {
 
   /**
    * Undefined when a worker is ready, else the summary saying why none is. A "ready" answer is
-   * believed for READY_FOR_MS; a "none" answer is always re-read, so a worker that just came up is
-   * used at once.
+   * believed for READY_FOR_MS (re-read in the background after READY_REREAD_AFTER_MS); a "none"
+   * answer is always re-read, so a worker that just came up is used at once.
    */
   private async noWorkerReady(): Promise<WorkerSummary | undefined> {
-    if (Date.now() < this.readyUntil) return undefined;
+    const age = Date.now() - this.readyAt;
+    if (age < READY_FOR_MS) {
+      if (age > READY_REREAD_AFTER_MS) this.rereadingReady ??= later(() => this.readReady()).finally(() => (this.rereadingReady = undefined));
+      return undefined;
+    }
+    return this.readReady();
+  }
+
+  private async readReady(): Promise<WorkerSummary | undefined> {
+    const at = Date.now();
     const summary = summarize(await this.workers.heartbeats());
-    if (summary.ready === 0) return summary;
-    this.readyUntil = Date.now() + READY_FOR_MS;
-    return undefined;
+    this.readyAt = summary.ready === 0 ? 0 : at;
+    return summary.ready === 0 ? summary : undefined;
   }
 
   /**
    * Far below the limit a depth up to DEPTH_MAX_AGE_MS old (plus this gateway's own jobs since) is
-   * good enough, and saves a Redis round trip — a third of the queue hop; near the limit it is read
-   * fresh, so the limit itself stays exact.
+   * good enough, and saves a Redis round trip on the request's path: a lone request after a pause
+   * used to pay it every time. Past DEPTH_REREAD_AFTER_MS it is read again in the background, so
+   * under load it stays that fresh. Near the limit it is read before answering, so the limit itself
+   * stays exact.
    */
   private async depth(): Promise<number> {
     const cached = this.depthCache;
-    if (cached && Date.now() - cached.at <= DEPTH_MAX_AGE_MS && cached.depth < this.maxDepth / 2) return cached.depth;
+    if (cached && cached.depth < this.maxDepth / 2) {
+      const age = Date.now() - cached.at;
+      if (age <= DEPTH_MAX_AGE_MS) {
+        if (age > DEPTH_REREAD_AFTER_MS) this.rereadingDepth ??= later(() => this.readDepth()).finally(() => (this.rereadingDepth = undefined));
+        return cached.depth;
+      }
+    }
+    return this.readDepth();
+  }
+
+  private async readDepth(): Promise<number> {
     const at = Date.now();
     const depth = (await this.jobs.counts()).waiting;
     this.depthCache = { at, depth };
