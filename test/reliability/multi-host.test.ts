@@ -120,10 +120,15 @@ describe.skipIf(unavailable !== undefined)('workers on other hosts (network name
       expect(outcomes.filter((o) => o.sentAt > leftAt).every((o) => o.worker === 'host-3')).toBe(true);
       // The jobs host-1 held were all finished: those it had not finished before the SIGKILL
       // landed, by another host.
+      // A job whose answer host-1 had published (reply_to) before the SIGKILL landed, but not yet
+      // marked finished, has its client answered and is still run again once found stalled: wait
+      // for those re-runs to end.
+      await until('the jobs host-1 held to be finished', async () => (await Promise.all(victims.map(async (id) => queue.getJob(id)))).every((j) => j?.finishedOn !== undefined), 30_000);
       const held = await Promise.all(victims.map(async (id) => queue.getJob(id)));
       const finishedBy = held.map((j) => (j?.returnvalue as { worker?: string } | undefined)?.worker);
+      const states = await Promise.all(held.map(async (j) => (j === undefined ? 'gone' : `${await j.getState()} ${j.failedReason ?? ''} attempts ${j.attemptsMade} ${JSON.stringify(j.returnvalue)?.slice(0, 120)}`)));
       held.forEach((j, i) => {
-        expect(finishedBy[i], `job ${victims[i]}`).toMatch(/^host-[123]$/);
+        expect(finishedBy[i], `job ${victims[i]}: ${states[i]}`).toMatch(/^host-[123]$/);
         if (finishedBy[i] === 'host-1') expect(j?.finishedOn).toBeLessThanOrEqual(killedAt + 100);
       });
       const takenOver = finishedBy.filter((w) => w !== 'host-1');
