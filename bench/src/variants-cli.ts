@@ -69,12 +69,24 @@ function blockSizes(options: readonly string[]): number[] {
   return options.flatMap((o, i) => (o === '--block-size' || o === '--head-block-size' ? [Number(options[i + 1])] : []));
 }
 
+const USAGE = `usage: npm run bench:variants -- [--preset tiny|distil|small] [--reps N] [--agreement-windows N] [--cache-dir DIR] [--results-dir DIR]
+
+  --preset P               synthetic checkpoint the speed and size are measured on (default small)
+  --reps N                 interleaved runs per prompt length (default 15; half at the long prompt)
+  --agreement-windows N    64-token windows of the reference text scored on student-tiny (default: all of them)
+  --cache-dir DIR          where models are built and kept (default bench/.cache)
+  --results-dir DIR        where the .md and .json results go (default bench/results)`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { preset: { type: 'string', default: 'small' }, reps: { type: 'string' }, 'agreement-windows': { type: 'string' }, 'cache-dir': { type: 'string' }, 'results-dir': { type: 'string' } },
+    options: { preset: { type: 'string', default: 'small' }, reps: { type: 'string' }, 'agreement-windows': { type: 'string' }, 'cache-dir': { type: 'string' }, 'results-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   if (values.preset !== 'small' && values.preset !== 'distil' && values.preset !== 'tiny') throw new UsageError(`--preset must be tiny, distil or small`);
   const reps = positiveInt('reps', values.reps, 15);
   const agreementWindows = values['agreement-windows'] === undefined ? undefined : positiveInt('agreement-windows', values['agreement-windows'], 1);
@@ -183,4 +195,4 @@ async function main(): Promise<void> {
   log(`wrote ${out}.md and .json`);
 }
 
-runMain(main, 'usage: npm run bench:variants -- [--preset tiny|distil|small] [--reps N] [--agreement-windows N] [--cache-dir DIR] [--results-dir DIR]');
+runMain(main, USAGE);
