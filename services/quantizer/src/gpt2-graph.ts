@@ -104,8 +104,10 @@ export function buildGpt2Graph(config: Gpt2Config, w: Gpt2Weights, options: Grap
       axis: -1,
       epsilon: { float: config.layer_norm_epsilon },
     });
-  const linear = (x: string, p: LinearWeights, name: string) => // [..., in] -> [..., out], weight [in, out]
-    b.op('Add', [b.op('MatMul', [x, init(`${name}.weight`, p.weight)]), init(`${name}.bias`, p.bias)]);
+  // [B, S, in] -> [B, S, out], weight [in, out]. The input's shape is declared (value_info): the
+  // quantizer gives activations with the same rows one zero point (quantize/declared-rows.ts).
+  const linear = (x: string, p: LinearWeights, name: string) =>
+    b.op('Add', [b.op('MatMul', [b.declare(x, DT.FLOAT, ['batch_size', 'sequence_length', p.weight.dims[0] as number]), init(`${name}.weight`, p.weight)]), init(`${name}.bias`, p.bias)]);
 
   // Logits first, as optimum orders its outputs; then this call's keys and values per layer.
   const last = (options.logits ?? 'last') === 'last';

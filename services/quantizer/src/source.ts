@@ -10,6 +10,7 @@ import { downloadHubCheckpoint, type HubDownloadOptions, hubSourceId, parseHubSo
 import { isPickledFileName, pickledCheckpointMessage } from './checkpoint/pickled.js';
 import { hashFiles } from './checkpoint/source-hash.js';
 import { buildGpt2Graph } from './gpt2-graph.js';
+import { withoutDeclaredShapes } from './quantize/declared-rows.js';
 import { configBeside, loadOnnxSource } from './onnx-import.js';
 
 /** The kinds of source, as the manifest records them (shared/contract/src/manifest-schema.ts). */
@@ -50,7 +51,7 @@ const CHECKPOINT: SourceFormat = {
     const c = await loadHfCheckpoint(source.path, { source });
     log(`building the FP32 graph (${c.config.n_layer} layers × ${c.config.n_embd}, vocabulary ${c.config.vocab_size})`);
     const model = buildGpt2Graph(c.config, c.weights, graph);
-    return { config: c.config, model, fp32: encodeModel(model), synthetic: c.synthetic, sha256: c.source.sha256 };
+    return { config: c.config, model, fp32: encodeModel(withoutDeclaredShapes(model)), synthetic: c.synthetic, sha256: c.source.sha256 };
   },
 };
 

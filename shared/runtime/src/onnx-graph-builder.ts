@@ -57,6 +57,8 @@ export class GraphBuilder {
   readonly initializers: onnx.TensorProto[] = [];
   readonly inputs: onnx.ValueInfoProto[] = [];
   readonly outputs: onnx.ValueInfoProto[] = [];
+  /** Shapes declared for intermediate tensors (ONNX's value_info). */
+  readonly declared: onnx.ValueInfoProto[] = [];
   private counter = 0;
   private readonly constants = new Map<string, string>();
 
@@ -73,6 +75,12 @@ export class GraphBuilder {
 
   output(name: string, elemType: DataType, shape: readonly Dim[]): void {
     this.outputs.push(valueInfo(name, elemType, shape));
+  }
+
+  /** Declares an intermediate tensor's shape where it cannot be inferred from constants (value_info); returns the name. */
+  declare(name: string, elemType: DataType, shape: readonly Dim[]): string {
+    this.declared.push(valueInfo(name, elemType, shape));
+    return name;
   }
 
   initializer(name: string, t: ConstantTensor): string {
@@ -127,6 +135,7 @@ export class GraphBuilder {
       initializer: this.initializers,
       input: this.inputs,
       output: this.outputs,
+      valueInfo: this.declared,
     });
   }
 }

@@ -4,6 +4,7 @@ import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/runtime/gpt
 import { buildGpt2Graph } from '../gpt2-graph.js';
 import { decodeModel, DT, encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
+import { withoutDeclaredShapes } from './declared-rows.js';
 import { quantizeModel } from './quantize-graph.js';
 import { int4Quantization, int8BlockQuantization, int8Quantization } from './quantization.js';
 
@@ -62,6 +63,22 @@ describe('quantizeModel', () => {
       const y = lastPositionLogits(await b.step(leftPad([p], 0), b.emptyCache(1)), config.vocab_size)[0] as Float32Array;
       expect(maxAbsDiff(x, y)).toBeLessThanOrEqual(1e-4 * maxAbs(x));
     }
+  });
+
+  it('gives the activations of the same rows one zero point, with the same logits as one per activation', async () => {
+    const shared = quantized().model;
+    // The layers' linears read [B, S, *] (declared by gpt2-graph.ts); the head reads [B·1, E].
+    expect(shared.graph?.node?.filter((n) => n.opType === 'Expand')).toHaveLength(2);
+    expect(shared.graph?.valueInfo ?? []).toHaveLength(0);
+    const undeclared = quantizeModel(withoutDeclaredShapes(decodeModel(fp32)), int8Quantization('per-channel')).model;
+    expect(undeclared.graph?.node?.filter((n) => n.opType === 'Expand')).toHaveLength(4 * config.n_layer + 1);
+    const a = await Gpt2Session.load(encodeModel(shared), config);
+    const b = await Gpt2Session.load(encodeModel(undeclared), config);
+    const batch = leftPad(prompts, 0);
+    const x = lastPositionLogits(await a.step(batch, a.emptyCache(prompts.length)), config.vocab_size);
+    const y = lastPositionLogits(await b.step(batch, b.emptyCache(prompts.length)), config.vocab_size);
+    const bytes = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+    x.forEach((row, i) => expect(bytes(row).equals(bytes(y[i] as Float32Array))).toBe(true));
   });
 
   it('stores the tied embedding and head once', () => {

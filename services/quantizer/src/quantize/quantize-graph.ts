@@ -5,6 +5,7 @@ import { matchGemm } from './operators/gemm.js';
 import { matchMatMul } from './operators/matmul.js';
 import { dimsOf } from '../onnx/tensor-data.js';
 import { type QuantizableNode, Quantizer } from './quantizer.js';
+import { withoutDeclaredShapes } from './declared-rows.js';
 
 /** The operators that are quantized, by op type: one file each in operators/. */
 const OPERATORS = new Map<string, (node: onnx.INodeProto, q: Quantizer) => QuantizableNode | undefined>([['MatMul', matchMatMul], ['Gemm', matchGemm], ['Gather', matchGather]]);
@@ -49,7 +50,7 @@ export function quantizeModel(model: onnx.ModelProto, quantization: Quantization
   for (const o of graph.output ?? []) used.add(o.name as string);
   const initializer = [...(graph.initializer ?? []), ...q.b.initializers].filter((t) => used.has(t.name as string));
   return {
-    model: onnx.ModelProto.create({ ...model, opsetImport: [...(model.opsetImport ?? []), ...msOpset], graph: onnx.GraphProto.create({ ...graph, node, initializer }) }),
+    model: withoutDeclaredShapes({ ...model, opsetImport: [...(model.opsetImport ?? []), ...msOpset], graph: onnx.GraphProto.create({ ...graph, node, initializer }) }),
     stats: { linear: found.filter((u) => u.role === 'linear').length, embedding: found.filter((u) => u.role === 'embedding').length },
   };
 }

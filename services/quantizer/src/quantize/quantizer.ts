@@ -3,6 +3,7 @@ import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, GraphBuilder } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
 import { headQuantization } from './quantization.js';
+import { declaredRows } from './declared-rows.js';
 import { type Granularity, quantizeInt4Blocks, quantizeInt8Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
@@ -31,10 +32,6 @@ function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
   return made;
 }
 
-export function attribute(node: onnx.INodeProto, name: string): onnx.IAttributeProto | undefined {
-  return node.attribute?.find((a) => a.name === name);
-}
-
 /**
  * What the operators (operators/) share while they rewrite one graph, as ONNX Runtime's quantization
  * tool splits its quantizer from its per-operator classes: the builder of the new nodes, the graph's
@@ -53,10 +50,14 @@ export class Quantizer {
   private readonly int8Weights = new Map<string, Int8Weight>();
   private readonly blockWeights = new Map<string, BlockWeight>();
   private readonly int8Activations = new Map<string, { q: string; scale: string; fused: boolean }>();
+  /** Each activation's rows as a key (declared-rows.ts): activations with equal keys share a zero point. */
+  private readonly rowsKey: (tensor: string) => string | undefined;
+  private readonly zeroPoints = new Map<string, string>();
 
   constructor(graph: onnx.IGraphProto, readonly quantization: Quantization, private readonly opsetVersion: number) {
     this.inits = new Map(graph.initializer?.map((t) => [t.name as string, t]) ?? []);
     for (const n of graph.node ?? []) for (const o of n.output ?? []) this.producers.set(o, n);
+    this.rowsKey = declaredRows(graph);
   }
 
   /** How the matrix `weight` is quantized: the head's and the lookup table's way, or the rest's. */
@@ -112,8 +113,10 @@ export class Quantizer {
    * or on whether its prefix came from the KV cache. Codes are shifted into uint8 with a zero point
    * of 128, which keeps ONNX Runtime on its fast u8×s8 kernel (README.md, How the INT8 model is built).
    * From opset 21 one QuantizeLinear with a block of the whole row does what Div, Round, Add and Cast
-   * do otherwise (its zero point must have the scale's shape, hence the Expand); `fused` says so, and
-   * that the product may then be one MatMulIntegerToFloat (operators/matmul.ts).
+   * do otherwise; `fused` says so, and that the product may then be one MatMulIntegerToFloat
+   * (operators/matmul.ts). Its zero point must have the scale's shape, hence an Expand, made once for
+   * all the activations whose rows are the same (declared-rows.ts): one Shape and Expand a graph rather
+   * than one per linear (docs/performance.md, decisions).
    */
   int8Activation(x: string): { q: string; scale: string; fused: boolean } {
     return cached(this.int8Activations, x, () => {
@@ -122,7 +125,9 @@ export class Quantizer {
       const absMax = this.opsetVersion >= 18 ? b.op('ReduceMax', [abs, b.constant([-1], DT.INT64)], { keepdims: 1 }) : b.op('ReduceMax', [abs], { axes: [-1], keepdims: 1 });
       const scale = b.op('Max', [b.op('Mul', [absMax, b.scalar(1 / 127)]), b.scalar(1e-30)]);
       if (this.opsetVersion >= 21) {
-        const zeroPoint = b.op('Expand', [b.scalar(128, DT.UINT8), b.op('Shape', [scale])]);
+        const makeZeroPoint = () => b.op('Expand', [b.scalar(128, DT.UINT8), b.op('Shape', [scale])]);
+        const rows = this.rowsKey(x);
+        const zeroPoint = rows === undefined ? makeZeroPoint() : cached(this.zeroPoints, rows, makeZeroPoint);
         // block_size ≥ the row's length: one block, one scale per row.
         return { q: b.op('QuantizeLinear', [x, scale, zeroPoint], { axis: -1, block_size: ROW_BLOCK }), scale, fused: true };
       }

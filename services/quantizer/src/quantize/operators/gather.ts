@@ -2,7 +2,8 @@ import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf } from '../../onnx/tensor-data.js';
 import { blockBits, type BlockQuantization, type RowQuantization } from '../quantization.js';
-import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
+import { attribute } from '../../onnx/attribute.js';
+import type { QuantizableNode, Quantizer } from '../quantizer.js';
 
 /** Gather along axis 0 of a constant FP32 matrix: an embedding lookup. */
 export function matchGather(node: onnx.INodeProto, q: Quantizer): QuantizableNode | undefined {

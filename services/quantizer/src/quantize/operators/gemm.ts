@@ -1,5 +1,6 @@
 import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
-import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
+import { attribute } from '../../onnx/attribute.js';
+import type { QuantizableNode, Quantizer } from '../quantizer.js';
 import { emitProduct, type Product } from './matmul.js';
 
 /**

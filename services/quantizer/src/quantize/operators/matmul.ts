@@ -1,7 +1,8 @@
 import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { blockBits, type BlockQuantization, type RowQuantization } from '../quantization.js';
-import { attribute, type QuantizableNode, type Quantizer } from '../quantizer.js';
+import { attribute } from '../../onnx/attribute.js';
+import type { QuantizableNode, Quantizer } from '../quantizer.js';
 
 /** x · W · alpha with a constant W: MatMul, and the product inside a Gemm (gemm.ts). */
 export interface Product {
