@@ -8,6 +8,8 @@ import { Gpt2Session } from './gpt2-session.js';
 import { startDecoding } from './kv-decoder.js';
 import { argmax } from './logits.js';
 
+/** A row's own bytes: a step's logits are views of one buffer for all its rows. */
+const bytes = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
 const promptOf = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (i * 131 + seed * 977 + 7) % 50000);
 
 /** Greedy tokens and every step's logits of one sequence. */
@@ -70,8 +72,26 @@ describe('batched decoding through the KV cache', () => {
       const b = together[i] as Trace;
       expect(b.tokens, `sequence ${i}`).toEqual(a.tokens);
       expect(b.logits.length).toBe(a.logits.length);
-      a.logits.forEach((l, s) => expect(Buffer.from((b.logits[s] as Float32Array).buffer).equals(Buffer.from(l.buffer)), `sequence ${i}, step ${s}`).toBe(true));
+      a.logits.forEach((l, s) => expect(bytes(b.logits[s] as Float32Array).equals(bytes(l)), `sequence ${i}, step ${s}`).toBe(true));
     }
+  });
+
+  it('gives spare slots back only once they have been spare for shrinkAfterSteps steps', async () => {
+    const decoder = new BatchDecoder(session, 4);
+    const short = decoder.join(await Prefill.run(session, promptOf(3, 1)));
+    const middle = decoder.join(await Prefill.run(session, promptOf(20, 2)));
+    const long = decoder.join(await Prefill.run(session, promptOf(40, 3)));
+    expect(decoder.slots).toBe(48); // 41 positions, in groups of 16
+    decoder.leave(long);
+    for (let s = 0; s < 6; s++) await decoder.step([1, 2]);
+    expect(decoder.slots).toBe(48); // the middle one needs 32: one group spare, kept
+    decoder.leave(middle);
+    for (let s = 0; s < 3; s++) await decoder.step([3]);
+    expect(decoder.slots).toBe(48); // two groups spare for 3 steps: kept
+    const [logits] = await decoder.step([4]);
+    expect(decoder.slots).toBe(16); // for 4: given back before the 4th step ran
+    expect(logits).toHaveLength(session.config.vocab_size);
+    decoder.leave(short);
   });
 
   it('computes what the one-sequence decoder computes (same greedy tokens)', async () => {

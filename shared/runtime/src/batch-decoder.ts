@@ -46,8 +46,19 @@ export class BatchDecoder {
   private rowCapacity = 0;
   private readonly active: DecodingRow[] = [];
   private readonly headDim: number;
+  /** Consecutive steps with two groups of slots or more to spare. */
+  private oversizedSteps = 0;
 
-  constructor(private readonly session: Gpt2Session) {
+  /**
+   * `shrinkAfterSteps`: spare slots are given back once they have been spare for this many steps.
+   * Not at once: closed-loop clients leave and rejoin in waves, and a cache shrunk as a wave ends is
+   * grown again, group by group, as the next one decodes, each time a copy of every layer's buffer
+   * (`resize` took 6.9–7.9% of a worker's thread at 8 rows, docs/performance.md).
+   */
+  constructor(
+    private readonly session: Gpt2Session,
+    private readonly shrinkAfterSteps = 64,
+  ) {
     const { n_head, n_embd } = session.config;
     this.headDim = n_embd / n_head;
   }
@@ -94,19 +105,19 @@ export class BatchDecoder {
       this.active[i] = last;
     }
     entry.row = -1;
-    // Fewer slots when the longest sequences have left: every step attends over all of them.
-    const needed = Math.ceil(Math.max(1, ...this.active.map((a) => a.length + 1)) / SLOT_GROWTH) * SLOT_GROWTH;
-    if (needed < this.capacity) this.resize(this.rowCapacity, needed);
   }
 
   /**
    * One step of every decoding row: `tokens[r]` goes to row r at its position `length`. Resolves
-   * with each row's next-token logits (copies, owned by the caller).
+   * with each row's next-token logits: views of the call's output, a buffer no later call reuses
+   * (copying each row out cost 3.9% of a worker's thread at 8 rows, docs/performance.md).
    */
   async step(tokens: readonly number[]): Promise<Float32Array[]> {
     const n = this.active.length;
     if (tokens.length !== n || n === 0) throw new Error(`a step takes one token per decoding row (${n}), got ${tokens.length}`);
-    this.reserve(n, Math.max(...this.active.map((a) => a.length + 1)));
+    const slots = Math.max(...this.active.map((a) => a.length + 1));
+    this.reserve(n, slots);
+    this.giveBackSpareSlots(slots);
     const { n_head, vocab_size } = this.session.config;
     const C = this.capacity;
     const D = this.headDim;
@@ -136,7 +147,16 @@ export class BatchDecoder {
       }
     }
     for (const a of this.active) a.length++;
-    return lastPositionLogits(logits, vocab_size).map((row) => row.slice());
+    return lastPositionLogits(logits, vocab_size);
+  }
+
+  /** Fewer slots once the longest sequences have long left: every step attends over all of them. */
+  private giveBackSpareSlots(slots: number): void {
+    const needed = Math.ceil(slots / SLOT_GROWTH) * SLOT_GROWTH;
+    this.oversizedSteps = needed + SLOT_GROWTH < this.capacity ? this.oversizedSteps + 1 : 0;
+    if (this.oversizedSteps < this.shrinkAfterSteps) return;
+    this.resize(this.rowCapacity, needed);
+    this.oversizedSteps = 0;
   }
 
   /** Makes room for `rows` rows of `slots` slots, keeping what is stored. */
