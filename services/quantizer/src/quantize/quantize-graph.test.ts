@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Gpt2Config } from '@gpt2-int8/contract/gpt2-config';
 import { Gpt2Session, lastPositionLogits, leftPad } from '@gpt2-int8/runtime/gpt2-session';
 import { buildGpt2Graph } from '../gpt2-graph.js';
-import { decodeModel, DT, encodeModel } from '@gpt2-int8/runtime/onnx-graph-builder';
+import * as ort from 'onnxruntime-node';
+import { decodeModel, DT, encodeModel, GraphBuilder, modelProto } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { randomWeights } from '../random-weights.test-util.js';
 import { withoutDeclaredShapes } from './declared-rows.js';
 import { quantizeModel } from './quantize-graph.js';
@@ -122,6 +123,61 @@ describe('quantizeModel', () => {
       expect(argmax(last)).toBe(argmax(whole));
       expect(maxAbsDiff(whole, last)).toBeLessThanOrEqual(1e-2 * maxAbs(whole));
     }
+  });
+});
+
+describe('quantizeModel, a token table with outlier columns', () => {
+  const [V, E] = [300, 64];
+  const planted = [5, 30, 41];
+  const uniform = (n: number, seed: number) => {
+    let s = seed;
+    return Float32Array.from({ length: n }, () => {
+      s = (s * 16807) % 2147483647;
+      return (s / 2147483647 - 0.5) * 0.2;
+    });
+  };
+  /** A lookup of `table` and a tied head over it reading a given x: as a Gemm (2-D x) or a MatMul of a Transpose (3-D x). */
+  const model = (data: Float32Array, head: 'Gemm' | 'MatMul') => {
+    const b = new GraphBuilder();
+    const ids = b.input('ids', DT.INT64, [1, 4]);
+    const x = b.input('x', DT.FLOAT, head === 'Gemm' ? [6, E] : [2, 3, E]);
+    const table = b.initializer('table', { dims: [V, E], dataType: DT.FLOAT, data });
+    b.op('Gather', [table, ids], {}, '', 'looked');
+    if (head === 'Gemm') b.op('Gemm', [x, table], { transB: 1 }, '', 'logits');
+    else b.op('MatMul', [x, b.op('Transpose', [table], { perm: [1, 0] })], {}, '', 'logits');
+    b.output('looked', DT.FLOAT, [1, 4, E]);
+    b.output('logits', DT.FLOAT, head === 'Gemm' ? [6, V] : [2, 3, V]);
+    return modelProto(b.graph('table'));
+  };
+  const feeds = (head: 'Gemm' | 'MatMul') => ({
+    ids: new ort.Tensor('int64', BigInt64Array.from([3n, 77n, 150n, 299n]), [1, 4]),
+    x: new ort.Tensor('float32', uniform(6 * E, 7).map((v) => v * 10), head === 'Gemm' ? [6, E] : [2, 3, E]),
+  });
+  /** The largest error of each output of the INT8 graph against the FP32 one. */
+  const errors = async (data: Float32Array, head: 'Gemm' | 'MatMul') => {
+    const run = async (m: ReturnType<typeof model>) => (await ort.InferenceSession.create(encodeModel(m))).run(feeds(head));
+    const want = await run(model(data, head));
+    const quantized = quantizeModel(model(data, head), int8Quantization('per-channel')).model;
+    const got = await run(quantized);
+    const err = (name: string) => maxAbsDiff(want[name]?.data as Float32Array, got[name]?.data as Float32Array);
+    return { looked: err('looked'), logits: err('logits'), model: quantized, got, want };
+  };
+  const plain = uniform(V * E, 3);
+  const withOutliers = plain.map((v, i) => (planted.includes(i % E) ? v * 12 : v));
+
+  it.each(['Gemm', 'MatMul'] as const)('keeps them FP32 for the lookup and the tied head (%s): the errors stay those of a table without them', async (head) => {
+    const base = await errors(plain, head);
+    const outliers = await errors(withOutliers, head);
+    const kept = outliers.model.graph?.initializer?.find((t) => t.name === 'table_kept_columns');
+    expect(kept?.dims?.map(Number)).toEqual([V, planted.length]);
+    expect(base.model.graph?.initializer?.some((t) => t.name === 'table_kept_columns')).toBe(false);
+    // A row's int8 scale set by 12× columns would make the other columns' error about 12× larger.
+    expect(outliers.looked).toBeLessThanOrEqual(1.5 * base.looked);
+    expect(outliers.logits).toBeLessThanOrEqual(1.5 * base.logits);
+    // The looked-up rows carry the kept columns exactly.
+    const got = outliers.got.looked?.data as Float32Array;
+    const want = outliers.want.looked?.data as Float32Array;
+    for (let i = 0; i < got.length; i++) if (planted.includes(i % E)) expect(got[i]).toBe(want[i]);
   });
 });
 

@@ -4,6 +4,7 @@ import { DT, GraphBuilder } from '@gpt2-int8/runtime/onnx-graph-builder';
 import { dimsOf, floatData } from '../onnx/tensor-data.js';
 import { headQuantization } from './quantization.js';
 import { declaredRows } from './declared-rows.js';
+import { outlierColumns, splitColumns } from './outlier-columns.js';
 import { type Granularity, quantizeInt4Blocks, quantizeInt8Blocks, quantizeSymmetric, transpose } from './quantize-weights.js';
 
 /** A node that reads a constant FP32 matrix, found by its operator (operators/), and how to replace it. */
@@ -23,6 +24,12 @@ export type Int8Weight = { q: string; scales: string };
  * two a byte [N, K/block, block/2], or 8-bit codes [N, K/block, block].
  */
 export type BlockWeight = { packed: string; scales: string; n: number; k: number; bits: 4 | 8; blockSize: number };
+/**
+ * A lookup table's outlier columns kept FP32 (outlier-columns.ts): `rest`, the table with them zeroed
+ * (what its int8 rows are made of); `kept` [V, k]; `columns`, their indices [k]; and `placement`,
+ * a [k, E] 0/1 matrix that puts the k values of a looked-up row back into their columns.
+ */
+export type KeptColumns = { rest: Float32Array; kept: string; columns: string; placement: string };
 
 function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
   const found = cache.get(key);
@@ -49,6 +56,7 @@ export class Quantizer {
   readonly producers = new Map<string, onnx.INodeProto>();
   private readonly int8Weights = new Map<string, Int8Weight>();
   private readonly blockWeights = new Map<string, BlockWeight>();
+  private readonly keptColumnsOf = new Map<string, KeptColumns | null>();
   private readonly int8Activations = new Map<string, { q: string; scale: string; fused: boolean }>();
   /** Each activation's rows as a key (declared-rows.ts): activations with equal keys share a zero point. */
   private readonly rowsKey: (tensor: string) => string | undefined;
@@ -77,13 +85,42 @@ export class Quantizer {
       const [rows, cols] = dimsOf(t) as [number, number];
       const flip = layout === 'KN' && stored === 'NK';
       const dims = flip ? [cols, rows] : [rows, cols];
-      const qm = quantizeSymmetric(flip ? transpose(floatData(t), rows, cols) : floatData(t), dims[0] as number, dims[1] as number, layout === 'rows' ? 0 : 1, granularity);
+      const data = this.keptColumns(init)?.rest ?? floatData(t);
+      const qm = quantizeSymmetric(flip ? transpose(data, rows, cols) : data, dims[0] as number, dims[1] as number, layout === 'rows' ? 0 : 1, granularity);
       const suffix = layout === 'rows' ? '' : '_kn';
       return {
         q: this.b.initializer(`${init}_quantized${suffix}`, { dims, dataType: DT.INT8, data: qm.q }),
         scales: this.b.initializer(`${init}_scale${suffix}`, { dims: [qm.scales.length], dataType: DT.FLOAT, data: qm.scales }),
       };
     });
+  }
+
+  /**
+   * The outlier columns of lookup table `table` kept FP32, made once for the lookup (operators/gather.ts)
+   * and the tied head (operators/matmul.ts); undefined when it has none or is not a lookup table.
+   * Only the int8 row forms read them: blocks already give the large columns their own scales.
+   */
+  keptColumns(table: string): KeptColumns | undefined {
+    if (!this.lookupTables.has(table)) return undefined;
+    const made = cached(this.keptColumnsOf, table, () => {
+      const t = this.inits.get(table) as onnx.ITensorProto;
+      const [rows, cols] = dimsOf(t) as [number, number];
+      const data = floatData(t);
+      const columns = outlierColumns(data, rows, cols);
+      if (columns.length === 0) return null;
+      const { rest, kept } = splitColumns(data, rows, cols, columns);
+      const placement = new Float32Array(columns.length * cols);
+      columns.forEach((c, j) => {
+        placement[j * cols + c] = 1;
+      });
+      return {
+        rest,
+        kept: this.b.initializer(`${table}_kept_columns`, { dims: [rows, columns.length], dataType: DT.FLOAT, data: kept }),
+        columns: this.b.constant(columns, DT.INT64),
+        placement: this.b.initializer(`${table}_kept_placement`, { dims: [columns.length, cols], dataType: DT.FLOAT, data: placement }),
+      };
+    });
+    return made ?? undefined;
   }
 
   /** The weight as [N, K] (rows are output channels: MatMulNBits' layout and a lookup table's) in blocks of `blockSize`. */

@@ -28,13 +28,16 @@ export function tokenEmbeddingOnly(found: QuantizableNode[], q: Quantizer): Quan
   return found.filter((u) => u.role !== 'embedding' || rowsOf(u.weight) === largest);
 }
 
-/** int8: the rows gathered as int8 codes, then dequantized by their scales (or the one per tensor). */
+/** int8: the rows gathered as int8 codes, then dequantized by their scales (or the one per tensor), plus the table's kept FP32 columns. */
 function int8Lookup(q: Quantizer, qz: RowQuantization, table: string, ids: string, out: string): void {
   const { b } = q;
   const w = q.int8Weight(table, 'rows', 'KN', qz.granularity);
   const rows = b.op('Cast', [b.op('Gather', [w.q, ids])], { to: DT.FLOAT });
   const scale = qz.granularity === 'per-tensor' ? w.scales : b.op('Unsqueeze', [b.op('Gather', [w.scales, ids]), b.constant([-1], DT.INT64)]);
-  b.op('Mul', [rows, scale], {}, '', out);
+  const kept = q.keptColumns(table);
+  const looked = b.op('Mul', [rows, scale], {}, '', kept ? undefined : out);
+  // The FP32 columns go back in place through a 0/1 matrix: exact, as the int8 rows hold 0 there.
+  if (kept) b.op('Add', [looked, b.op('MatMul', [b.op('Gather', [kept.kept, ids]), kept.placement])], {}, '', out);
 }
 
 /**

@@ -11,7 +11,7 @@ import { emitProduct, type Product } from './matmul.js';
 export function matchGemm(node: onnx.INodeProto, q: Quantizer): QuantizableNode | undefined {
   const [x, w, bias] = node.input ?? [];
   if (x === undefined || !q.isFloatMatrix(w) || Number(attribute(node, 'transA')?.i ?? 0) !== 0) return undefined;
-  const p: Product = { x, weight: w, stored: Number(attribute(node, 'transB')?.i ?? 0) === 1 ? 'NK' : 'KN', alpha: attribute(node, 'alpha')?.f ?? 1 };
+  const p: Product = { x, weight: w, stored: Number(attribute(node, 'transB')?.i ?? 0) === 1 ? 'NK' : 'KN', alpha: attribute(node, 'alpha')?.f ?? 1, matrixInput: true };
   const beta = attribute(node, 'beta')?.f ?? 1;
   const emit = () => {
     const out = node.output?.[0];

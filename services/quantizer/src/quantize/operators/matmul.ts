@@ -11,6 +11,8 @@ export interface Product {
   /** [K,N] as MatMul reads it, or [N,K] (Gemm's transB, or behind a Transpose as torch.onnx.export writes nn.Linear). */
   stored: 'KN' | 'NK';
   alpha: number;
+  /** x is 2-D (a Gemm's A), so further products of it can be Gemms too. */
+  matrixInput: boolean;
 }
 
 /** MatMul whose weight is a constant FP32 matrix, read directly or through a Transpose. */
@@ -20,8 +22,8 @@ export function matchMatMul(node: onnx.INodeProto, q: Quantizer): QuantizableNod
   const t = q.producers.get(w);
   const perm = t && attribute(t, 'perm')?.ints?.map(Number);
   const transposed = t?.opType === 'Transpose' && (perm === undefined || (perm[0] === 1 && perm[1] === 0)) ? t.input?.[0] : undefined;
-  const p: Product | undefined = q.isFloatMatrix(w) ? { x, weight: w, stored: 'KN', alpha: 1 }
-    : q.isFloatMatrix(transposed) ? { x, weight: transposed, stored: 'NK', alpha: 1 } : undefined;
+  const p: Product | undefined = q.isFloatMatrix(w) ? { x, weight: w, stored: 'KN', alpha: 1, matrixInput: false }
+    : q.isFloatMatrix(transposed) ? { x, weight: transposed, stored: 'NK', alpha: 1, matrixInput: false } : undefined;
   return p && { node, weight: p.weight, role: 'linear', emit: () => void emitProduct(q, p, node.output?.[0]) };
 }
 
@@ -34,7 +36,8 @@ export function emitProduct(q: Quantizer, p: Product, out: string | undefined): 
 /**
  * int8: int8 weights times activations quantized per row at run time (Quantizer.int8Activation), as
  * one MatMulIntegerToFloat (the weight's scales per column inside the kernel, the row scales applied
- * to its output) when the activation came from one QuantizeLinear, else MatMulInteger and the scales.
+ * to its output) when the activation came from one QuantizeLinear, else MatMulInteger and the scales;
+ * a tied head adds the product of its table's kept FP32 columns.
  */
 function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string | undefined): string {
   const { b } = q;
@@ -44,16 +47,25 @@ function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string 
   const weight = shared ? b.op('Transpose', [w.q], { perm: [1, 0] }) : w.q;
   const x = q.int8Activation(p.x);
   const wScale = p.alpha === 1 ? w.scales : b.op('Mul', [w.scales, b.scalar(p.alpha)]);
+  const kept = shared ? q.keptColumns(p.weight) : undefined;
+  const intOut = kept ? undefined : out;
   // The row scale as MatMulIntegerToFloat's a_scale: a [..., 1] tensor it multiplies the output by
   // (onnxruntime 1.30, contrib_ops/cpu/quantization/dynamic_quantize_matmul.cc). No bias input: the
   // kernel adds a bias before that multiplication, so a following Add stays a separate node.
-  if (x.fused) return b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, out);
-  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
-  // Scale by the weight's scales first, then the row scales. The other association,
-  // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
-  // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
-  // wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
-  return b.op('Mul', [b.op('Mul', [b.op('Cast', [acc], { to: DT.FLOAT }), wScale]), x.scale], {}, '', out);
+  const y = x.fused ? b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, intOut)
+    // Scale by the weight's scales first, then the row scales. The other association,
+    // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
+    // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
+    // wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
+    : b.op('Mul', [b.op('Mul', [b.op('Cast', [b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)])], { to: DT.FLOAT }), wScale]), x.scale], {}, '', intOut);
+  if (!kept) return y;
+  // The table's kept FP32 columns (Quantizer.keptColumns): their channels of x times them, in FP32.
+  const keptX = b.op('Gather', [p.x, kept.columns], { axis: -1 });
+  // A Gemm adds y itself and reads the kept columns as stored ([V, k], transB): 1 token on distil
+  // with 8 columns costs +2.7% this way against +5.4% as a MatMul, Transpose and Add (docs/performance.md).
+  if (p.matrixInput) return b.op('Gemm', [keptX, kept.kept, y], { transB: 1, alpha: { float: p.alpha } }, '', out);
+  const fromKept = b.op('MatMul', [keptX, b.op('Transpose', [kept.kept], { perm: [1, 0] })]);
+  return b.op('Add', [y, p.alpha === 1 ? fromKept : b.op('Mul', [fromKept, b.scalar(p.alpha)])], {}, '', out);
 }
 
 /** MatMulNBits' accuracy level 4: activations quantized to int8 per block of K at run time. */
