@@ -184,13 +184,21 @@ describe('/v1 on in-memory parts, through the openai client', () => {
     expect(image).toMatchObject({ status: 400 });
   });
 
-  it('answers another model with NotFoundError model_not_found, an unknown /v1 path with a 404 in OpenAI\'s shape', async () => {
+  it('answers another model with NotFoundError model_not_found, an unknown /v1 path with a 404 and a wrong method with a 405 in OpenAI\'s shape', async () => {
     const err = await gw.client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect(err).toMatchObject({ code: 'model_not_found', param: 'model' });
     const res = await fetch(`${gw.address}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'unknown_url', param: null } });
+    // A known /v1 path asked with another method: 405 naming the method it takes, in Allow too.
+    const wrongMethod = await fetch(`${gw.address}/v1/chat/completions`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(await wrongMethod.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'method_not_allowed', message: expect.stringContaining('GET /v1/chat/completions') } });
+    const models = await fetch(`${gw.address}/v1/models`, { method: 'DELETE' });
+    expect(models.status).toBe(405);
+    expect(models.headers.get('allow')).toMatch(/GET/);
     // /api/* keeps its own shape.
     const api = await fetch(`${gw.address}/api/nope`);
     expect(await api.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });

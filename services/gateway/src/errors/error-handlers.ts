@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, ClientGoneError, errorBody } from './api-error.js';
 import { writeErrorAndClose } from './raw-socket.js';
+import { pathOf, routeMethods } from './route-methods.js';
 import { validationMessage } from './validation-message.js';
 
 /** Fastify's own client errors (body parsing, content type, size) under stable codes of ours. */
@@ -94,21 +95,10 @@ export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitByte
     return reply.code(500).send(errorBody('INTERNAL', `Internal error; quote request id ${request.id} when reporting it`));
   });
 
-  // The methods each route answers, so that a known path asked with another method is told which
-  // ones it takes (405 with Allow, RFC 9110 §15.5.6) rather than that it does not exist. Filled as
-  // routes are registered (this runs before any is); paths with parameters or wildcards are left
-  // out (none of them is an API route).
-  const methodsByPath = new Map<string, Set<string>>();
-  app.addHook('onRoute', (route) => {
-    if (/[:*]/.test(route.url)) return;
-    const methods = methodsByPath.get(route.url) ?? new Set<string>();
-    for (const m of Array.isArray(route.method) ? route.method : [route.method]) methods.add(m);
-    methodsByPath.set(route.url, methods);
-  });
-
+  const methodsOf = routeMethods(app);
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    const allowed = methodsByPath.get(path);
+    const path = pathOf(request.url);
+    const allowed = methodsOf(path);
     if (allowed !== undefined && !allowed.has(request.method)) {
       const allow = [...allowed].sort().join(', ');
       void reply.header('allow', allow);
