@@ -28,12 +28,13 @@ export function parseSse(text: string): SseEvent[] {
 /** Reads a text/event-stream response to its end, calling `onEvent` as each event arrives. */
 export async function readSse(res: Response, onEvent?: (e: SseEvent) => void): Promise<SseEvent[]> {
   const events: SseEvent[] = [];
-  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
   let buffer = '';
   for (let chunk = 0; ; chunk++) {
     const { value, done } = await reader.read();
     if (done) return events;
-    buffer += value;
+    buffer += decoder.decode(value, { stream: true });
     let end: number;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const e = parseBlock(buffer.slice(0, end), chunk);

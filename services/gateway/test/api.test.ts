@@ -5,6 +5,7 @@
  * without Redis in app.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CompareResponse, ErrorBody, GenerateResponse, PredictResponse } from '@gpt2-int8/contract/api';
 import { checkJobData, type JobData } from '@gpt2-int8/contract/job';
 import { startRedis, type PrivateRedis } from '../../../test/support/redis-server.js';
 import { FAKE_TOKENS, startFakeWorker, writeFakeArtifact, type FakeWorker } from '../../../test/support/fake-worker.js';
@@ -40,7 +41,7 @@ describe('inference routes', () => {
     const res = await postJson(`${gw.url}/api/predict`, { prompt: 'The sky is', top_k: 3 });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    const body = await res.json();
+    const body = (await res.json()) as PredictResponse;
     expect(body).toMatchObject({ prompt: 'The sky is', token: ' blue', token_id: 1000, worker: worker.id, model: { synthetic: true } });
     expect(body.top_k).toHaveLength(3);
     expect(body.top_k[0]).toEqual({ token: ' blue', token_id: 1000, prob: expect.any(Number) });
@@ -90,7 +91,7 @@ describe('inference routes', () => {
   it('POST /api/compare answers FP32 and INT8 side by side', async () => {
     const res = await postJson(`${gw.url}/api/compare`, { prompt: 'Compare me' });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as CompareResponse;
     expect(body).toMatchObject({ prompt: 'Compare me', same: true, worker: worker.id });
     expect(body.int8).toMatchObject({ token: ' blue', inference_ms: 3.1 });
     expect(body.fp32).toMatchObject({ token: ' blue', inference_ms: 7.4 });
@@ -99,14 +100,14 @@ describe('inference routes', () => {
     expect(body.runs).toBe(5);
     expect(body.timings_ms).not.toHaveProperty('load');
     // The FP32 load a worker's first compare waits for reaches the client apart from inference.
-    const cold = await (await postJson(`${gw.url}/api/compare`, { prompt: 'COLD compare' })).json();
+    const cold = (await (await postJson(`${gw.url}/api/compare`, { prompt: 'COLD compare' })).json()) as CompareResponse;
     expect(cold.timings_ms).toMatchObject({ load: 452.5, inference: 52.5 });
   });
 
   it('POST /api/generate answers JSON without stream', async () => {
     const res = await postJson(`${gw.url}/api/generate`, { prompt: 'Once', max_new_tokens: 4, temperature: 0.8, top_k: 40, top_p: 0.9, seed: 7 });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as GenerateResponse;
     expect(body).toMatchObject({ prompt: 'Once', text: FAKE_TOKENS.slice(0, 4).join(''), finish_reason: 'length' });
     expect(body.tokens.map((t: { index: number }) => t.index)).toEqual([0, 1, 2, 3]);
     expect(body.timings_ms.per_token).toHaveLength(4);
@@ -142,7 +143,7 @@ describe('inference routes', () => {
   it("maps the worker's client errors to their status (PROMPT_TOO_LONG → 413)", async () => {
     const res = await postJson(`${gw.url}/api/predict`, { prompt: 'TOO_LONG prompt' });
     expect(res.status).toBe(413);
-    const body = await res.json();
+    const body = (await res.json()) as ErrorBody;
     expect(body.error.code).toBe('PROMPT_TOO_LONG');
     expect(body.error.message).toMatch(/1024/);
   });
@@ -180,17 +181,17 @@ describe('replies on the reply channel alone (the BullMQ jobs never finish)', ()
 
     const refused = await postJson(`${channelGw.url}/api/predict`, { prompt: 'TOO_LONG prompt' });
     expect(refused.status).toBe(413);
-    expect((await refused.json()).error.code).toBe('PROMPT_TOO_LONG');
+    expect(((await refused.json()) as ErrorBody).error.code).toBe('PROMPT_TOO_LONG');
   });
 });
 
 describe('request ids', () => {
   it('uses generated job ids: two requests with the same client id both get their own answer', async () => {
     const [a, b] = await Promise.all(
-      ['Same id one', 'Same id two'].map((prompt) => postJson(`${gw.url}/api/predict`, { prompt }, { headers: { 'x-request-id': 'dup' } }).then((r) => r.json())),
+      ['Same id one', 'Same id two'].map((prompt) => postJson(`${gw.url}/api/predict`, { prompt }, { headers: { 'x-request-id': 'dup' } }).then((r) => r.json() as Promise<PredictResponse>)),
     );
-    expect(a.prompt).toBe('Same id one');
-    expect(b.prompt).toBe('Same id two');
+    expect(a?.prompt).toBe('Same id one');
+    expect(b?.prompt).toBe('Same id two');
   });
 });
 

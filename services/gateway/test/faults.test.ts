@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ErrorBody, GenerateResponse } from '@gpt2-int8/contract/api';
 import { createRedis } from '@gpt2-int8/contract/redis';
 import { freePort, startRedis, type PrivateRedis } from '../../../test/support/redis-server.js';
 import { startFakeWorker, writeFakeArtifact, type FakeWorker } from '../../../test/support/fake-worker.js';
@@ -54,7 +55,7 @@ describe('timeouts', () => {
   it('a streamed generate whose worker never answers → 504 as well (nothing was streamed yet)', async () => {
     const res = await postJson(`${gw.url}/api/generate`, { prompt: 'HANG stream', stream: true });
     expect(res.status).toBe(504);
-    expect((await res.json()).error.code).toBe('TIMEOUT');
+    expect(((await res.json()) as ErrorBody).error.code).toBe('TIMEOUT');
   });
 
   it('the gateway still answers normal requests meanwhile', async () => {
@@ -84,7 +85,7 @@ describe('a full queue and clients that leave', () => {
     const res = await postJson(`${gw.url}/api/predict`, { prompt: 'one too many' });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await res.json()).error).toEqual({ code: 'QUEUE_FULL', message: expect.stringMatching(/busy/) });
+    expect(((await res.json()) as ErrorBody).error).toEqual({ code: 'QUEUE_FULL', message: expect.stringMatching(/busy/) });
 
     for (const c of controllers) c.abort();
     for (const r of await Promise.all(waiting)) expect(r).toBeInstanceOf(Error);
@@ -210,7 +211,7 @@ describe('the gateway process', () => {
       p.child.kill('SIGTERM');
       const res = await inFlight;
       expect(res.status).toBe(200);
-      expect((await res.json()).tokens).toHaveLength(8);
+      expect(((await res.json()) as GenerateResponse).tokens).toHaveLength(8);
       expect(await p.exited).toBe(0);
       await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
       const lines = p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);

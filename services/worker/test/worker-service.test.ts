@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TSchema } from 'typebox';
 import { Errors } from 'typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompareResponseSchema, GenerateResponseSchema, PredictResponseSchema } from '@gpt2-int8/contract/api';
@@ -21,7 +22,7 @@ type Predict = Extract<JobResult, { kind: 'predict' }>;
 type Generate = Extract<JobResult, { kind: 'generate' }>;
 type Compare = Extract<JobResult, { kind: 'compare' }>;
 
-const schemaErrors = (schema: Parameters<typeof Errors>[0], value: unknown) => [...Errors(schema, value)].map((e) => `${e.instancePath} ${e.message}`);
+const schemaErrors = (schema: TSchema, value: unknown) => [...Errors(schema, value)].map((e) => `${e.instancePath} ${e.message}`);
 
 let redis: PrivateRedis;
 beforeAll(async () => {

@@ -114,7 +114,7 @@ describe('quantizeModel', () => {
     for (const p of prompts) {
       const whole = lastPositionLogits(await q.step(leftPad([p], 0), q.emptyCache(1)), config.vocab_size)[0] as Float32Array;
       let cache = q.emptyCache(1);
-      let last = new Float32Array();
+      let last: Float32Array = new Float32Array();
       for (let t = 0; t < p.length; t++) {
         const out = await q.step({ inputIds: [[p[t] as number]], attentionMask: [Array(t + 1).fill(1)] }, cache);
         cache = out.cache;
@@ -239,7 +239,7 @@ describe('quantizeModel, int8 weights in blocks (MatMulNBits, bits 8)', () => {
       expect(argmax(batched[i] as Float32Array)).toBe(argmax(alone));
       expect(maxAbsDiff(alone, batched[i] as Float32Array)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
       let cache = q.emptyCache(1);
-      let last = new Float32Array();
+      let last: Float32Array = new Float32Array();
       for (let t = 0; t < p.length; t++) {
         const out = await q.step({ inputIds: [[p[t] as number]], attentionMask: [Array(t + 1).fill(1)] }, cache);
         cache = out.cache;
