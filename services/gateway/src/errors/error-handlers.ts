@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, ClientGoneError, errorBody } from './api-error.js';
 import { writeErrorAndClose } from './raw-socket.js';
-import { pathOf, routeMethods } from './route-methods.js';
+import { allowedMethods, pathOf } from './route-methods.js';
 import { validationMessage } from './validation-message.js';
 
 /** Fastify's own client errors (body parsing, content type, size) under stable codes of ours. */
@@ -95,12 +95,11 @@ export function installErrorHandlers(app: FastifyInstance, opts: { bodyLimitByte
     return reply.code(500).send(errorBody('INTERNAL', `Internal error; quote request id ${request.id} when reporting it`));
   });
 
-  const methodsOf = routeMethods(app);
+  const allowOf = allowedMethods(app);
   app.setNotFoundHandler((request, reply) => {
     const path = pathOf(request.url);
-    const allowed = methodsOf(path);
-    if (allowed !== undefined && !allowed.has(request.method)) {
-      const allow = [...allowed].sort().join(', ');
+    const allow = allowOf(request);
+    if (allow !== undefined) {
       void reply.header('allow', allow);
       return reply.code(405).send(errorBody('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path.slice(0, 200)}; it takes ${allow}`));
     }

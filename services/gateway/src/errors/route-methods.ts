@@ -1,12 +1,12 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 /**
- * The methods each route of `app`'s scope answers, filled as routes are registered (call it before
- * any is), so that a not-found handler can tell a known path asked with another method (405 with
- * Allow, RFC 9110 §15.5.6) from a path that does not exist. Paths with parameters or wildcards are
- * left out (none of them is an API route).
+ * For a request that found no route: the methods its path takes (an `Allow` value, RFC 9110
+ * §15.5.6) when the path is a route of `app`'s scope asked with another method, else undefined — a
+ * path that does not exist. Filled as routes are registered (call it before any is); paths with
+ * parameters or wildcards are left out (none of them is an API route).
  */
-export function routeMethods(app: FastifyInstance): (path: string) => ReadonlySet<string> | undefined {
+export function allowedMethods(app: FastifyInstance): (request: FastifyRequest) => string | undefined {
   const methodsByPath = new Map<string, Set<string>>();
   app.addHook('onRoute', (route) => {
     if (/[:*]/.test(route.url)) return;
@@ -14,8 +14,11 @@ export function routeMethods(app: FastifyInstance): (path: string) => ReadonlySe
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) methods.add(m);
     methodsByPath.set(route.url, methods);
   });
-  return (path) => methodsByPath.get(path);
+  return (request) => {
+    const methods = methodsByPath.get(pathOf(request.url));
+    return methods === undefined || methods.has(request.method) ? undefined : [...methods].sort().join(', ');
+  };
 }
 
-/** `path` without its query string. */
+/** `url` without its query string. */
 export const pathOf = (url: string): string => url.split('?')[0] ?? '';

@@ -11,7 +11,7 @@ import type { GeneratedToken, ScoreResponse, TokenLogprob } from '@gpt2-int8/con
 import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/contract/job';
 import type { Admission } from '../admission.js';
 import { ApiError, ClientGoneError } from '../errors/api-error.js';
-import { pathOf, routeMethods } from '../errors/route-methods.js';
+import { allowedMethods, pathOf } from '../errors/route-methods.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Jobs } from '../parts.js';
 import { CHAT_STOP, CHAT_TEMPLATE_DESCRIPTION, chatPrompt } from './chat-template.js';
@@ -150,12 +150,11 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const models = new ServedModels(deps.modelDir);
   api.setErrorHandler(openAIErrorHandler(deps.bodyLimitBytes));
-  const methodsOf = routeMethods(app);
+  const allowOf = allowedMethods(app);
   api.setNotFoundHandler((request, reply) => {
     const path = pathOf(request.url);
-    const allowed = methodsOf(path);
-    if (allowed !== undefined && !allowed.has(request.method)) {
-      const allow = [...allowed].sort().join(', ');
+    const allow = allowOf(request);
+    if (allow !== undefined) {
       void reply.header('allow', allow);
       const e = new OpenAIError(405, `Invalid method for URL (${request.method} ${path.slice(0, 200)}); it takes ${allow}.`, 'invalid_request_error', null, 'method_not_allowed');
       return reply.code(405).send(openAIBody(e));

@@ -52,12 +52,7 @@ function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string 
   // The row scale as MatMulIntegerToFloat's a_scale: a [..., 1] tensor it multiplies the output by
   // (onnxruntime 1.30, contrib_ops/cpu/quantization/dynamic_quantize_matmul.cc). No bias input: the
   // kernel adds a bias before that multiplication, so a following Add stays a separate node.
-  const y = x.fused ? b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, intOut)
-    // Scale by the weight's scales first, then the row scales. The other association,
-    // Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
-    // matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
-    // wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
-    : b.op('Mul', [b.op('Mul', [b.op('Cast', [b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)])], { to: DT.FLOAT }), wScale]), x.scale], {}, '', intOut);
+  const y = x.fused ? b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, intOut) : integerProduct(q, x, weight, wScale, intOut);
   if (!kept) return y;
   // The table's kept FP32 columns (Quantizer.keptColumns): their channels of x times them, in FP32.
   const keptX = b.op('Gather', [p.x, kept.columns], { axis: -1 });
@@ -66,6 +61,18 @@ function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string 
   if (p.matrixInput) return b.op('Gemm', [keptX, kept.kept, y], { transB: 1, alpha: { float: p.alpha } }, '', out);
   const fromKept = b.op('MatMul', [keptX, b.op('Transpose', [kept.kept], { perm: [1, 0] })]);
   return b.op('Add', [y, p.alpha === 1 ? fromKept : b.op('Mul', [fromKept, b.scalar(p.alpha)])], {}, '', out);
+}
+
+/**
+ * MatMulInteger, then the weight's scales, then the row scales. The other association,
+ * Cast(acc) × (row_scale × w_scale), is the pattern ONNX Runtime's MatMulIntegerToFloat fusion
+ * matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
+ * wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
+ */
+function integerProduct(q: Quantizer, x: { q: string; scale: string }, weight: string, wScale: string, out: string | undefined): string {
+  const { b } = q;
+  const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
+  return b.op('Mul', [b.op('Mul', [b.op('Cast', [acc], { to: DT.FLOAT }), wScale]), x.scale], {}, '', out);
 }
 
 /** MatMulNBits' accuracy level 4: activations quantized to int8 per block of K at run time. */
