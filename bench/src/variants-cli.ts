@@ -31,6 +31,7 @@ const VARIANTS: Record<string, string[]> = {
   default: [],
   'logits all': ['--logits', 'all'],
   'per-tensor': ['--granularity', 'per-tensor'],
+  'one activation pass': ['--activation-passes', '1'],
   'head blocks 16': ['--head-block-size', '16'],
   'head blocks 32': ['--head-block-size', '32'],
   'int8 blocks 32': ['--granularity', 'per-block', '--block-size', '32'],

@@ -144,7 +144,7 @@ describe('quantize CLI', () => {
     const head = join(work, 'int8-head', 'current');
     const h = await run(['quantize', '--model', tinyCheckpoint(), '--out', head, '--head-block-size', '16', '--report-reps', '1']);
     expect(h.code, h.stderr).toBe(0);
-    expect((await readManifest(head)).quantization).toEqual({ weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8', head_block_size: 16 });
+    expect((await readManifest(head)).quantization).toEqual({ weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8', head_block_size: 16, activation_passes: 2 });
   });
 
   it('writes the ORT-standard peer of an FP32 model', async () => {

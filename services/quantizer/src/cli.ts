@@ -25,6 +25,8 @@ const USAGE = `usage:
            [--weights int8|int4] [--granularity per-channel|per-tensor|per-block (int8)]
            [--block-size 64 (int4, and int8 per-block)]
            [--head-block-size N (int8 per-channel/per-tensor: the LM head and embedding in int8 blocks; 0 = not)]
+           [--activation-passes 2|1 (int8 per-channel/per-tensor: the MLP's and LM head's activations
+                                     quantized twice, the row and its rounding error, or once)]
            [--logits last|all]
            [--threads N] [--report-reps N] [--force]
            [--cache-dir DIR]   (hub downloads; default <out>/../.hub-cache)
@@ -54,6 +56,7 @@ const QUANTIZE_OPTIONS = {
   weights: { type: 'string', default: QUANTIZE_DEFAULTS.weights },
   'block-size': { type: 'string' },
   'head-block-size': { type: 'string' },
+  'activation-passes': { type: 'string' },
   granularity: { type: 'string', default: QUANTIZE_DEFAULTS.granularity },
   logits: { type: 'string', default: QUANTIZE_DEFAULTS.logits },
   threads: { type: 'string' },
@@ -73,6 +76,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two of at least 16, got ${blockSize}`);
   const headBlockSize = values['head-block-size'] === '0' ? 0 : positiveInt('head-block-size', values['head-block-size'], QUANTIZE_DEFAULTS.headBlockSize);
   if (headBlockSize !== 0 && (headBlockSize < 16 || (headBlockSize & (headBlockSize - 1)) !== 0 || headBlockSize > 256)) throw new UsageError(`--head-block-size must be 0 or a power of two from 16 to 256, got ${headBlockSize}`);
+  const activationPasses = values['activation-passes'] === undefined ? QUANTIZE_DEFAULTS.activationPasses : Number(oneOf('activation-passes', values['activation-passes'], ['1', '2'] as const)) as 1 | 2;
   const logits = oneOf('logits', values.logits, ['last', 'all'] as const);
   const env = new EnvReader();
   const outDir = resolve(values.out);
@@ -100,6 +104,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
     granularity,
     blockSize,
     headBlockSize,
+    activationPasses,
     logits,
     threads: positiveInt('threads', values.threads, QUANTIZE_DEFAULTS.threads),
     reportRepetitions: positiveInt('report-reps', values['report-reps'], QUANTIZE_DEFAULTS.reportRepetitions),

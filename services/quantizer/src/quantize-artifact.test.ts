@@ -34,7 +34,7 @@ describe('quantizeArtifact', () => {
     expect(read.source.kind).toBe('hf-dir');
     expect(read.synthetic).toBe(true);
     expect(read.config).toMatchObject({ n_layer: 2, n_embd: 64, vocab_size: 50257 });
-    expect(read.quantization).toEqual({ weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8' });
+    expect(read.quantization).toEqual({ weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8', activation_passes: 2 });
     expect(read.int8_bytes / read.fp32_bytes).toBeLessThanOrEqual(0.27);
     for (const f of ['model.int8.onnx', 'model.int8.onnx.data', 'model.fp32.onnx', 'report.json'] as const) await verifyArtifactFile(out, read, f);
   });

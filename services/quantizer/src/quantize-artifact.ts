@@ -27,6 +27,8 @@ export interface QuantizeRequest {
   blockSize: number;
   /** int8 per channel or per tensor: the LM head and the token embedding in int8 blocks of this size (0: as the rest). */
   headBlockSize: number;
+  /** int8 per channel or per tensor: 2 quantizes the widening linears' activations twice (quantize/quantization.ts). */
+  activationPasses: 1 | 2;
   /** Which positions get logits in graphs built from checkpoints. */
   logits: LogitsKind;
   threads: number;
@@ -43,6 +45,7 @@ export const QUANTIZE_DEFAULTS = {
   granularity: 'per-channel',
   blockSize: 64,
   headBlockSize: 0,
+  activationPasses: 2,
   logits: 'last',
   threads: 1,
   reportRepetitions: 5,
@@ -60,7 +63,7 @@ function planOf(req: QuantizeRequest, source: Source): QuantizationPlan {
   return {
     quantization: req.weights === 'int4' ? int4Quantization(req.blockSize)
       : req.granularity === 'per-block' ? int8BlockQuantization(req.blockSize)
-      : int8Quantization(req.granularity, req.headBlockSize > 0 ? req.headBlockSize : undefined),
+      : int8Quantization(req.granularity, { headBlockSize: req.headBlockSize > 0 ? req.headBlockSize : undefined, activationPasses: req.activationPasses }),
     graph: formatOf(source).graph({ attention: 'past-apart', logits: req.logits }),
   };
 }

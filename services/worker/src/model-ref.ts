@@ -6,7 +6,8 @@ import { ARTIFACT_FILES } from '@gpt2-int8/contract/manifest';
 export function quantizationLabel(q: Quantization): string {
   const activations = q.activations === 'dynamic-per-row' ? 'dynamic per-row' : q.activations;
   const head = 'head_block_size' in q && q.head_block_size !== undefined ? `, LM head and embedding in int8 blocks of ${q.head_block_size}` : '';
-  return `${q.weights} ${q.granularity} weights, ${activations} activations, ${q.embedding} embedding${head}`;
+  const passes = 'activation_passes' in q && q.activation_passes === 2 ? ' (two passes into the MLP and LM head)' : '';
+  return `${q.weights} ${q.granularity} weights, ${activations} activations${passes}, ${q.embedding} embedding${head}`;
 }
 
 /** What every result says about the model that produced it. */

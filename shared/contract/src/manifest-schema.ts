@@ -35,6 +35,12 @@ export const QuantizationSchema = Type.Union([
        * (MatMulNBits bits 8, activations per block; GatherBlockQuantized), sharing one table.
        */
       head_block_size: Type.Optional(Type.Integer({ minimum: 16 })),
+      /**
+       * 2: the activations of the widening linears (output at least 4× the input: each MLP's first
+       * linear and the LM head) are quantized twice, the row and then its rounding error, and both
+       * multiply the same int8 weight. Absent or 1: once, as every other linear's.
+       */
+      activation_passes: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2)])),
     },
     { additionalProperties: false },
   ),

@@ -32,9 +32,10 @@ describe.skipIf(!present)('INT8 quality on trained weights (student-tiny)', () =
     expect(agreement).toBeGreaterThanOrEqual(0.98);
     // PyTorch's quantize_dynamic reaches a mean KL of ~0.0065 nats on this model.
     expect(meanKl).toBeLessThan(0.0065);
-    // The table's 8 largest columns kept FP32 (outlier-columns.ts): 5.3e-4 here, 6.9e-4 without them.
+    // The table's 8 largest columns kept FP32 (outlier-columns.ts), and the MLP's and head's
+    // activations in two passes (quantization.ts): 2.2e-4 here; 5.3e-4 in one pass, 6.9e-4 without either.
     const kept = quantized.graph?.initializer?.find((t) => t.name === 'transformer.wte.weight_kept_columns');
     expect(kept?.dims?.map(Number)).toEqual([ckpt.config.vocab_size, 8]);
-    expect(meanKl).toBeLessThan(6e-4);
+    expect(meanKl).toBeLessThan(4e-4);
   });
 });

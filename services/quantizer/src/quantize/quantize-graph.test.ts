@@ -37,7 +37,8 @@ describe('quantizeModel', () => {
     expect(stats.embedding).toBe(1);
     const ops = model.graph?.node?.map((n) => n.opType) ?? [];
     expect(ops.filter((o) => o === 'MatMulIntegerToFloat')).toHaveLength(4 * config.n_layer + 1);
-    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(4 * config.n_layer + 1);
+    // A second QuantizeLinear for the widening linears' second pass: each MLP's first and the head.
+    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(4 * config.n_layer + 1 + config.n_layer + 1);
     expect(ops).not.toContain('Gemm');
     const floatMatrices = model.graph?.initializer?.filter((t) => t.dataType === DT.FLOAT && (t.dims?.length ?? 0) === 2) ?? [];
     expect(floatMatrices.map((t) => t.name)).toEqual(['transformer.wpe.weight']);
@@ -248,5 +249,57 @@ describe('quantizeModel, int8 weights in blocks (MatMulNBits, bits 8)', () => {
       expect(argmax(last)).toBe(argmax(alone));
       expect(maxAbsDiff(alone, last)).toBeLessThanOrEqual(1e-2 * maxAbs(alone));
     }
+  });
+});
+
+describe('quantizeModel, two activation passes', () => {
+  const K = 32;
+  let seed = 5;
+  const next = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647 - 0.5;
+  };
+  /**
+   * [K, N] weights that int8 per-channel holds exactly (integer codes, a ±127 in every column), so
+   * the only rounding left is the activations'.
+   */
+  const exactWeights = (n: number) => {
+    const codes = Float32Array.from({ length: K * n }, (_, i) => (i < n ? 127 : Math.round(254 * next())));
+    return codes.map((c, i) => (c * (1 + (i % n))) / 1270);
+  };
+  const widening = exactWeights(4 * K);
+  const square = exactWeights(K);
+  /** A widening linear (K → 4K) and a square one (K → K) reading the same x: MatMuls of a 3-D x, or Gemms of a 2-D one. */
+  const model = (op: 'MatMul' | 'Gemm', opset: number) => {
+    const b = new GraphBuilder();
+    const x = b.input('x', DT.FLOAT, op === 'Gemm' ? [6, K] : [2, 3, K]);
+    for (const [name, data, n] of [['wide', widening, 4 * K], ['square', square, K]] as const) {
+      b.op(op, [x, b.initializer(`${name}.weight`, { dims: [K, n], dataType: DT.FLOAT, data })], {}, '', name);
+      b.output(name, DT.FLOAT, op === 'Gemm' ? [6, n] : [2, 3, n]);
+    }
+    const m = modelProto(b.graph('two-linears'));
+    m.opsetImport = m.opsetImport.map((o) => (o.domain ? o : { ...o, version: opset }));
+    return m;
+  };
+  // Mostly small values and one large channel, so that one int8 step a row is coarse for the others.
+  const x = Float32Array.from({ length: 6 * K }, (_, i) => next() * (i % K === 3 ? 40 : 1));
+  const errors = async (op: 'MatMul' | 'Gemm', opset: number, passes: 1 | 2) => {
+    const run = async (m: ReturnType<typeof model>) => (await ort.InferenceSession.create(encodeModel(m))).run({ x: new ort.Tensor('float32', x, op === 'Gemm' ? [6, K] : [2, 3, K]) });
+    const want = await run(model(op, opset));
+    const quantized = quantizeModel(model(op, opset), int8Quantization('per-channel', { activationPasses: passes })).model;
+    const got = await run(quantized);
+    const err = (name: string) => maxAbsDiff(want[name]?.data as Float32Array, got[name]?.data as Float32Array);
+    return { wide: err('wide'), square: err('square'), ops: quantized.graph?.node?.map((n) => n.opType) ?? [] };
+  };
+
+  it.each([['MatMul', 21], ['Gemm', 21], ['MatMul', 20]] as const)('quantizes a widening linear\'s activation twice and a square one\'s once (%s, opset %i)', async (op, opset) => {
+    const once = await errors(op, opset, 1);
+    const twice = await errors(op, opset, 2);
+    // The second pass rounds the first's error at 1/254 of its step.
+    expect(once.wide).toBeGreaterThan(1e-3);
+    expect(twice.wide).toBeLessThan(once.wide / 50);
+    expect(twice.square).toBe(once.square);
+    expect(twice.ops.filter((o) => o === 'Split')).toHaveLength(1);
+    expect(once.ops).not.toContain('Split');
   });
 });

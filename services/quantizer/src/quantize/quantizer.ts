@@ -17,6 +17,12 @@ export interface QuantizableNode {
   emit(): void;
 }
 
+/**
+ * An activation quantized at run time: uint8 codes (zero point 128) and one scale a row, `passes`
+ * times (Quantizer.int8TwoPassActivation); `fused`, made by QuantizeLinear, so the product may be one
+ * MatMulIntegerToFloat (operators/matmul.ts).
+ */
+export type Int8Activation = { q: string; scale: string; fused: boolean; passes: 1 | 2 };
 /** A weight's int8 codes and scales, as initializer names. */
 export type Int8Weight = { q: string; scales: string };
 /**
@@ -57,7 +63,8 @@ export class Quantizer {
   private readonly int8Weights = new Map<string, Int8Weight>();
   private readonly blockWeights = new Map<string, BlockWeight>();
   private readonly keptColumnsOf = new Map<string, KeptColumns | null>();
-  private readonly int8Activations = new Map<string, { q: string; scale: string; fused: boolean }>();
+  /** Keyed by tensor and passes. */
+  private readonly int8Activations = new Map<string, Int8Activation>();
   /** Each activation's rows as a key (declared-rows.ts): activations with equal keys share a zero point. */
   private readonly rowsKey: (tensor: string) => string | undefined;
   private readonly zeroPoints = new Map<string, string>();
@@ -149,28 +156,71 @@ export class Quantizer {
    * DynamicQuantizeLinear does, so a prompt's result does not depend on what else is in its batch
    * or on whether its prefix came from the KV cache. Codes are shifted into uint8 with a zero point
    * of 128, which keeps ONNX Runtime on its fast u8×s8 kernel (README.md, How the INT8 model is built).
-   * From opset 21 one QuantizeLinear with a block of the whole row does what Div, Round, Add and Cast
-   * do otherwise; `fused` says so, and that the product may then be one MatMulIntegerToFloat
-   * (operators/matmul.ts). Its zero point must have the scale's shape, hence an Expand, made once for
-   * all the activations whose rows are the same (declared-rows.ts): one Shape and Expand a graph rather
-   * than one per linear (docs/performance.md, decisions).
    */
-  int8Activation(x: string): { q: string; scale: string; fused: boolean } {
-    return cached(this.int8Activations, x, () => {
+  int8Activation(x: string): Int8Activation {
+    return cached(this.int8Activations, `${x}:1`, () => {
       const { b } = this;
       const abs = b.op('Abs', [x]);
       const absMax = this.opsetVersion >= 18 ? b.op('ReduceMax', [abs, b.constant([-1], DT.INT64)], { keepdims: 1 }) : b.op('ReduceMax', [abs], { axes: [-1], keepdims: 1 });
       const scale = b.op('Max', [b.op('Mul', [absMax, b.scalar(1 / 127)]), b.scalar(1e-30)]);
-      if (this.opsetVersion >= 21) {
-        const makeZeroPoint = () => b.op('Expand', [b.scalar(128, DT.UINT8), b.op('Shape', [scale])]);
-        const rows = this.rowsKey(x);
-        const zeroPoint = rows === undefined ? makeZeroPoint() : cached(this.zeroPoints, rows, makeZeroPoint);
-        // block_size ≥ the row's length: one block, one scale per row.
-        return { q: b.op('QuantizeLinear', [x, scale, zeroPoint], { axis: -1, block_size: ROW_BLOCK }), scale, fused: true };
-      }
-      const shifted = b.op('Add', [b.op('Round', [b.op('Div', [x, scale])]), b.scalar(128)]);
-      return { q: b.op('Cast', [shifted], { to: DT.UINT8 }), scale, fused: false };
+      return { q: this.rowCodes(x, scale, x), scale, fused: this.fused, passes: 1 };
     });
+  }
+
+  /**
+   * `x` in two passes: the codes of int8Activation, then each row's rounding error quantized at 1/254
+   * of the row's scale (the error is at most half a step, so its codes stay within ±127), about 15
+   * bits a value. The two are stacked along the row axis, so that one product reads the weight once
+   * for both; `addPasses` adds its two halves.
+   */
+  int8TwoPassActivation(x: string): Int8Activation {
+    return cached(this.int8Activations, `${x}:2`, () => {
+      const { b } = this;
+      const first = this.int8Activation(x);
+      const fineScale = b.op('Mul', [first.scale, b.scalar(1 / 254)]);
+      const error = b.op('Sub', [x, this.rowValues(first, x)]);
+      const fine = this.rowCodes(error, fineScale, x);
+      return { q: b.op('Concat', [first.q, fine], { axis: -2 }), scale: b.op('Concat', [first.scale, fineScale], { axis: -2 }), fused: this.fused, passes: 2 };
+    });
+  }
+
+  /** The sum of the two halves (along the row axis) of a product of int8TwoPassActivation's codes. */
+  addPasses(product: string, out: string | undefined): string {
+    const halves = this.b.opN('Split', [product], 2, this.opsetVersion >= 18 ? { axis: -2, num_outputs: 2 } : { axis: -2 });
+    return this.b.op('Add', halves, {}, '', out);
+  }
+
+  /**
+   * From opset 21 one QuantizeLinear with a block of the whole row does what Div, Round, Add and Cast
+   * do otherwise; then the product may be one MatMulIntegerToFloat (operators/matmul.ts).
+   */
+  private get fused(): boolean {
+    return this.opsetVersion >= 21;
+  }
+
+  /** Codes of `x` with one scale a row; `rowsOf` is the activation whose rows these are. */
+  private rowCodes(x: string, scale: string, rowsOf: string): string {
+    const { b } = this;
+    // block_size ≥ the row's length: one block, one scale per row.
+    if (this.fused) return b.op('QuantizeLinear', [x, scale, this.zeroPoint(rowsOf, scale)], { axis: -1, block_size: ROW_BLOCK });
+    return b.op('Cast', [b.op('Add', [b.op('Round', [b.op('Div', [x, scale])]), b.scalar(128)])], { to: DT.UINT8 });
+  }
+
+  /** The values a one-pass activation's codes stand for. */
+  private rowValues(a: Int8Activation, rowsOf: string): string {
+    const { b } = this;
+    if (this.fused) return b.op('DequantizeLinear', [a.q, a.scale, this.zeroPoint(rowsOf, a.scale)], { axis: -1, block_size: ROW_BLOCK });
+    return b.op('Mul', [b.op('Sub', [b.op('Cast', [a.q], { to: DT.FLOAT }), b.scalar(128)]), a.scale]);
+  }
+
+  /**
+   * The blocked QuantizeLinear's zero point must have the scale's shape, hence an Expand, made once
+   * for all the activations whose rows are the same (declared-rows.ts): one Shape and Expand a graph
+   * rather than one per linear (docs/performance.md, decisions).
+   */
+  private zeroPoint(rowsOf: string, scale: string): string {
+    const { b } = this;
+    return cached(this.zeroPoints, this.rowsKey(rowsOf) ?? `tensor:${rowsOf}`, () => b.op('Expand', [b.scalar(128, DT.UINT8), b.op('Shape', [scale])]));
   }
 }
 

@@ -1,8 +1,9 @@
 import type { onnx } from '@gpt2-int8/runtime/onnx-proto';
 import { DT, MS_DOMAIN } from '@gpt2-int8/runtime/onnx-graph-builder';
-import { blockBits, type BlockQuantization, type RowQuantization } from '../quantization.js';
+import { activationPasses, blockBits, type BlockQuantization, type RowQuantization } from '../quantization.js';
+import { dimsOf } from '../../onnx/tensor-data.js';
 import { attribute } from '../../onnx/attribute.js';
-import type { QuantizableNode, Quantizer } from '../quantizer.js';
+import type { Int8Activation, QuantizableNode, Quantizer } from '../quantizer.js';
 
 /** x · W · alpha with a constant W: MatMul, and the product inside a Gemm (gemm.ts). */
 export interface Product {
@@ -36,8 +37,9 @@ export function emitProduct(q: Quantizer, p: Product, out: string | undefined): 
 /**
  * int8: int8 weights times activations quantized per row at run time (Quantizer.int8Activation), as
  * one MatMulIntegerToFloat (the weight's scales per column inside the kernel, the row scales applied
- * to its output) when the activation came from one QuantizeLinear, else MatMulInteger and the scales;
- * a tied head adds the product of its table's kept FP32 columns.
+ * to its output) when the activation came from one QuantizeLinear, else MatMulInteger and the scales.
+ * A widening linear's activation may come in two passes (quantization.ts), whose product's halves
+ * are then added; a tied head adds the product of its table's kept FP32 columns.
  */
 function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string | undefined): string {
   const { b } = q;
@@ -45,14 +47,18 @@ function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string 
   const shared = p.stored === 'NK' && q.lookupTables.has(p.weight);
   const w = q.int8Weight(p.weight, shared ? 'rows' : 'KN', p.stored, qz.granularity);
   const weight = shared ? b.op('Transpose', [w.q], { perm: [1, 0] }) : w.q;
-  const x = q.int8Activation(p.x);
+  const [rows, cols] = dimsOf(q.inits.get(p.weight) as onnx.ITensorProto) as [number, number];
+  const widening = p.stored === 'KN' ? cols / rows : rows / cols;
+  const x = activationPasses(qz, widening) === 2 ? q.int8TwoPassActivation(p.x) : q.int8Activation(p.x);
   const wScale = p.alpha === 1 ? w.scales : b.op('Mul', [w.scales, b.scalar(p.alpha)]);
   const kept = shared ? q.keptColumns(p.weight) : undefined;
   const intOut = kept ? undefined : out;
+  const productOut = x.passes === 2 ? undefined : intOut;
   // The row scale as MatMulIntegerToFloat's a_scale: a [..., 1] tensor it multiplies the output by
   // (onnxruntime 1.30, contrib_ops/cpu/quantization/dynamic_quantize_matmul.cc). No bias input: the
   // kernel adds a bias before that multiplication, so a following Add stays a separate node.
-  const y = x.fused ? b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, intOut) : integerProduct(q, x, weight, wScale, intOut);
+  const product = x.fused ? b.op('MatMulIntegerToFloat', [x.q, weight, x.scale, wScale, b.scalar(128, DT.UINT8)], {}, MS_DOMAIN, productOut) : integerProduct(q, x, weight, wScale, productOut);
+  const y = x.passes === 2 ? q.addPasses(product, intOut) : product;
   if (!kept) return y;
   // The table's kept FP32 columns (Quantizer.keptColumns): their channels of x times them, in FP32.
   const keptX = b.op('Gather', [p.x, kept.columns], { axis: -1 });
@@ -69,7 +75,7 @@ function int8Product(q: Quantizer, qz: RowQuantization, p: Product, out: string 
  * matches, and that fusion assumes a per-tensor activation scale: with per-row scales it gives
  * wrong results at optimisation level 'extended' and above (docs/performance.md; onnxruntime-node 1.30).
  */
-function integerProduct(q: Quantizer, x: { q: string; scale: string }, weight: string, wScale: string, out: string | undefined): string {
+function integerProduct(q: Quantizer, x: Int8Activation, weight: string, wScale: string, out: string | undefined): string {
   const { b } = q;
   const acc = b.op('MatMulInteger', [x.q, weight, b.scalar(128, DT.UINT8)]);
   return b.op('Mul', [b.op('Mul', [b.op('Cast', [acc], { to: DT.FLOAT }), wScale]), x.scale], {}, '', out);
