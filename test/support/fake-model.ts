@@ -142,7 +142,7 @@ export function writeFakeArtifact(opts: { synthetic?: boolean } = {}): string {
     source: { kind: 'hf-dir', id: synthetic ? '/srv/private/checkpoints/distilgpt2-synthetic' : '/srv/private/checkpoints/distilgpt2', sha256: 'c'.repeat(64) },
     synthetic,
     config: { n_layer: 6, n_embd: 768, n_head: 12, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5 },
-    quantization: { weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8' },
+    quantization: { weights: 'int8', granularity: 'per-channel', activations: 'dynamic-per-row', embedding: 'int8', activation_passes: 2 },
     graph: { attention: 'past-apart', logits: 'last' },
     files: { 'model.int8.onnx': file(51_000_000, 'a'), 'model.int8.onnx.data': file(41_800_000, 'e'), 'model.fp32.onnx': file(353_000_000, 'b'), 'report.json': file(2048, 'd') },
     fp32_bytes: 353_000_000,
