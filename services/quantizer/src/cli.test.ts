@@ -64,6 +64,8 @@ describe('quantize CLI', () => {
     [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int2'], /--weights must be int8 or int4/],
     [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int4', '--block-size', '48'], /--block-size must be a power of two/],
     [['quantize', '--model', 'x', '--out', 'y', '--head-block-size', '512'], /--head-block-size must be 0 or a power of two from 16 to 256/],
+    [['quantize', '--model', 'x', '--out', 'y', '--activation-passes', '3'], /--activation-passes must be 1 or 2, got "3"/],
+    [['quantize', '--model', 'x', '--out', 'y', '--weights', 'int4', '--activation-passes', '1'], /--activation-passes applies to int8 per-channel or per-tensor weights, not to --weights int4 or --granularity per-block/],
     [['ort-standard', '--in', 'x'], /ort-standard needs --in and --out/],
     [['make-model', '--preset', 'huge', '--out', 'y'], /unknown preset "huge"/],
     [['make-model', '--preset', 'tiny', '--seed', 'abc', '--out', 'y'], /--seed must be a non-negative whole number/],

@@ -77,6 +77,10 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   const headBlockSize = values['head-block-size'] === '0' ? 0 : positiveInt('head-block-size', values['head-block-size'], QUANTIZE_DEFAULTS.headBlockSize);
   if (headBlockSize !== 0 && (headBlockSize < 16 || (headBlockSize & (headBlockSize - 1)) !== 0 || headBlockSize > 256)) throw new UsageError(`--head-block-size must be 0 or a power of two from 16 to 256, got ${headBlockSize}`);
   const activationPasses = values['activation-passes'] === undefined ? QUANTIZE_DEFAULTS.activationPasses : Number(oneOf('activation-passes', values['activation-passes'], ['1', '2'] as const)) as 1 | 2;
+  // Both shape the per-row form only; int4 and int8 blocks quantize activations per block of a row.
+  for (const option of ['activation-passes', 'head-block-size'] as const) {
+    if (values[option] !== undefined && values[option] !== '0' && (weights === 'int4' || granularity === 'per-block')) throw new UsageError(`--${option} applies to int8 per-channel or per-tensor weights, not to --weights int4 or --granularity per-block`);
+  }
   const logits = oneOf('logits', values.logits, ['last', 'all'] as const);
   const env = new EnvReader();
   const outDir = resolve(values.out);

@@ -23,7 +23,7 @@ export function blockBits(q: BlockQuantization): 4 | 8 {
  * (MatMulNBits, GatherBlockQuantized): the head's few rows per call (logits for the last position)
  * suit MatMulNBits' kernel, and it is where per-row activations cost most agreement.
  * `activationPasses` 2 (the default) quantizes the widening linears' activations twice
- * (Quantizer.int8Activation): student-tiny's agreement with FP32 98.51% → 98.92% top-1, at +22% on
+ * (Quantizer.int8TwoPassActivation): student-tiny's agreement with FP32 98.51% → 98.92% top-1, at +22% on
  * a 128-token prompt (docs/performance.md).
  */
 export function int8Quantization(granularity: Granularity, options: { headBlockSize?: number; activationPasses?: 1 | 2 } = {}): Quantization {
