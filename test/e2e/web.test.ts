@@ -69,7 +69,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     // The fixture's report.json has the quantizer's INT8 ÷ FP32 fraction (0.263), as a real one does.
     expect(await page.getByTestId('card-size').textContent()).toBe('353 MB → 92.8 MB (3.8× smaller: 26% of FP32)');
     expect(await page.getByTestId('card-agreement').textContent()).toBe('96.9%');
-    expect(await page.getByTestId('card-quantization').textContent()).toBe('int8 per-channel, dynamic-per-row activations (two passes into the MLP and LM head), int8 embedding');
+    expect(await page.getByTestId('card-quantization').textContent()).toBe('int8 per-channel weights, dynamic per-row activations (two passes into the MLP and LM head), int8 embedding');
     expect(await page.getByTestId('card-speedup').textContent()).toMatch(/^2\.30×/);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
     expect(await page.locator('#status').textContent()).toBe('1 worker ready');

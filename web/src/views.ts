@@ -173,13 +173,6 @@ export function compareView(r: CompareResponse): HTMLElement {
   );
 }
 
-/** The manifest's quantization in words, e.g. "int8 per-channel, dynamic-per-row activations (two passes into the MLP and LM head), int8 embedding". */
-function quantizationText(q: ModelInfoResponse['manifest']['quantization']): string {
-  const passes = 'activation_passes' in q && q.activation_passes === 2 ? ' (two passes into the MLP and LM head)' : '';
-  const head = 'head_block_size' in q && q.head_block_size !== undefined ? `, LM head and embedding in int8 blocks of ${q.head_block_size}` : '';
-  return `${q.weights} ${q.granularity}, ${q.activations} activations${passes}, ${q.embedding} embedding${head}`;
-}
-
 export function modelCard(info: ModelInfoResponse | undefined): HTMLElement {
   if (!info) return h('p', { class: 'muted' }, t('card.none'));
   const m = info.manifest;
@@ -193,7 +186,7 @@ export function modelCard(info: ModelInfoResponse | undefined): HTMLElement {
     { class: 'card' },
     ...row('card.source', m.source.id),
     ...row('card.architecture', t('card.architectureValue', { layers: m.config.n_layer, embd: m.config.n_embd, heads: m.config.n_head, ctx: m.config.n_positions })),
-    ...row('card.quantization', quantizationText(m.quantization), 'card-quantization'),
+    ...row('card.quantization', info.quantization, 'card-quantization'),
     ...row('card.size', t('card.sizeValue', { fp32: bytes(m.fp32_bytes), int8: bytes(m.int8_bytes), factor: (1 / fraction).toFixed(1), percent: `${Math.round(fraction * 100)}%` }), 'card-size'),
     ...(r
       ? [

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Value } from 'typebox/value';
 import { ManifestSchema } from '@gpt2-int8/contract/manifest-schema';
+import { quantizationLabel } from '@gpt2-int8/contract/quantization-label';
 import { type ModelInfoResponse, type ReportSummary, ReportSummarySchema, type Serving } from '@gpt2-int8/contract/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { describeSchemaErrors } from '@gpt2-int8/contract/checks/schema-errors';
@@ -56,7 +57,7 @@ function describe(manifest: Manifest, report: ReportSummary | null, serving: Ser
   // A local source is recorded as a path on the quantizer's machine; the public card shows only its
   // name, so the server's directory layout stays private.
   const source = manifest.source.kind === 'hub' ? manifest.source : { ...manifest.source, id: basename(manifest.source.id) };
-  return { synthetic: manifest.synthetic, manifest: { ...manifest, source }, report, serving };
+  return { synthetic: manifest.synthetic, manifest: { ...manifest, source }, quantization: quantizationLabel(manifest.quantization), report, serving };
 }
 
 export async function readModelInfo(dir: string, log: FastifyBaseLogger, workers: Workers): Promise<ModelInfoResponse> {

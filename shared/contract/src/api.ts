@@ -204,6 +204,7 @@ export type ReportSummary = Static<typeof ReportSummarySchema>;
 export const ModelInfoResponseSchema = Type.Object({
   synthetic: Type.Boolean({ description: 'True when the weights are random: predictions mean nothing.' }),
   manifest: ManifestSchema,
+  quantization: Type.String({ description: "The manifest's quantization in words, as every answer's model.quantization gives it." }),
   report: Type.Union([ReportSummarySchema, Type.Null()], { description: 'null when report.json is missing or unreadable.' }),
   serving: ServingSchema,
 });
