@@ -34,6 +34,8 @@ let product: Product | undefined;
 let workDir: string | undefined;
 
 afterEach(async () => {
+  // The services first: once npm is killed they are orphans, no longer found below it.
+  const services = product ? nodeServices(product.npm.pid as number) : [];
   if (product && product.npm.exitCode === null) {
     try {
       process.kill(-(product.npm.pid as number), 'SIGKILL');
@@ -41,7 +43,13 @@ afterEach(async () => {
       // already gone
     }
   }
-  for (const pid of product ? nodeServices(product.npm.pid as number) : []) process.kill(pid, 'SIGKILL');
+  for (const pid of services) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   product = undefined;
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
