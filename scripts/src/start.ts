@@ -4,10 +4,13 @@
  * the quantizer job (a no-op when the artifact is up to date); then supervises the gateway and
  * WORKERS worker processes (restarted when they die, scripts/src/supervisor/supervisor.ts). Ctrl-C
  * drains in the order that lets every request finish: the gateway first (it answers what it holds
- * while the workers still serve), then the workers, then the private Redis. A second Ctrl-C stops
- * everything at once.
+ * while the workers still serve), then the workers, then the private Redis; so does closing its
+ * terminal (SIGHUP). A second Ctrl-C stops everything at once. Killed or crashed itself, it leaves
+ * nothing behind: the services drain and exit on their own, and the private Redis stops with it.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, EnvReader, readCommonConfig, type RedisTarget } from '@gpt2-int8/contract/config';
 import { createRedis, describeRedis, redactRedisUrl } from '@gpt2-int8/contract/redis';
@@ -19,6 +22,9 @@ import { describeExit, Supervisor } from './supervisor/supervisor.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COLORS = [36, 35, 33, 32, 34, 31];
+
+// Once its terminal is closed (EIO) or the reader of its pipe is gone (EPIPE), the drain goes on unseen.
+process.stdout.on('error', () => undefined);
 
 function say(message: string): void {
   process.stdout.write(`\x1b[1m[start]\x1b[0m ${message}\n`);
@@ -35,6 +41,17 @@ async function redisAnswers(target: RedisTarget | string): Promise<boolean> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Ends the private Redis when this process ends without stopping it (SIGKILL, a crash), as the
+ * gateway and workers do on their own (shared/contract/src/supervision.ts): else it would live on,
+ * an orphan holding its port. The kernel's parent-death signal, through util-linux's setpriv (on
+ * every Debian machine); without setpriv, Redis is started as it is.
+ */
+function stopsWithThisProcess(): string[] {
+  const found = (process.env.PATH ?? '').split(delimiter).some((dir) => existsSync(join(dir, 'setpriv')));
+  return found ? ['setpriv', '--pdeathsig', 'SIGTERM', '--'] : [];
 }
 
 let privateRedis: RedisServer | undefined;
@@ -103,7 +120,7 @@ async function main(): Promise<void> {
     say(`using Redis at ${redactRedisUrl(redisUrl)}`);
   } else {
     say(`nothing answers at ${redactRedisUrl(redisUrl)}; starting a private redis-server`);
-    privateRedis = await startRedisServer({ detached: true }).catch((err: Error) => {
+    privateRedis = await startRedisServer({ detached: true, wrapper: stopsWithThisProcess() }).catch((err: Error) => {
       throw new Error(`no Redis answers at REDIS_URL (set it to one that does), and ${err.message}`);
     });
     redisUrl = privateRedis.url;

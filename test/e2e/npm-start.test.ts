@@ -8,6 +8,9 @@
  * - An unmodified openai client lists the model, completes, streams, chats and scores through /v1.
  * - Ctrl-C as a terminal sends it (SIGINT to the whole group) while 10 generations and a stream are
  *   in flight: all of them complete with 200, then everything exits, Redis last.
+ * - Its terminal closed (SIGHUP to the group): the same drain.
+ * - Its supervisor SIGKILLed, with npm start's default readable logs: every request is answered and
+ *   every process exits, the private Redis included.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -28,14 +31,17 @@ interface Product {
   base: string;
   output(): string;
   exited: Promise<number | null>;
+  /** The gateway, workers and Redis once they were ready. */
+  startedServices: number[];
 }
 
 let product: Product | undefined;
 let workDir: string | undefined;
 
 afterEach(async () => {
-  // The services first: once npm is killed they are orphans, no longer found below it.
-  const services = product ? nodeServices(product.npm.pid as number) : [];
+  // The services first: once npm is killed they are orphans, no longer found below it (and those
+  // seen at start, for a test that killed the supervisor).
+  const services = product ? [...nodeServices(product.npm.pid as number), ...product.startedServices] : [];
   if (product && product.npm.exitCode === null) {
     try {
       process.kill(-(product.npm.pid as number), 'SIGKILL');
@@ -88,7 +94,8 @@ function descendants(root: number, needle = ''): number[] {
 
 const nodeServices = (root: number) => [...descendants(root, 'services/'), ...descendants(root, 'redis-server')];
 
-async function startProduct(): Promise<Product> {
+/** `env` is set over the test's own settings (undefined unsets one: e.g. LOG_PRETTY, for npm start's default readable logs). */
+async function startProduct(env: NodeJS.ProcessEnv = {}): Promise<Product> {
   workDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
   const port = await freePort();
   const npm = spawn('npm', ['start', '--silent'], {
@@ -106,15 +113,17 @@ async function startProduct(): Promise<Product> {
       QUEUE_NAME: 'npmstart',
       LOG_PRETTY: 'false',
       NODE_ENV: 'production',
+      ...env,
     },
   });
   let out = '';
   npm.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   npm.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
-  const p: Product = { npm, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+  const p: Product = { npm, base: `http://127.0.0.1:${port}`, output: () => out, exited, startedServices: [] };
   product = p;
   await waitWorkersReady(p, 2, 90_000);
+  p.startedServices = nodeServices(npm.pid as number);
   return p;
 }
 
@@ -205,6 +214,44 @@ describe('npm start', () => {
     expect(out).not.toMatch(/SIGINT again/);
     expect(out.indexOf('gateway stopped; the workers finish their jobs')).toBeLessThan(out.indexOf('stopping the private Redis'));
     await until('every service process gone', () => services.every((pid) => !existsPid(pid)), 10_000);
+  }, 180_000);
+});
+
+describe('npm start, stopped otherwise than by Ctrl-C', () => {
+  it('drains when its terminal closes (SIGHUP to the whole group): generations in flight all complete, then every process exits', async () => {
+    const p = await startProduct();
+    const services = p.startedServices;
+    expect(services.length).toBe(4);
+    const gens = Array.from({ length: 6 }, (_, i) => post(p.base, '/api/generate', generation(i)).then((r) => r.status));
+    await new Promise((r) => setTimeout(r, 300));
+
+    process.kill(-(p.npm.pid as number), 'SIGHUP');
+    expect(await Promise.all(gens)).toEqual(Array(6).fill(200));
+    await until('every service process gone', () => services.every((pid) => !existsPid(pid)), 20_000);
+    expect(p.output()).toMatch(/SIGHUP: draining/);
+  }, 180_000);
+
+  it('leaves nothing behind when its supervisor is SIGKILLed, with its default readable logs: the gateway, the workers and the private Redis exit, and no request hangs', async () => {
+    const p = await startProduct({ LOG_PRETTY: undefined, NODE_ENV: undefined });
+    const services = p.startedServices;
+    expect(services.length).toBe(4);
+    const [start] = descendants(p.npm.pid as number, 'scripts/dist/start.js');
+    expect(start).toBeDefined();
+
+    const gens = Array.from({ length: 6 }, (_, i) => post(p.base, '/api/generate', generation(i)).then(async (r) => r.status, () => 'connection closed'));
+    const streamRes = await post(p.base, '/api/generate', { ...generation(99), stream: true });
+    let first!: () => void;
+    const gotFirst = new Promise<void>((r) => (first = r));
+    const stream = readSse(streamRes, (e) => {
+      if (e.event === 'token') first();
+    }).then((events) => events.at(-1)?.event, () => 'connection closed');
+    await gotFirst;
+
+    process.kill(start as number, 'SIGKILL');
+    // Their answers depend on how far each got before Redis stopped; what matters is that each gets one.
+    const settled = await Promise.race([Promise.all([...gens, stream]), new Promise((r) => setTimeout(() => r('some request still open after 20 s'), 20_000))]);
+    expect(Array.isArray(settled), String(settled)).toBe(true);
+    await until('every service process gone, Redis too', () => services.every((pid) => !existsPid(pid)), 20_000, () => `still running: ${services.filter(existsPid).join(', ')}`);
   }, 180_000);
 });
 

@@ -33,6 +33,12 @@ describe('onStopSignals', () => {
     expect(calls).toEqual(['drain SIGINT', 'force SIGINT']);
   });
 
+  it('drains when its terminal closes (SIGHUP), like a first Ctrl-C', () => {
+    const { target, calls } = setup();
+    target.emit('SIGHUP');
+    expect(calls).toEqual(['drain SIGHUP']);
+  });
+
   it('treats a different signal after the first as impatience, however soon', () => {
     const { target, calls } = setup();
     target.emit('SIGTERM');

@@ -1,5 +1,6 @@
 /**
- * Ctrl-C for `npm start`: the first SIGINT or SIGTERM drains, another one stops at once.
+ * Ctrl-C for `npm start`: the first SIGINT, SIGTERM or SIGHUP (its terminal closed) drains, another
+ * one stops at once.
  *
  * A terminal's Ctrl-C reaches this process twice: directly (it is in the terminal's foreground
  * process group) and forwarded by npm, which passes SIGINT and SIGTERM on to the script it runs. The
@@ -15,7 +16,7 @@ export function onStopSignals(handlers: StopHandlers, opts: { echoMs?: number; t
   const echoMs = opts.echoMs ?? 250;
   const target = opts.target ?? process;
   let first: { signal: NodeJS.Signals; at: number } | undefined;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     target.on(signal, () => {
       const now = Date.now();
       if (first === undefined) {

@@ -40,8 +40,6 @@ async function shutdown(signal: string): Promise<void> {
   try {
     await app.close();
     log.info('drained; bye');
-    // Let the last lines reach stdout (pino-pretty runs in a worker thread) before exiting.
-    await new Promise<void>((resolve) => log.flush(() => resolve()));
     process.exit(0);
   } catch (err) {
     log.error({ err }, 'error while draining');
