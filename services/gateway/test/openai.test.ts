@@ -36,7 +36,10 @@ describe('/v1 on in-memory parts, through the openai client', () => {
     const m = await gw.client.models.retrieve(MODEL);
     expect(m).toMatchObject({ id: MODEL, object: 'model', owned_by: 'gpt2-int8' });
     expect(typeof m.created).toBe('number');
-    expect((m as unknown as { meta: { description: string } }).meta.description).toMatch(/not a chat model/);
+    const meta = (m as unknown as { meta: { description: string; quantization: string } }).meta;
+    expect(meta.description).toMatch(/not a chat model/);
+    // The same label as every answer's model.quantization and the page's card.
+    expect(meta.quantization).toBe('int8 per-channel weights, dynamic per-row activations (two passes into the MLP and LM head), int8 embedding');
     await expect(gw.client.models.retrieve('gpt-4')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
   });
 

@@ -2,8 +2,8 @@ import type { Quantization } from './manifest-schema.js';
 
 /**
  * A readable label of the quantization, e.g. "int8 per-channel weights, dynamic per-row activations,
- * int8 embedding": every answer's model.quantization (the worker) and the page's model card (the
- * gateway's GET /api/model) say the same.
+ * int8 embedding": every answer's model.quantization (the worker), the page's model card (the
+ * gateway's GET /api/model) and GET /v1/models' meta say the same.
  */
 export function quantizationLabel(q: Quantization): string {
   const activations = q.activations === 'dynamic-per-row' ? 'dynamic per-row' : q.activations;

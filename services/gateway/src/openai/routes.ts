@@ -7,6 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { quantizationLabel } from '@gpt2-int8/contract/quantization-label';
 import type { GeneratedToken, ScoreResponse, TokenLogprob } from '@gpt2-int8/contract/api';
 import type { JobData, JobResult, StreamProgress } from '@gpt2-int8/contract/job';
 import type { Admission } from '../admission.js';
@@ -193,7 +194,7 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
         description: MODEL_DESCRIPTION,
         chat_template: CHAT_TEMPLATE_DESCRIPTION,
         context_length: m.manifest.config.n_positions,
-        quantization: `int8 ${m.manifest.quantization.granularity}, activations ${m.manifest.quantization.activations}`,
+        quantization: quantizationLabel(m.manifest.quantization),
         synthetic: m.manifest.synthetic,
         sha256: m.manifest.files['model.int8.onnx'].sha256,
       },
