@@ -59,6 +59,32 @@ describe('Admission', () => {
     await expect(admission.admit()).rejects.toMatchObject({ code: 'QUEUE_FULL' });
   });
 
+  it('a burst waits for one read and is admitted only up to the limit (each sending its own read, all saw the depth from before the burst)', async () => {
+    const { state, admission } = fakes(0);
+    await admission.admit();
+    vi.advanceTimersByTime(1001);
+    state.depth = 1;
+    const outcomes = await Promise.all(Array.from({ length: 300 }, () => admission.admit().then(() => 'admitted', (e: { code: string }) => e.code)));
+    expect(outcomes.filter((o) => o === 'admitted')).toHaveLength(99);
+    expect(outcomes.filter((o) => o === 'QUEUE_FULL')).toHaveLength(201);
+    expect(state.countReads).toBe(2);
+  });
+
+  it('jobs admitted while a depth read is under way count on top of what it reads', async () => {
+    const { state, admission } = fakes(0);
+    await admission.admit();
+    vi.advanceTimersByTime(1001);
+    // The read sent by the next request finds 40 waiting, none of them the 9 admitted meanwhile.
+    state.depth = 40;
+    const first = admission.admit();
+    const meanwhile = Array.from({ length: 9 }, () => admission.admit());
+    await Promise.all([first, ...meanwhile]);
+    // 40 + 10 admitted is half the limit: the next request reads again before answering.
+    state.depth = 95;
+    await admission.admit();
+    expect(state.countReads).toBe(3);
+  });
+
   it('re-reads "no worker is ready" every time, so a worker that just came up is used at once', async () => {
     const { state, admission } = fakes(0, []);
     await expect(admission.admit()).rejects.toMatchObject({ code: 'NO_WORKER' });

@@ -28,15 +28,26 @@ const READY_REREAD_AFTER_MS = 500;
  * Its failure is left to the next read a request waits for.
  */
 function later(read: () => Promise<unknown>): Promise<unknown> {
-  return new Promise<void>((resolve) => setImmediate(resolve)).then(read).catch(() => undefined);
+  return afterThisRequest().then(read).catch(() => undefined);
+}
+
+const afterThisRequest = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A read of the queue's depth, and how many jobs this gateway had admitted when it was sent. */
+interface DepthRead {
+  at: number;
+  depth: number;
+  admittedBefore: number;
 }
 
 export class Admission {
   /** When the last "a worker is ready" was read (0: never, or "none" was). */
   private readyAt = 0;
   private rereadingReady: Promise<unknown> | undefined;
-  private depthCache: { at: number; depth: number } | undefined;
-  private rereadingDepth: Promise<unknown> | undefined;
+  /** Jobs this gateway has admitted since it started. */
+  private admitted = 0;
+  private lastDepth: DepthRead | undefined;
+  private readingDepth: Promise<DepthRead> | undefined;
 
   constructor(
     private readonly jobs: Pick<Jobs, 'connected' | 'counts'>,
@@ -55,12 +66,14 @@ export class Admission {
       const detail = loading + error === 0 ? 'no worker is running' : `${loading} loading, ${error} unable to serve — see /readyz`;
       throw new ApiError(503, 'NO_WORKER', `No model worker is ready yet (${detail})`, 2);
     }
-    const depth = await this.depth().catch(() => {
+    const read = await this.depthRead().catch(() => {
       throw queueUnavailable();
     });
+    // Estimated and counted in one synchronous stretch: requests that waited for the same read
+    // each see the ones admitted before them.
+    const depth = this.estimate(read);
     if (depth >= this.maxDepth) throw new ApiError(503, 'QUEUE_FULL', `The service is busy (${depth} requests waiting); try again shortly`, 1);
-    // The cached depth counts this gateway's own jobs since it was read.
-    if (this.depthCache) this.depthCache.depth++;
+    this.admitted++;
   }
 
   /**
@@ -85,28 +98,46 @@ export class Admission {
   }
 
   /**
+   * The depth read plus every job this gateway admitted since the read was sent (some may be in the
+   * read already: counted twice until the next read, which errs on the side of the limit).
+   */
+  private estimate(read: DepthRead): number {
+    return read.depth + (this.admitted - read.admittedBefore);
+  }
+
+  /**
    * Far below the limit a depth up to DEPTH_MAX_AGE_MS old (plus this gateway's own jobs since) is
    * good enough, and saves a Redis round trip on the request's path: a lone request after a pause
    * used to pay it every time. Past DEPTH_REREAD_AFTER_MS it is read again in the background, so
-   * under load it stays that fresh. Near the limit it is read before answering, so the limit itself
-   * stays exact.
+   * under load it stays that fresh. Near the limit it is read before answering.
    */
-  private async depth(): Promise<number> {
-    const cached = this.depthCache;
-    if (cached && cached.depth < this.maxDepth / 2) {
-      const age = Date.now() - cached.at;
+  private async depthRead(): Promise<DepthRead> {
+    const last = this.lastDepth;
+    if (last && this.estimate(last) < this.maxDepth / 2) {
+      const age = Date.now() - last.at;
       if (age <= DEPTH_MAX_AGE_MS) {
-        if (age > DEPTH_REREAD_AFTER_MS) this.rereadingDepth ??= later(() => this.readDepth()).finally(() => (this.rereadingDepth = undefined));
-        return cached.depth;
+        if (age > DEPTH_REREAD_AFTER_MS) this.readDepth(true).catch(() => undefined);
+        return last;
       }
     }
-    return this.readDepth();
+    return this.readDepth(false);
   }
 
-  private async readDepth(): Promise<number> {
-    const at = Date.now();
-    const depth = (await this.jobs.counts()).waiting;
-    this.depthCache = { at, depth };
-    return depth;
+  /**
+   * One read at a time: requests arriving while one is under way wait for it. Each sending its own
+   * let a burst of 800 all see the depth from before the burst and all be admitted (736 then waited
+   * out their timeout in the queue instead of a quick QUEUE_FULL).
+   */
+  private readDepth(inBackground: boolean): Promise<DepthRead> {
+    this.readingDepth ??= (inBackground ? afterThisRequest() : Promise.resolve())
+      .then(async (): Promise<DepthRead> => {
+        const admittedBefore = this.admitted;
+        const at = Date.now();
+        const { waiting } = await this.jobs.counts();
+        this.lastDepth = { at, depth: waiting, admittedBefore };
+        return this.lastDepth;
+      })
+      .finally(() => (this.readingDepth = undefined));
+    return this.readingDepth;
   }
 }
