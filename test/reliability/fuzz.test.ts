@@ -2,7 +2,7 @@
  * Bad input, property-based (fast-check), against the built gateway process with a real worker
  * (private redis-server, tiny artifact), over raw TCP so that any bytes can be sent. Categories:
  * wrong types, huge strings and bodies, deeply nested JSON, invalid UTF-8, control characters and
- * NULs, emoji and CJK, numbers (negative, NaN, huge, fractional) where integers are expected, extra
+ * NULs (lone surrogates among them), emoji and CJK, compressed bodies (Content-Encoding), numbers (negative, NaN, huge, fractional) where integers are expected, extra
  * fields, wrong content types, empty bodies, malformed JSON, odd methods/URLs/headers, and very slow
  * clients. The property for every case: a 4xx JSON error `{ error: { code, message } }` with nothing
  * internal in it, or a valid answer (checked against the response schema, the prompt echoed) —
@@ -212,10 +212,10 @@ const invalidUtf8 = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 256 }).map((a) => ({ category: 'invalid UTF-8', path: '/api/predict', body: Buffer.from(a), contentType: 'application/json', expect: { status: 400 } })),
 );
 
-const controlChar = fc.oneof(fc.integer({ min: 0, max: 0x1f }), fc.constantFrom(0x7f, 0x85, 0x2028, 0x2029, 0xfeff, 0xfffe, 0xffff, 0xd800, 0xdbff, 0xdc00, 0xdfff)).map((n) => String.fromCharCode(n));
+const controlChar = fc.oneof(fc.integer({ min: 0, max: 0x1f }), fc.constantFrom(0x7f, 0x85, 0x2028, 0x2029, 0xfeff, 0xfffe, 0xffff)).map((n) => String.fromCharCode(n));
+const surrogate = fc.oneof(fc.integer({ min: 0xd800, max: 0xdbff }), fc.integer({ min: 0xdc00, max: 0xdfff })).map((n) => String.fromCharCode(n));
 const controlChars = fc.oneof(
   // Escaped in JSON: valid strings, served (or refused as whitespace-only / too long).
-  // Lone surrogates included: they travel as JSON escapes both ways, so the echo is exact too.
   fc.record({ p: path, s: fc.array(fc.oneof(controlChar, fc.constantFrom('a', 'b', ' ')), { minLength: 1, maxLength: 40 }).map((a) => a.join('')) }).map(({ p, s }) => ({
     ...json({ category: 'control characters and NULs', path: p, value: { prompt: s } }),
     prompt: s,
@@ -228,7 +228,28 @@ const controlChars = fc.oneof(
     contentType: 'application/json',
     expect: { status: 400, code: 'INVALID_JSON' },
   })),
+  // A lone surrogate, which JSON can only hold as an escape (JSON.stringify writes "\ud800"):
+  // not text, so refused naming the field, never served as U+FFFD.
+  fc.record({ p: path, before: fc.string({ maxLength: 8 }), lone: surrogate, after: fc.string({ maxLength: 8 }) }).map(({ p, before, lone, after }) => ({
+    ...json({ category: 'control characters and NULs', path: p, value: { prompt: `x${before}${lone}${after}` } }),
+    expect: { status: 400, code: 'INVALID_UNICODE', field: 'prompt' },
+  })),
+  // Both halves of a pair, escaped: one character, served as such.
+  fc.record({ p: path, c: fc.integer({ min: 0x10000, max: 0x10ffff }) }).map(({ p, c }) => {
+    const escaped = String.fromCodePoint(c).split('').map((u) => `\\u${u.charCodeAt(0).toString(16)}`).join('');
+    return { category: 'control characters and NULs', path: p, body: `{"prompt":"x${escaped}"}`, contentType: 'application/json', prompt: `x${String.fromCodePoint(c)}` } satisfies Case;
+  }),
 );
+
+// A body compressed, or said to be: not decompressed, so a 415 naming the encoding; identity is no encoding.
+const contentEncodings = fc.record({ pb: pathAndBody, encoding: fc.constantFrom('gzip', 'deflate', 'br', 'zstd', 'x-custom', 'gzip, identity', 'identity', 'IDENTITY', '') }).map(({ pb, encoding }) => {
+  const plain = encoding.toLowerCase() === 'identity' || encoding === '';
+  return {
+    ...json({ category: 'content encodings', path: pb.p, value: pb.body }),
+    headers: [`content-encoding: ${encoding}`],
+    ...(plain ? {} : { expect: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', field: 'Compressed request bodies are not supported' } }),
+  } satisfies Case;
+});
 
 const EMOJI_CJK = ['😀', '👩‍👩‍👧‍👦', '🇫🇷', '🧑🏽‍💻', '❤️', '漢', '字', '天空是', '人工智能', '你好，世界', 'こんにちは', '한국어', 'ﷺ', 'e\u0301', '\u200d', 'Ω', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', '١٢٣'];
 const unicode = fc.record({ p: path, s: fc.oneof(fc.array(fc.constantFrom(...EMOJI_CJK), { minLength: 1, maxLength: 30 }).map((a) => a.join('')), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 })) }).map(({ p, s }) => ({
@@ -338,7 +359,8 @@ const CATEGORIES: Array<[string, fc.Arbitrary<Case>, number]> = [
   ['huge strings', hugeStrings, 25],
   ['deeply nested JSON', deepNesting, 25],
   ['invalid UTF-8', invalidUtf8, 30],
-  ['control characters and NULs', controlChars, 30],
+  ['control characters and NULs', controlChars, 40],
+  ['content encodings', contentEncodings, 20],
   ['emoji and CJK', unicode, 30],
   ['numbers', numbers, 60],
   ['extra fields', extraFields, 30],

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { firstInvalidUtf8 } from './json-body.js';
+import { firstInvalidUtf8, firstLoneSurrogate } from './json-body.js';
 
 const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
 const strict = new TextDecoder('utf-8', { fatal: true });
@@ -40,6 +40,41 @@ describe('firstInvalidUtf8', () => {
         if (at >= 0) expect(decodes(b.subarray(0, at))).toBe(true);
       }),
       { numRuns: 5000 },
+    );
+  });
+});
+
+describe('firstLoneSurrogate', () => {
+  it('finds the first string holding half a surrogate pair, in document order, naming the field and the offset', () => {
+    expect(firstLoneSurrogate({ prompt: 'ab\ud83dcd' })).toEqual({ field: 'prompt', inName: false, offset: 2, unit: 0xd83d });
+    expect(firstLoneSurrogate({ model: 'm', messages: [{ role: 'user', content: 'ok' }, { role: 'user', content: [{ type: 'text', text: '\ude00' }] }] })).toEqual({
+      field: 'messages[1].content[0].text',
+      inName: false,
+      offset: 0,
+      unit: 0xde00,
+    });
+    expect(firstLoneSurrogate({ a: 'x\udbff', b: '\ud800' })?.field).toBe('a');
+    expect(firstLoneSurrogate({ stop: { 'k\ud800': 1 } })).toEqual({ field: 'stop', inName: true, offset: 1, unit: 0xd800 });
+    expect(firstLoneSurrogate('\udfff')?.field).toBe('body');
+  });
+
+  it('passes whole pairs, other text and non-strings', () => {
+    expect(firstLoneSurrogate({ prompt: 'a\ud83d\ude00b 中文 \uffff', n: 1, x: null, y: [true, {}] })).toBeUndefined();
+  });
+
+  it('walks nesting deeper than the call stack', () => {
+    let deep: unknown = '\ud800';
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(firstLoneSurrogate({ deep })?.field).toBe(`deep${'[0]'.repeat(200_000)}`);
+  });
+
+  it('agrees with UTF-8 round trips on arbitrary UTF-16', () => {
+    const roundTrips = (s: string) => Buffer.from(s, 'utf8').toString('utf8') === s;
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map((n) => String.fromCharCode(n)), maxLength: 6 }), { maxLength: 4 }), (strings) => {
+        expect(firstLoneSurrogate(strings) === undefined).toBe(strings.every(roundTrips));
+      }),
+      { numRuns: 2000 },
     );
   });
 });

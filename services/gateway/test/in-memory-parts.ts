@@ -28,11 +28,18 @@ export class InMemoryJobs implements Jobs {
     if (opts.signal?.aborted) throw new ClientGoneError('client disconnected');
     this.taken.push(data);
     this.inFlight += 1;
+    // As the Redis job client: a job whose client left is dropped, and run rejects at once.
+    let abort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      abort = () => reject(new ClientGoneError('client disconnected'));
+    });
+    opts.signal?.addEventListener('abort', abort, { once: true });
     try {
-      return await fakeAnswer(data, { worker: IN_MEMORY_WORKER, onToken: opts.onProgress });
+      return await Promise.race([fakeAnswer(data, { worker: IN_MEMORY_WORKER, onToken: opts.onProgress }), aborted]);
     } catch (err) {
       throw err instanceof FakeJobFailure ? failedJobError(err.message, data.request_id, { error: () => undefined }) : err;
     } finally {
+      opts.signal?.removeEventListener('abort', abort);
       this.inFlight -= 1;
     }
   }

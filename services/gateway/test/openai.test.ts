@@ -6,8 +6,9 @@
  * test/reliability/openai.test.ts.
  */
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateJob } from '@gpt2-int8/contract/job';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { GenerateResponse } from '@gpt2-int8/contract/api';
+import type { GenerateJob, JobResult } from '@gpt2-int8/contract/job';
 import { FAKE_TOKENS } from '../../../test/support/fake-model.js';
 import { inMemoryGateway, type InMemoryGateway } from './in-memory-parts.js';
 
@@ -135,6 +136,74 @@ describe('/v1 on in-memory parts, through the openai client', () => {
     expect(job?.stop).toEqual(['\nUser:']);
   });
 
+  it('continues a conversation holding its own earlier answer, and OpenAI\'s assistant messages with empty extras', async () => {
+    const first = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 });
+    const answer = first.choices[0]?.message;
+    expect(answer).toHaveProperty('refusal', null);
+    taken();
+    await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }, answer!, { role: 'user', content: 'more' }], max_tokens: 2 });
+    expect((taken()[0] as GenerateJob).prompt).toBe(`User: Hi\nAssistant: ${FAKE_TOKENS[0]}${FAKE_TOKENS[1]}\nUser: more\nAssistant:`);
+    // As OpenAI answers a tool call: no content; the empties are what clients send back.
+    const empty = { role: 'assistant' as const, content: null, refusal: null, tool_calls: [], function_call: null, audio: null };
+    await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }, empty, { role: 'user', content: 'more' }], max_tokens: 2 });
+    expect((taken()[0] as GenerateJob).prompt).toBe('User: Hi\nAssistant: \nUser: more\nAssistant:');
+  });
+
+  it.each([
+    [{ tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }, 'messages[1].tool_calls', /cannot call tools/],
+    [{ function_call: { name: 'f', arguments: '{}' } }, 'messages[1].function_call', /cannot call functions/],
+    [{ refusal: 'No.' }, 'messages[1].refusal', /send its text as content/],
+    [{ audio: { id: 'a' } }, 'messages[1].audio', /text only/],
+  ])('refuses an assistant message carrying %j as unsupported', async (extra, param, message) => {
+    const assistant = { role: 'assistant', content: 'ok', ...extra } as OpenAI.ChatCompletionAssistantMessageParam;
+    const err = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }, assistant] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ param, code: 'unsupported_parameter' });
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('refuses a user message without content, naming it', async () => {
+    const err = await gw.client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: null } as unknown as OpenAI.ChatCompletionUserMessageParam] })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, param: 'messages[0].content' });
+    expect((err as Error).message).toMatch(/content is required on a user message/);
+  });
+
+  it('lists the bytes of each token by its id, not of its text: a byte token shown as <0xF3> is [0xF3]', async () => {
+    // GPT-2's token 175 is the byte 0xF3, 38461 the bytes E9 96 (the start of a character), 4171 " blue".
+    const tokens = [
+      { index: 0, token: '<0xF3>', token_id: 175, logprob: -1, top_logprobs: [{ token: '<0xE9><0x96>', token_id: 38461, logprob: -2 }] },
+      { index: 1, token: ' blue', token_id: 4171, logprob: -1, top_logprobs: [] },
+    ];
+    const run = gw.jobs.run.bind(gw.jobs);
+    vi.spyOn(gw.jobs, 'run').mockImplementationOnce(async (data, opts) => ({ ...((await run(data, opts)) as GenerateResponse), tokens, kind: 'generate' }) as JobResult);
+    const r = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2, logprobs: true, top_logprobs: 1 });
+    const content = r.choices[0]?.logprobs?.content;
+    expect(content?.map((t) => t.bytes)).toEqual([[0xf3], [32, 98, 108, 117, 101]]);
+    expect(content?.[0]?.top_logprobs[0]?.bytes).toEqual([0xe9, 0x96]);
+  });
+
+  it('counts a request whose client left once as a 499, whatever its number of choices', async () => {
+    const count = async () => Number(/gateway_http_requests_total\{method="POST",route="\/v1\/completions",status="499"\} (\d+)/.exec(await (await fetch(`${gw.address}/metrics`)).text())?.[1] ?? 0);
+    for (const stream of [true, false]) {
+      const before = await count();
+      taken();
+      const controller = new AbortController();
+      const sent = fetch(`${gw.address}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, prompt: 'HANG', n: 5, stream }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await vi.waitFor(() => expect(gw.jobs.taken).toHaveLength(5));
+      controller.abort();
+      await sent;
+      await vi.waitFor(() => expect(gw.jobs.inFlight).toBe(0));
+      expect(await count(), `stream: ${stream}`).toBe(before + 1);
+    }
+  });
+
   it('streams chat deltas: the role first, then the content, then finish_reason', async () => {
     const stream = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, stream: true });
     const deltas: unknown[] = [];
@@ -159,6 +228,11 @@ describe('/v1 on in-memory parts, through the openai client', () => {
     [{ max_tokens: 0 }, 'max_tokens', /only with echo/],
     [{ n: 17 }, 'n', /n must be <= 16/],
     [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', /stop/],
+    [{ best_of: 1, n: 2 }, 'best_of', /best_of must be greater than or equal to n/],
+    [{ stream_options: { include_usage: true } }, 'stream_options', /only allowed when 'stream' is true/],
+    // One union's error, said once: not its null branch nor "must match a schema in anyOf".
+    [{ max_tokens: 300 }, 'max_tokens', /^400 max_tokens must be <= 256$/],
+    [{ stop: 5 }, 'stop', /^400 stop must be a string or an array$/],
   ])('refuses %j with a BadRequestError naming %s', async (extra, param, message) => {
     const err = await gw.client.completions.create({ model: MODEL, prompt: 'The sky is', ...(extra as object) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
@@ -167,6 +241,54 @@ describe('/v1 on in-memory parts, through the openai client', () => {
     expect(e.type).toBe('invalid_request_error');
     expect(e.param).toBe(param);
     expect(e.message).toMatch(message);
+  });
+
+  it.each([
+    [{ store: true }, 'store'],
+    [{ metadata: { user: 'x' } }, 'metadata'],
+    [{ reasoning_effort: 'high' as const }, 'reasoning_effort'],
+  ])('calls OpenAI\'s chat parameter %j unsupported, not unknown', async (extra, param) => {
+    const err = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], ...extra }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, param, code: 'unsupported_parameter' });
+    // Their no-op values are accepted.
+    await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 1, store: false, metadata: {} });
+  });
+
+  it('names messages when a conversation is past the context', async () => {
+    const err = await gw.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x '.repeat(1020) }], max_tokens: 10 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
+  });
+
+  it('refuses a lone UTF-16 surrogate escape (which would become U+FFFD) in each API\'s shape, naming where', async () => {
+    const post = (path: string, body: string) => fetch(`${gw.address}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const v1 = await post('/v1/completions', `{"model":"${MODEL}","prompt":"ab\\ud83dcd"}`);
+    expect(v1.status).toBe(400);
+    const { error } = (await v1.json()) as { error: { message: string; code: string; type: string } };
+    expect(error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_unicode' });
+    expect(error.message).toMatch(/prompt holds \\uD83D at character 2/);
+    const api = await post('/api/predict', '{"prompt":"ab\\udc00cd"}');
+    expect(api.status).toBe(400);
+    expect(await api.json()).toMatchObject({ error: { code: 'INVALID_UNICODE', message: expect.stringContaining('prompt holds \\uDC00 at character 2') } });
+    // A whole pair, escaped, is a character like any other.
+    expect((await post('/api/predict', '{"prompt":"ab\\ud83d\\ude00"}')).status).toBe(200);
+  });
+
+  it('answers a compressed body with 415 in each API\'s shape, not as invalid UTF-8', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const post = (path: string, body: object) =>
+      fetch(`${gw.address}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify(body)) });
+    const v1 = await post('/v1/completions', { model: MODEL, prompt: 'x' });
+    expect(v1.status).toBe(415);
+    expect(await v1.json()).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringMatching(/Compressed request bodies are not supported/) } });
+    const api = await post('/api/predict', { prompt: 'x' });
+    expect(api.status).toBe(415);
+    expect(await api.json()).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: expect.stringMatching(/gzip/) } });
+  });
+
+  it('answers a malformed /v1 URL in OpenAI\'s shape', async () => {
+    const res = await fetch(`${gw.address}/v1/%ff`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'The URL is malformed' } });
   });
 
   it('refuses a prompt past the context, saying which limit', async () => {

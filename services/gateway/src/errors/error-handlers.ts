@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OpenAIError, openAIBody } from '../openai/openai-error.js';
 import { ApiError, ClientGoneError, errorBody } from './api-error.js';
 import { writeErrorAndClose } from './raw-socket.js';
 import { allowedMethods, pathOf } from './route-methods.js';
@@ -37,7 +38,11 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
   const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
   // No onRequest hook ran, so the request id header is set here.
   void reply.header('x-request-id', request.id);
-  void reply.code(status).send(errorBody('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed' : err.message));
+  const message = err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed' : err.message;
+  // No route matched, so no scope's handler answers: /v1's shape is chosen by the path here.
+  const path = pathOf(request.url);
+  if (path === '/v1' || path.startsWith('/v1/')) void reply.code(status).send(openAIBody(new OpenAIError(status, message, 'invalid_request_error', null, 'bad_request')));
+  else void reply.code(status).send(errorBody('BAD_REQUEST', message));
   request.log.info({ code: err.code }, 'refused before routing');
 }
 

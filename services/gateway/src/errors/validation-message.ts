@@ -38,8 +38,13 @@ function describe(e: FastifySchemaValidationError): string {
       return `${field} must be at most ${String(p.limit)} characters`;
     case 'maxItems':
       return `${field} must have at most ${String(p.limit)} items`;
-    case 'type':
-      return field === 'body' ? 'the body must be a JSON object' : `${field} must be ${article(String(p.type))}`;
+    case 'type': {
+      // A union's types come merged by relevantErrors, as `alternatives`.
+      const types = ((p.alternatives as unknown[] | undefined) ?? [p.type]).map((t) => article(String(t)));
+      return field === 'body' ? 'the body must be a JSON object' : `${field} must be ${either(types)}`;
+    }
+    case 'const':
+      return `${field} must be ${either(((p.alternatives as unknown[] | undefined) ?? [p.allowedValue]).map((v) => JSON.stringify(v)))}`;
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
@@ -55,12 +60,54 @@ function article(type: string): string {
 }
 
 /**
+ * A union (anyOf) that fails reports every branch's error and then its own ("must match a schema
+ * in anyOf"): "max_tokens must be <= 256; max_tokens must be null; …". One thing is relevant. When
+ * the value had the type of a branch, that branch's errors (a limit, or an error inside it) are;
+ * otherwise the value itself was wrong, said once with what is allowed ("must be a string or an
+ * array", "must be "user" or "assistant""). A `null` branch (an optional field) is never what a
+ * client meant, so it is not named.
+ */
+export function relevantErrors(errors: FastifySchemaValidationError[]): FastifySchemaValidationError[] {
+  const unions = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  if (unions.size === 0) return errors;
+  /** What a branch that failed at its first check allowed: a type, or a literal. */
+  const allowed = (e: FastifySchemaValidationError): unknown =>
+    e.keyword === 'type' ? (e.params as { type?: unknown }).type : e.keyword === 'const' ? (e.params as { allowedValue?: unknown }).allowedValue : undefined;
+  const isAlternative = (e: FastifySchemaValidationError) => allowed(e) !== undefined && [...unions].some((u) => e.instancePath === u || e.instancePath.startsWith(`${u}/`));
+  // Unions where a branch got past its first check: its errors are the relevant ones.
+  const matched = new Set([...unions].filter((u) => errors.some((e) => e.keyword !== 'anyOf' && (e.instancePath.startsWith(`${u}/`) || (e.instancePath === u && allowed(e) === undefined)))));
+  const kept = errors.filter((e) => e.keyword !== 'anyOf' && !(unions.has(e.instancePath) && allowed(e) !== undefined && (matched.has(e.instancePath) || allowed(e) === 'null')));
+  // The alternatives left at one path are one union's: said in one sentence.
+  const merged: FastifySchemaValidationError[] = [];
+  const at = new Map<string, unknown[]>();
+  for (const e of kept) {
+    if (!isAlternative(e)) {
+      merged.push(e);
+      continue;
+    }
+    const key = `${e.keyword} ${e.instancePath}`;
+    const list = at.get(key);
+    if (list) list.push(allowed(e));
+    else {
+      const alternatives = [allowed(e)];
+      at.set(key, alternatives);
+      merged.push({ ...e, params: { alternatives } });
+    }
+  }
+  return merged.length > 0 ? merged : errors;
+}
+
+/** "a, b or c" */
+const either = (words: string[]) => (words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : (words[0] ?? ''));
+
+/**
  * TypeBox reports an unknown field twice (a "schema is false" error on the field and an
  * additionalProperties error on the object); keep the readable one and drop duplicates. An empty
  * prompt breaks both its minLength and its "\S" pattern (shared/contract/src/api.ts): the pattern's sentence
  * ("must not be empty or only whitespace") already says the other, so it is said once.
  */
-export function validationMessage(errors: FastifySchemaValidationError[]): string {
+export function validationMessage(all: FastifySchemaValidationError[]): string {
+  const errors = relevantErrors(all);
   const notBlank = new Set(errors.filter((e) => e.keyword === 'pattern' && (e.params as { pattern?: unknown }).pattern === '\\S').map((e) => e.instancePath));
   const useful = errors.filter(
     (e) =>

@@ -8,7 +8,8 @@
  *     User: <user message>
  *     Assistant:
  *
- * one line per message (in order, content as given), then "Assistant:" for the model to continue.
+ * one line per message (in order, content as given; an assistant message without content is an
+ * empty line), then "Assistant:" for the model to continue.
  * Generation also stops at CHAT_STOP ("\nUser:"), where the model starts writing the user's next turn.
  * Documented in the README and at /docs, and in GET /v1/models (meta.chat_template).
  */
@@ -22,6 +23,11 @@ export const CHAT_TEMPLATE_DESCRIPTION =
 const SPEAKER: Record<ChatMessage['role'], string> = { system: 'System', developer: 'System', user: 'User', assistant: 'Assistant' };
 
 function contentText(m: ChatMessage, i: number): string {
+  if (m.content == null) {
+    // OpenAI's rule: only an assistant message may go without content (it had tool calls instead).
+    if (m.role === 'assistant') return '';
+    throw invalidRequest(`messages[${i}].content is required on a ${m.role} message (a string or a list of text parts)`, `messages[${i}].content`);
+  }
   if (typeof m.content === 'string') return m.content;
   return m.content
     .map((part, j) => {

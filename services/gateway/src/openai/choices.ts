@@ -40,12 +40,15 @@ export interface ChoiceResult {
 
 export type RunJob = (data: JobData, onProgress?: (p: StreamProgress) => void) => Promise<JobResult>;
 
-/** The prompt(s) as sent → token ids and text, checked against the vocabulary and the context. */
-export function readPrompts(prompt: string | string[] | number[] | number[][], contextLength: number, maxTokens: number): PromptIn[] {
+/**
+ * The prompt(s) as sent → token ids and text, checked against the vocabulary and the context.
+ * `name` is the request field errors name (chat's prompt is made of its messages).
+ */
+export function readPrompts(prompt: string | string[] | number[] | number[][], contextLength: number, maxTokens: number, name = 'prompt'): PromptIn[] {
   const list: (string | number[])[] =
     typeof prompt === 'string' ? [prompt] : prompt.length > 0 && typeof prompt[0] === 'number' ? [prompt as number[]] : (prompt as (string | number[])[]);
   return list.map((p, i) => {
-    const param = list.length > 1 ? `prompt[${i}]` : 'prompt';
+    const param = list.length > 1 ? `${name}[${i}]` : name;
     let ids: number[];
     let text: string;
     if (typeof p === 'string') {

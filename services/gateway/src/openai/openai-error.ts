@@ -7,7 +7,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, ClientGoneError } from '../errors/api-error.js';
-import { validationMessage } from '../errors/validation-message.js';
+import { relevantErrors, validationMessage } from '../errors/validation-message.js';
 
 export class OpenAIError extends Error {
   override name = 'OpenAIError';
@@ -59,7 +59,8 @@ export function toOpenAIError(err: unknown, request: FastifyRequest, bodyLimitBy
   if (err instanceof ApiError) return fromApiError(err);
   const e = err as FastifyError;
   if (e.validation && e.validation.length > 0) {
-    const first = e.validation.find((v) => v.keyword === 'additionalProperties') ?? e.validation[0];
+    const relevant = relevantErrors(e.validation);
+    const first = relevant.find((v) => v.keyword === 'additionalProperties') ?? relevant[0];
     // TypeBox names unknown fields in additionalProperties (a list), missing ones in requiredProperties.
     const p = first?.params as { additionalProperties?: string[]; additionalProperty?: string; requiredProperties?: string[]; missingProperty?: string } | undefined;
     const field = p?.additionalProperties?.[0] ?? p?.additionalProperty ?? p?.requiredProperties?.[0] ?? p?.missingProperty;

@@ -34,7 +34,8 @@ import {
   OpenAIErrorSchema,
 } from './schemas.js';
 import { type ServedModel, ServedModels } from './served-model.js';
-import { textOffsets } from './tokenizer.js';
+import { textOffsets, tokenBytes } from './tokenizer.js';
+import { refuseUnsupported } from './unsupported.js';
 
 export interface OpenAIDeps {
   jobs: Pick<Jobs, 'run'>;
@@ -50,38 +51,11 @@ export const MODEL_DESCRIPTION =
   'GPT-2 quantized to INT8 (ONNX Runtime, CPU). A base language model, not a chat model: it continues text. ' +
   '/v1/chat/completions formats the messages as a plain transcript (meta.chat_template) for it to continue.';
 
-/** OpenAI's parameters we do not implement: refused by name unless given their no-op value. */
-function refuseUnsupported(body: Record<string, unknown>): void {
-  const noop: Record<string, (v: unknown) => boolean> = {
-    presence_penalty: (v) => v === 0,
-    frequency_penalty: (v) => v === 0,
-    logit_bias: (v) => v !== null && typeof v === 'object' && Object.keys(v).length === 0,
-    suffix: (v) => v === '',
-    best_of: (v) => v === 1 || v === (body.n ?? 1),
-    response_format: (v) => (v as { type?: unknown } | null)?.type === 'text',
-    tools: (v) => Array.isArray(v) && v.length === 0,
-    tool_choice: (v) => v === 'none',
-    functions: (v) => Array.isArray(v) && v.length === 0,
-    function_call: (v) => v === 'none',
-    parallel_tool_calls: () => true,
-  };
-  const why: Record<string, string> = {
-    presence_penalty: 'penalties are not implemented (only 0 is accepted)',
-    frequency_penalty: 'penalties are not implemented (only 0 is accepted)',
-    logit_bias: 'logit_bias is not implemented',
-    suffix: 'GPT-2 cannot insert text (no suffix)',
-    best_of: 'best_of is not implemented (only best_of equal to n is accepted)',
-    response_format: 'only response_format {"type": "text"} is supported',
-    tools: 'GPT-2 cannot call tools',
-    tool_choice: 'GPT-2 cannot call tools',
-    functions: 'GPT-2 cannot call functions',
-    function_call: 'GPT-2 cannot call functions',
-  };
-  for (const [name, isNoop] of Object.entries(noop)) {
-    const v = body[name];
-    if (v === undefined || v === null || isNoop(v)) continue;
-    throw invalidRequest(`Unsupported parameter: '${name}': ${why[name] ?? 'not supported'} by this server.`, name, 'unsupported_parameter');
-  }
+/** Whether to stream; stream_options without it is refused, as OpenAI does. */
+function streamOf(body: { stream?: boolean | null; stream_options?: unknown }): boolean {
+  const stream = body.stream ?? false;
+  if (body.stream_options != null && !stream) throw invalidRequest("The 'stream_options' parameter is only allowed when 'stream' is true", 'stream_options');
+  return stream;
 }
 
 const stopList = (stop: string | string[] | null | undefined): string[] => (stop == null ? [] : typeof stop === 'string' ? [stop] : stop);
@@ -128,13 +102,18 @@ function concatLogprobs(a: CompletionLogprobs | undefined, b: CompletionLogprobs
   };
 }
 
+/**
+ * Chat's logprobs. `bytes` are the token's own bytes, from its id: a token holding part of a
+ * character is listed as text such as "<0xE4>" (shared/contract's ListedToken), whose UTF-8 would be
+ * the bytes of that label, not of the token.
+ */
 function chatLogprobs(tokens: GeneratedToken[]): ChatTokenLogprob[] {
-  const bytes = (s: string) => [...Buffer.from(s, 'utf8')];
+  const bytes = (id: number) => [...tokenBytes(id)];
   return tokens.map((t) => ({
     token: t.token,
     logprob: t.logprob ?? 0,
-    bytes: bytes(t.token),
-    top_logprobs: (t.top_logprobs ?? []).map((a) => ({ token: a.token, logprob: a.logprob, bytes: bytes(a.token) })),
+    bytes: bytes(t.token_id),
+    top_logprobs: (t.top_logprobs ?? []).map((a) => ({ token: a.token, logprob: a.logprob, bytes: bytes(a.token_id) })),
   }));
 }
 
@@ -166,6 +145,8 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
 
   /** One job, admitted and run as /api/* runs them (routes/inference.ts execute). */
   function runner(request: FastifyRequest, reply: FastifyReply, controller: AbortController): RunJob {
+    // A client that leaves fails every job of the request: it is one request that ended in 499.
+    let goneCounted = false;
     return async (data: JobData, onProgress?: (p: StreamProgress) => void): Promise<JobResult> => {
       await deps.admission.admit();
       try {
@@ -178,7 +159,10 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
       } catch (err) {
         // The request has failed: jobs of its other choices still waiting are removed.
         if (!(err instanceof ClientGoneError)) controller.abort();
-        else deps.metrics.observeRequest(request, 499, reply.elapsedTime / 1000);
+        else if (!goneCounted) {
+          goneCounted = true;
+          deps.metrics.observeRequest(request, 499, reply.elapsedTime / 1000);
+        }
         throw err;
       }
     };
@@ -248,13 +232,16 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
           'As OpenAI\'s legacy completions. n > 1 runs one job per choice with seed, seed+1, …; a list of prompts runs one job per prompt × n, ' +
           'choices indexed prompt-major. `echo: true, logprobs: k, max_tokens: 0` scores the prompt\'s own tokens (the first has no log-probability). ' +
           'Log-probabilities are of the model\'s distribution before temperature and top_p; top_logprobs lists the k most likely tokens. ' +
-          'Refused (400, naming the parameter): suffix, best_of other than n, non-zero penalties, logit_bias, unknown fields.',
+          'Refused (400, naming the parameter): suffix, best_of other than n, non-zero penalties, logit_bias, stream_options without stream, unknown fields.',
         body: CompletionRequestSchema,
         response: { 200: { description: 'The completion (JSON), or `data:` chunks of it (stream: true)', content: { 'application/json': { schema: CompletionSchema } } }, ...ERRORS },
       },
     },
     async (request, reply) => {
       const body = request.body;
+      const n = body.n ?? 1;
+      // OpenAI's rule (best_of candidates, n of them returned); refused before best_of is unsupported.
+      if (body.best_of != null && body.best_of < n) throw invalidRequest(`best_of must be greater than or equal to n (best_of ${body.best_of}, n ${n})`, 'best_of');
       refuseUnsupported(body as Record<string, unknown>);
       const model = await models.named(body.model);
       const echo = body.echo ?? false;
@@ -262,9 +249,8 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
       if (maxTokens === 0 && !echo) throw invalidRequest('max_tokens must be at least 1 (0 is allowed only with echo: true, to score the prompt)', 'max_tokens');
       const logprobs = body.logprobs ?? undefined;
       const prompts = readPrompts(body.prompt, model.manifest.config.n_positions, maxTokens);
-      const n = body.n ?? 1;
       if (prompts.length * n > 16) throw invalidRequest(`At most 16 choices per request (prompts × n); this asks for ${prompts.length * n}`, 'n');
-      const stream = body.stream ?? false;
+      const stream = streamOf(body);
       const plan: Plan = {
         requestId: request.id,
         prompts,
@@ -348,9 +334,9 @@ export async function openAIRoutes(app: FastifyInstance, deps: OpenAIDeps): Prom
       if (body.top_logprobs != null && body.logprobs !== true) throw invalidRequest('top_logprobs requires logprobs: true', 'top_logprobs');
       const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? 16;
       const text = chatPrompt(body.messages);
-      const prompts = readPrompts(text, model.manifest.config.n_positions, maxTokens).map((p) => ({ ...p, text }));
+      const prompts = readPrompts(text, model.manifest.config.n_positions, maxTokens, 'messages').map((p) => ({ ...p, text }));
       const n = body.n ?? 1;
-      const stream = body.stream ?? false;
+      const stream = streamOf(body);
       const logprobs = body.logprobs === true ? (body.top_logprobs ?? 0) : undefined;
       const plan: Plan = {
         requestId: request.id,

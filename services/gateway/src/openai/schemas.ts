@@ -67,7 +67,7 @@ export const CompletionRequestSchema = Type.Object(
     echo: Opt(Type.Boolean({ description: 'Return the prompt before the completion (with logprobs: the prompt tokens scored, the first one null).' })),
     ...Sampling,
     suffix: Anything,
-    best_of: Anything,
+    best_of: Opt(Type.Integer({ minimum: 1, maximum: 20, description: 'Only equal to n (no candidates are discarded); below n is an error, as at OpenAI.' })),
   },
   { additionalProperties: false },
 );
@@ -77,10 +77,23 @@ const TextPart = Type.Object({ type: Type.String(), text: Type.Optional(Type.Str
 export const ChatMessageSchema = Type.Object(
   {
     role: Type.Union([Type.Literal('system'), Type.Literal('developer'), Type.Literal('user'), Type.Literal('assistant')]),
-    content: Type.Union([Type.String({ maxLength: LIMITS.promptChars }), Type.Array(TextPart, { maxItems: 64 })]),
+    content: Opt(
+      Type.Union([Type.String({ maxLength: LIMITS.promptChars }), Type.Array(TextPart, { maxItems: 64 })], {
+        description: 'Text, or text parts. Required except on assistant messages, where null or absent counts as empty text (as OpenAI allows).',
+      }),
+    ),
     name: Type.Optional(Type.String({ maxLength: 64 })),
+    // What OpenAI's assistant messages carry besides text, this server's answers included
+    // (refusal: null): accepted empty (null, []), so a reply can be sent back as it came.
+    refusal: Anything,
+    tool_calls: Anything,
+    function_call: Anything,
+    audio: Anything,
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: 'An assistant message may be sent back as it was answered: refusal, tool_calls, function_call and audio are accepted null or empty, and refused (400 unsupported_parameter) otherwise.',
+  },
 );
 export type ChatMessage = Static<typeof ChatMessageSchema>;
 
@@ -99,6 +112,18 @@ export const ChatCompletionRequestSchema = Type.Object(
     functions: Anything,
     function_call: Anything,
     parallel_tool_calls: Anything,
+    store: Anything,
+    metadata: Anything,
+    modalities: Anything,
+    audio: Anything,
+    prediction: Anything,
+    reasoning_effort: Anything,
+    verbosity: Anything,
+    service_tier: Anything,
+    web_search_options: Anything,
+    // Identifiers OpenAI uses for caching and abuse detection, as `user`: nothing to do with them here.
+    prompt_cache_key: Opt(Type.String({ maxLength: 256, description: 'Accepted and ignored.' })),
+    safety_identifier: Opt(Type.String({ maxLength: 256, description: 'Accepted and ignored.' })),
   },
   { additionalProperties: false },
 );

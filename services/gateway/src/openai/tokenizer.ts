@@ -19,7 +19,8 @@ export function encode(text: string): number[] {
   return encodeR50k(text, AS_TEXT);
 }
 
-function tokenBytes(id: number): Uint8Array {
+/** A token's bytes: what it adds to the text, which may be part of a character (byte-level BPE). */
+export function tokenBytes(id: number): Uint8Array {
   if (id === EOS_TOKEN_ID) return utf8.encode('<|endoftext|>');
   const v = bpeRanks[id];
   if (v === undefined) throw new RangeError(`token id ${id} is not in the GPT-2 vocabulary`);
