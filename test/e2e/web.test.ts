@@ -49,11 +49,17 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await redis?.dispose();
   });
 
-  async function open(opts: { locale?: string; width?: number; height?: number } = {}): Promise<Page> {
-    const context = await browser.newContext({ locale: opts.locale ?? 'en-US', viewport: { width: opts.width ?? 1100, height: opts.height ?? 900 } });
+  /** failingRequests: the test makes requests fail on purpose, so the browser's "Failed to load resource" is expected. */
+  async function open(opts: { locale?: string; width?: number; height?: number; colorScheme?: 'light' | 'dark'; failingRequests?: boolean } = {}): Promise<Page> {
+    const context = await browser.newContext({
+      locale: opts.locale ?? 'en-US',
+      viewport: { width: opts.width ?? 1100, height: opts.height ?? 900 },
+      colorScheme: opts.colorScheme ?? 'light',
+    });
     const page = await context.newPage();
     // CSP violations and script errors show up here; the page must have none.
     page.on('console', (m) => {
+      if (opts.failingRequests && /^Failed to load resource: net::/.test(m.text())) return;
       if (m.type() === 'error' && !/status of (4|5)\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
@@ -272,6 +278,209 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await page.getByTestId('compare-result').waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     await page.screenshot({ path: `${ROOT}test-results/web-375.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  /** The page's requests to `path` get no answer (until the page gives up on them). */
+  const unanswered = (page: Page, path: string) => page.route(`**${path}`, () => undefined);
+
+  it('keeps every timing label clear of the next column at every width, five or six of them', async () => {
+    for (const width of [320, 390, 700, 800, 880, 1280]) {
+      const page = await open({ width });
+      for (const prompt of ['The sky is', 'COLD compare']) {
+        await page.locator('#prompt').fill(prompt);
+        await page.locator(prompt.includes('compare') ? '#compare' : '#predict').click();
+        await page.locator('.result:not(.working) .timing-list').waitFor();
+        await page.locator('#predict:not([disabled])').waitFor();
+        // Each label's text (its glyphs, not its box) must end inside its own grid cell.
+        const overflowing = await page.locator('.timing-list dt').evaluateAll((dts) =>
+          dts
+            .filter((dt) => {
+              const range = document.createRange();
+              range.selectNodeContents(dt);
+              return range.getBoundingClientRect().right > dt.parentElement!.getBoundingClientRect().right + 0.5;
+            })
+            .map((dt) => dt.textContent),
+        );
+        expect(overflowing, `${width}px, ${prompt}`).toEqual([]);
+      }
+      await page.context().close();
+    }
+  });
+
+  it('redraws a generation in the other language while it streams, once stopped, and once cut off', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('Switch while streaming');
+    await page.locator('#settings summary').click();
+    await page.locator('#max-tokens').fill('8');
+    await page.locator('#generate').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="generated"] .tok').length >= 2);
+    await page.locator('#lang').click();
+    expect(await page.locator('.generate h3').textContent()).toBe('生成的文本');
+    expect(await page.getByTestId('gen-status').textContent()).toMatch(/^正在生成…/);
+    await page.waitForFunction(() => /停止原因/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    expect(await page.getByTestId('generated').textContent()).toBe(FAKE_TOKENS.slice(0, 8).join(''));
+    await page.locator('#lang').click();
+
+    // Stopped by the user.
+    await page.locator('#generate').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="generated"] .tok').length >= 2);
+    await page.locator('#stop').click();
+    await page.waitForFunction(() => /^Stopped after \d+ tokens\.$/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    const n = (await page.getByTestId('gen-status').textContent())!.replace(/\D/g, '');
+    await page.locator('#lang').click();
+    expect(await page.locator('.generate h3').textContent()).toBe('生成的文本');
+    expect(await page.getByTestId('gen-status').textContent()).toBe(`已在 ${n} 个词后停止。`);
+    await page.context().close();
+  });
+
+  it('says a stream cut off by the server is cut off, not stopped, and keeps its text', async () => {
+    const page = await open();
+    // The connection breaks mid-stream (as when the gateway dies): the body errors after a few chunks, as Chromium's does.
+    await page.evaluate(() => {
+      const realFetch = window.fetch.bind(window);
+      window.fetch = async (input, init) => {
+        const res = await realFetch(input, init);
+        if (!String(input).includes('/api/generate') || !res.body) return res;
+        let chunks = 0;
+        const cut = new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            chunks += 1;
+            if (chunks > 3) controller.error(new TypeError('network error'));
+            else controller.enqueue(chunk);
+          },
+        });
+        return new Response(res.body.pipeThrough(cut), { status: res.status, headers: res.headers });
+      };
+    });
+    await page.locator('#prompt').fill('Cut me off');
+    await page.locator('#generate').click();
+    await page.locator('#error').waitFor({ state: 'visible' });
+    expect(await page.locator('#error strong').textContent()).toBe('The generation was cut off');
+    expect(await page.locator('#error').textContent()).not.toMatch(/network error/);
+    expect(await page.getByTestId('gen-status').textContent()).toMatch(/^Cut off after \d+ tokens?\.$/);
+    expect(await page.getByTestId('generated').textContent()).not.toBe('');
+    await page.locator('#lang').click();
+    expect(await page.locator('#error strong').textContent()).toBe('生成被中断');
+    expect(await page.getByTestId('gen-status').textContent()).toMatch(/^在 \d+ 个词后被中断。$/);
+    await page.context().close();
+  });
+
+  it('keeps keyboard focus on Stop while a request runs and gives it back after; Stop cancels every kind of request', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('Focus me');
+    await page.locator('#settings summary').click();
+    await page.locator('#max-tokens').fill('4');
+    await page.locator('#generate').focus();
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('stop');
+    await page.waitForFunction(() => /stopped by/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('generate');
+
+    // Next token and Compare with no answer coming: Stop is there, takes focus, cancels, and hands focus back.
+    await unanswered(page, '/api/predict');
+    await unanswered(page, '/api/compare');
+    for (const id of ['predict', 'compare']) {
+      await page.locator(`#${id}`).focus();
+      await page.keyboard.press('Enter');
+      await page.locator('#stop').waitFor({ state: 'visible' });
+      expect(await page.evaluate(() => document.activeElement?.id), id).toBe('stop');
+      await page.keyboard.press('Enter');
+      await page.locator('#stop').waitFor({ state: 'hidden' });
+      expect(await page.evaluate(() => document.activeElement?.id), id).toBe(id);
+      expect(await page.locator('#result').textContent(), id).toBe('Stopped before an answer came.');
+      expect(await page.locator('#error').isHidden(), id).toBe(true);
+    }
+    await page.context().close();
+  });
+
+  it('generates on Enter in a generation setting, and reads the text to screen readers once it is done', async () => {
+    const page = await open();
+    await page.locator('#prompt').fill('Enter in a setting');
+    await page.locator('#settings summary').click();
+    await page.locator('#max-tokens').fill('3');
+    await page.locator('#max-tokens').press('Enter');
+    await page.getByTestId('generate-result').waitFor();
+    await page.waitForFunction(() => /stopped by/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    expect(worker.jobs.find((j) => j.prompt === 'Enter in a setting')).toMatchObject({ kind: 'generate', max_new_tokens: 3 });
+    // The streamed text is silent token by token (aria-live="off"); its whole is said once, in a live region.
+    const announced = page.getByTestId('gen-announcement');
+    expect(await announced.textContent()).toBe(FAKE_TOKENS.slice(0, 3).join(''));
+    expect(await announced.evaluate((el) => el.closest('[aria-live="off"]') === null && el.closest('[role="status"], [aria-live="polite"]') !== null)).toBe(true);
+    await page.context().close();
+  });
+
+  it('words errors and the status line without repeats, in Chinese too, and rechecks the status when a request fails', async () => {
+    const page = await open({ locale: 'zh-CN' });
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
+    // No worker ready (the gateway's own words, services/gateway/src/admission.ts and routes/health.ts).
+    await page.route('**/api/predict', (r) =>
+      r.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'NO_WORKER', message: 'No model worker is ready yet (no worker is running)' } }) }),
+    );
+    await page.route('**/readyz', (r) =>
+      r.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ status: 'not_ready', redis: true, error: { code: 'NO_WORKER', message: 'no worker is running' } }) }),
+    );
+    await page.locator('#prompt').fill('Nobody home');
+    await page.locator('#prompt').press('Enter');
+    await page.locator('#error').waitFor({ state: 'visible' });
+    expect(await page.locator('#error strong').textContent()).toBe('模型工作进程尚未就绪');
+    expect(await page.getByTestId('error-detail').textContent()).toBe(' — 没有工作进程在运行');
+    // At once, not at the next 10 s poll.
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'not-ready', undefined, { timeout: 3000 });
+    expect(await page.locator('#status').textContent()).toBe('未就绪：没有工作进程在运行');
+    await page.locator('#lang').click();
+    expect(await page.locator('#error strong').textContent()).toBe('No model worker is ready yet');
+    expect(await page.getByTestId('error-detail').textContent()).toBe(' — no worker is running');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Not ready: no worker is running');
+    await page.context().close();
+
+    // The gateway gone: a network error, and the status line says so at once.
+    const gone = await open({ failingRequests: true });
+    await gone.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready');
+    await gone.route('**/api/predict', (r) => r.abort('connectionrefused'));
+    await gone.route('**/readyz', (r) => r.abort('connectionrefused'));
+    await gone.locator('#prompt').fill('Anyone there');
+    await gone.locator('#prompt').press('Enter');
+    await gone.locator('#error').waitFor({ state: 'visible' });
+    await gone.waitForFunction(() => document.getElementById('status')?.textContent === 'Gateway unreachable', undefined, { timeout: 3000 });
+    await gone.context().close();
+  });
+
+  it('is readable in dark mode and names its controls by what they show', async () => {
+    const page = await open({ colorScheme: 'dark' });
+    // WCAG contrast of the red (Stop, "Different next token") on the panel: at least 4.5:1 for text.
+    const ratio = await page.evaluate(() => {
+      const rgb = (v: string) => {
+        const probe = document.createElement('span');
+        probe.style.color = v;
+        document.body.append(probe);
+        const [r, g, b] = getComputedStyle(probe).color.match(/\d+/g)!.map(Number);
+        probe.remove();
+        return [r!, g!, b!];
+      };
+      const lum = (c: number[]) => {
+        const [r, g, b] = c.map((x) => (x / 255 <= 0.03928 ? x / 255 / 12.92 : ((x / 255 + 0.055) / 1.055) ** 2.4));
+        return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+      };
+      const style = getComputedStyle(document.documentElement);
+      const [a, b] = [lum(rgb(style.getPropertyValue('--error-border'))), lum(rgb(style.getPropertyValue('--panel')))];
+      return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    });
+    expect(ratio).toBeGreaterThanOrEqual(4.5);
+    // The language button's name starts with what it shows (voice control users say what they see).
+    for (const _ of [0, 1]) {
+      const [text, label] = await page.locator('#lang').evaluate((b) => [b.textContent ?? '', b.getAttribute('aria-label') ?? '']);
+      expect(label.startsWith(text), label).toBe(true);
+      await page.locator('#lang').click();
+    }
+    // Decorative symbols drawn by CSS have empty alternative text: not read aloud.
+    await page.locator('#prompt').fill('The sky is');
+    await page.locator('#prompt').press('Enter');
+    await page.getByTestId('predict-result').waitFor();
+    for (const selector of ['#status', '.timing-list dt', '.timing-list .total dt']) {
+      const content = await page.locator(selector).first().evaluate((el) => getComputedStyle(el, '::before').content);
+      expect(content, selector).toMatch(/\/ ""$/);
+    }
     await page.context().close();
   });
 

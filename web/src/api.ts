@@ -101,13 +101,17 @@ export async function modelInfo(): Promise<ModelInfoResponse | undefined> {
 export interface Readiness {
   ready: boolean;
   workers?: number;
+  /** The error code of a not-ready answer (NO_WORKER, REDIS_UNREACHABLE), for error-detail.ts. */
+  code?: string;
   reason?: string;
 }
 
 export async function readiness(): Promise<Readiness> {
   const res = await send('/readyz', {});
-  const body = (await res.json().catch(() => ({}))) as { workers?: { ready: number }; error?: { message: string } };
-  return res.ok ? { ready: true, workers: body.workers?.ready ?? 0 } : { ready: false, reason: body.error?.message ?? `HTTP ${res.status}` };
+  const body = (await res.json().catch(() => ({}))) as { workers?: { ready: number }; error?: { code: string; message: string } };
+  return res.ok
+    ? { ready: true, workers: body.workers?.ready ?? 0 }
+    : { ready: false, ...(body.error ? { code: body.error.code } : {}), reason: body.error?.message ?? `HTTP ${res.status}` };
 }
 
 /**
@@ -131,7 +135,7 @@ export async function generateStream(
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = await readCut(reader);
     if (done) break;
     buffer += value.replace(/\r\n?/g, '\n');
     let end: number;
@@ -147,7 +151,17 @@ export async function generateStream(
       }
     }
   }
-  throw new ApiError('STREAM', 'The stream ended before the generation finished', 200);
+  throw new ApiError('STREAM', 'the server closed the stream before the last token', 200);
+}
+
+/** The next chunk; a connection lost mid-stream (the gateway died) is a cut-off generation, not a network failure to retry. */
+async function readCut(reader: ReadableStreamDefaultReader<string>): Promise<ReadableStreamReadResult<string>> {
+  try {
+    return await reader.read();
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new ApiError('STREAM', 'the connection to the server broke before the last token', 200);
+  }
 }
 
 function parseEvent(block: string): { name: string; data: unknown } | undefined {

@@ -3,7 +3,8 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompareRequestSchema, GenerateRequestSchema, PredictRequestSchema } from '@gpt2-int8/contract/api';
 import { installErrorHandlers } from '../../services/gateway/src/errors/error-handlers.js';
-import { chineseErrorDetail } from './error-detail.js';
+import { loneSurrogateError } from '../../services/gateway/src/json-body.js';
+import { chineseErrorDetail, errorDetail } from './error-detail.js';
 
 /** The gateway's validation as it runs (its validator compiler, its error handler, the API's schemas), without Redis. */
 let app: FastifyInstance;
@@ -80,13 +81,36 @@ describe('chineseErrorDetail', () => {
   it("translates the worker's and the queue's messages by code, and leaves an unknown form in English", () => {
     // services/worker/src/engine.ts checkPrompt; services/gateway/src/queue/job-client.ts; services/gateway/src/admission.ts.
     expect(chineseErrorDetail('PROMPT_TOO_LONG', "the prompt is 300 tokens; the model's context is 256 tokens")).toBe('提示词有 300 个词元，模型最多只能读 256 个');
-    expect(chineseErrorDetail('QUEUE_FULL', 'The service is busy (256 requests waiting); try again shortly')).toBe('服务繁忙（256 个请求在排队），请稍后再试');
-    expect(chineseErrorDetail('TIMEOUT', 'No answer within 30000 ms; the service may be overloaded, try again')).toBe('30000 毫秒内没有得到回答；服务可能过载，请重试');
-    expect(chineseErrorDetail('NO_WORKER', 'No model worker is ready yet (no worker is running)')).toBe('还没有就绪的模型工作进程（没有工作进程在运行）');
-    expect(chineseErrorDetail('NO_WORKER', 'No model worker is ready yet (1 loading, 1 unable to serve — see /readyz)')).toBe('还没有就绪的模型工作进程（1 个正在加载，1 个无法服务，详见 /readyz）');
+    expect(chineseErrorDetail('QUEUE_FULL', 'The service is busy (256 requests waiting); try again shortly')).toBe('256 个请求在排队');
+    expect(chineseErrorDetail('TIMEOUT', 'No answer within 30000 ms; the service may be overloaded, try again')).toBe('等待了 30000 毫秒；服务可能过载，请重试');
+    expect(chineseErrorDetail('NO_WORKER', 'No model worker is ready yet (no worker is running)')).toBe('没有工作进程在运行');
+    expect(chineseErrorDetail('NO_WORKER', 'No model worker is ready yet (1 loading, 1 unable to serve — see /readyz)')).toBe('1 个正在加载，1 个无法服务，详见 /readyz');
+    // /readyz's reason, in the status line (services/gateway/src/workers.ts).
+    expect(chineseErrorDetail('NO_WORKER', 'no worker is running')).toBe('没有工作进程在运行');
     expect(chineseErrorDetail('BODY_TOO_LARGE', 'The request body is larger than the limit of 65536 bytes')).toBe('请求体超过了 65536 字节的上限');
-    expect(chineseErrorDetail('INTERNAL', 'Internal error; quote request id abc-1 when reporting it')).toBe('内部错误；报告问题时请提供请求 ID abc-1');
+    expect(chineseErrorDetail('INTERNAL', 'Internal error; quote request id abc-1 when reporting it')).toBe('报告问题时请提供请求 ID abc-1');
+    const lone = loneSurrogateError({ unit: 0xd83d, field: 'prompt', offset: 2, inName: false });
+    expect(chineseErrorDetail(lone.code, lone.message)).toBe('请求体不是有效的 Unicode：prompt 的第 2 个字符 \\uD83D 是半个 UTF-16 代理对，缺少另一半；请发送完整的字符');
     expect(chineseErrorDetail('VALIDATION_ERROR', 'prompt must rhyme')).toBeUndefined();
     expect(chineseErrorDetail('SOMETHING_NEW', 'whatever')).toBeUndefined();
+  });
+
+  it("adds to an error's title, never says it again (services/gateway/src/admission.ts, job-client.ts, drain.ts)", () => {
+    const cases: Array<[string, string, string, string]> = [
+      ['NO_WORKER', 'No model worker is ready yet (no worker is running)', 'no worker is running', '没有工作进程在运行'],
+      ['QUEUE_FULL', 'The service is busy (256 requests waiting); try again shortly', '256 requests waiting', '256 个请求在排队'],
+      ['QUEUE_UNAVAILABLE', 'The job queue is unavailable right now; try again shortly', '', ''],
+      ['TIMEOUT', 'No answer within 30000 ms; the service may be overloaded, try again', 'waited 30000 ms; the service may be overloaded, try again', '等待了 30000 毫秒；服务可能过载，请重试'],
+      ['WORKER_FAILED', 'The model worker failed to process this request; try again', 'try again', '请重试'],
+      ['SHUTTING_DOWN', 'The gateway is shutting down; try again', 'try again in a moment', '请稍后重试'],
+      ['INTERNAL', 'Internal error; quote request id abc-1 when reporting it', 'quote request id abc-1 when reporting it', '报告问题时请提供请求 ID abc-1'],
+    ];
+    for (const [code, message, en, zh] of cases) {
+      expect(errorDetail(code, message, 'en'), code).toBe(en);
+      expect(errorDetail(code, message, 'zh'), code).toBe(zh);
+    }
+    // A message that is the whole story stays whole; one of an unknown form is shown as it came.
+    expect(errorDetail('PROMPT_TOO_LONG', 'The prompt is 2000 tokens; this model reads at most 1024', 'en')).toBe('The prompt is 2000 tokens; this model reads at most 1024');
+    expect(errorDetail('SOMETHING_NEW', 'whatever', 'zh')).toBe('whatever');
   });
 });

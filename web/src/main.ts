@@ -4,8 +4,8 @@
  */
 import { ApiError, compare, generateStream, modelInfo, predict, readiness, type ModelInfoResponse } from './api.js';
 import { byId, h } from './dom.js';
-import { chineseErrorDetail } from './error-detail.js';
-import { detectLang, hasKey, lang, setLang, t, tn } from './i18n.js';
+import { errorDetail } from './error-detail.js';
+import { detectLang, hasKey, lang, setLang, t, tn, type Key } from './i18n.js';
 import { GenerateView, compareView, modelCard, predictView } from './views.js';
 
 const form = byId<HTMLFormElement>('ask');
@@ -13,7 +13,10 @@ const prompt = byId<HTMLTextAreaElement>('prompt');
 const result = byId('result');
 const errorBox = byId('error');
 const stopButton = byId<HTMLButtonElement>('stop');
-const actionButtons = ['predict', 'generate', 'compare'].map((id) => byId<HTMLButtonElement>(id));
+const predictButton = byId<HTMLButtonElement>('predict');
+const generateButton = byId<HTMLButtonElement>('generate');
+const compareButton = byId<HTMLButtonElement>('compare');
+const actionButtons = [predictButton, generateButton, compareButton];
 
 /** What is on screen, so a language switch can redraw it in the other language. */
 let shown: (() => HTMLElement) | undefined;
@@ -25,6 +28,10 @@ let inFlight: AbortController | undefined;
 function show(render: () => HTMLElement): void {
   shown = render;
   result.replaceChildren(render());
+}
+
+function showNote(key: Key): void {
+  show(() => h('p', { class: 'muted' }, t(key)));
 }
 
 function showError(err: unknown): void {
@@ -39,9 +46,9 @@ function renderError(): void {
   const code = err instanceof ApiError ? err.code : 'other';
   const titleKey = code === 'NETWORK' ? 'error.network' : `error.${code}`;
   const title = hasKey(titleKey) ? t(titleKey) : t('error.other');
-  // The API's message names the field and the problem, in English; in Chinese, said again in
-  // Chinese when its form is known (error-detail.ts), else shown as given.
-  const detail = code === 'NETWORK' ? '' : lang() === 'zh' ? (chineseErrorDetail(code, err.message) ?? err.message) : err.message;
+  // The API's message names the field and the problem, in English; error-detail.ts keeps what it
+  // adds to the title, in Chinese too when its form is known.
+  const detail = code === 'NETWORK' ? '' : errorDetail(code, err.message, lang());
   errorBox.replaceChildren(h('strong', {}, title));
   if (detail) errorBox.append(h('span', { class: 'detail', 'data-testid': 'error-detail' }, ` — ${detail}`));
   if (err instanceof ApiError && code !== 'NETWORK') errorBox.append(h('code', { class: 'code' }, code));
@@ -52,10 +59,21 @@ function clearError(): void {
   renderError();
 }
 
-function busy(on: boolean, streaming = false): void {
-  result.setAttribute('aria-busy', String(on));
-  for (const b of actionButtons) b.disabled = on;
-  stopButton.hidden = !streaming;
+function busy(): void {
+  result.setAttribute('aria-busy', 'true');
+  const onAction = actionButtons.some((b) => b === document.activeElement);
+  stopButton.hidden = false;
+  for (const b of actionButtons) b.disabled = true;
+  // A disabled button drops focus to <body>: Stop, the one thing left to do, takes it instead.
+  if (onAction) stopButton.focus();
+}
+
+function idle(starter: HTMLButtonElement): void {
+  result.setAttribute('aria-busy', 'false');
+  for (const b of actionButtons) b.disabled = false;
+  // Stop is about to hide (and would drop focus to <body>): back to the button that started the request.
+  if (document.activeElement === stopButton) starter.focus();
+  stopButton.hidden = true;
 }
 
 function numberInput(id: string): number | undefined {
@@ -65,33 +83,46 @@ function numberInput(id: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Runs one request: aborts any previous one, shows progress, reports errors. */
-async function run(task: (signal: AbortSignal) => Promise<void>, streaming = false, onError?: () => void): Promise<void> {
+/** How a request's result shows that it ended early; by default, a note in its place. */
+interface EarlyEnd {
+  stopped?: () => void;
+  failed?: () => void;
+}
+
+/**
+ * Runs one request, started by `starter`: aborts any previous one, shows progress (and Stop),
+ * reports errors.
+ */
+async function run(starter: HTMLButtonElement, task: (signal: AbortSignal) => Promise<void>, early: EarlyEnd = {}): Promise<void> {
   inFlight?.abort();
   const controller = new AbortController();
   inFlight = controller;
   clearError();
-  busy(true, streaming);
-  if (!streaming) show(() => h('p', { class: 'muted' }, t('result.working')));
+  busy();
+  showNote('result.working');
   try {
     await task(controller.signal);
   } catch (err) {
-    if ((err as Error).name !== 'AbortError') {
+    if (!controller.signal.aborted) {
       showError(err);
-      if (onError) onError();
-      else show(() => h('p', { class: 'muted' }, t('result.empty')));
+      // The failure may be the gateway or its workers going away: the status line says so now, not at the next poll.
+      void refreshStatus();
+      (early.failed ?? (() => showNote('result.empty')))();
+    } else if (inFlight === controller) {
+      // Stop (a newer request that took over draws its own result).
+      (early.stopped ?? (() => showNote('result.cancelled')))();
     }
   } finally {
     if (inFlight === controller) {
       inFlight = undefined;
-      busy(false);
+      idle(starter);
     }
   }
 }
 
 function doPredict(): void {
   const text = prompt.value;
-  void run(async (signal) => {
+  void run(predictButton, async (signal) => {
     const r = await predict({ prompt: text, top_k: 10 }, signal);
     show(() => predictView(r));
   });
@@ -99,7 +130,7 @@ function doPredict(): void {
 
 function doCompare(): void {
   const text = prompt.value;
-  void run(async (signal) => {
+  void run(compareButton, async (signal) => {
     const r = await compare({ prompt: text, top_k: 5 }, signal);
     show(() => compareView(r));
   });
@@ -113,10 +144,9 @@ function doGenerate(): void {
   const topP = numberInput('top-p');
   const seed = numberInput('seed');
   const view = new GenerateView(text);
-  void run(async (signal) => {
-    shown = () => view.el;
-    result.replaceChildren(view.el);
-    signal.addEventListener('abort', () => view.stopped(), { once: true });
+  void run(generateButton, async (signal) => {
+    // Redrawn in place on a language switch: the stream keeps adding to the same element.
+    show(() => view.relabel());
     const r = await generateStream(
       {
         prompt: text,
@@ -131,10 +161,10 @@ function doGenerate(): void {
     );
     view.finish(r);
     shown = () => GenerateView.done(r);
-  }, true, () => {
+  }, {
+    stopped: () => view.stopped(),
     // Keep what was streamed before a failure; with nothing streamed, there is nothing to show.
-    if (view.tokens === 0) show(() => h('p', { class: 'muted' }, t('result.empty')));
-    else view.stopped();
+    failed: () => (view.tokens === 0 ? showNote('result.empty') : view.cutOff()),
   });
 }
 
@@ -162,7 +192,7 @@ async function refreshStatus(): Promise<void> {
   try {
     const r = await readiness();
     el.dataset.state = r.ready ? 'ready' : 'not-ready';
-    el.textContent = r.ready ? tn('status.ready', r.workers ?? 0) : t('status.notReady', { reason: r.reason ?? '' });
+    el.textContent = r.ready ? tn('status.ready', r.workers ?? 0) : t('status.notReady', { reason: errorDetail(r.code ?? '', r.reason ?? '', lang()) });
   } catch {
     el.dataset.state = 'not-ready';
     el.textContent = t('status.unreachable');
@@ -188,8 +218,14 @@ prompt.addEventListener('keydown', (e) => {
   if (e.ctrlKey || e.metaKey) doGenerate();
   else doPredict();
 });
-byId('generate').addEventListener('click', doGenerate);
-byId('compare').addEventListener('click', doCompare);
+// Enter in a generation setting generates (the form's implicit submit would predict).
+byId('settings').addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter' || !(e.target instanceof HTMLInputElement) || e.isComposing) return;
+  e.preventDefault();
+  doGenerate();
+});
+generateButton.addEventListener('click', doGenerate);
+compareButton.addEventListener('click', doCompare);
 stopButton.addEventListener('click', () => inFlight?.abort());
 byId('lang').addEventListener('click', switchLang);
 

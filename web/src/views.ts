@@ -86,23 +86,34 @@ export function predictView(r: PredictResponse): HTMLElement {
   );
 }
 
-/** A generation in progress: tokens are appended as they arrive, then finish() adds the rest. */
+/**
+ * A generation in progress: tokens are appended as they arrive, then finish() adds the rest (or
+ * stopped() / cutOff() says why it ended early).
+ */
 export class GenerateView {
   readonly el: HTMLElement;
+  private readonly heading: HTMLElement;
   private readonly text: HTMLElement;
   private readonly status: HTMLElement;
+  private readonly announcement: HTMLElement;
   private count = 0;
+  /** The status line as a function of the language, so relabel() can say it again after a switch. */
+  private statusText = (): string => tn('result.generating', this.count);
 
   constructor(prompt: string) {
+    this.heading = h('h3', {}, t('result.generated'));
     this.text = h('span', { class: 'generated', 'data-testid': 'generated' });
     // Announce progress politely, not every token: the status line is the live region here.
-    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, tn('result.generating', 0));
+    this.status = h('p', { class: 'gen-status muted', role: 'status', 'data-testid': 'gen-status' }, this.statusText());
+    // The text itself is read once, when the generation ends: token by token it would be noise.
+    this.announcement = h('p', { class: 'visually-hidden', role: 'status', 'data-testid': 'gen-announcement' });
     this.el = h(
       'div',
       { class: 'result generate', 'data-testid': 'generate-result' },
-      h('h3', {}, t('result.generated')),
+      this.heading,
       h('p', { class: 'continuation', 'aria-live': 'off' }, h('span', { class: 'prompt-echo' }, prompt), this.text),
       this.status,
+      this.announcement,
     );
   }
 
@@ -114,18 +125,37 @@ export class GenerateView {
     this.count += 1;
     const span = h('span', { class: 'tok', title: `#${token.index} · id ${token.token_id}` }, token.token);
     this.text.append(span);
-    this.status.textContent = tn('result.generating', this.count);
+    this.status.textContent = this.statusText();
   }
 
+  /** Stopped by the user. */
   stopped(): void {
-    this.status.textContent = tn('result.stopped', this.count);
+    this.end(() => tn('result.stopped', this.count));
+  }
+
+  /** Cut off by a failure (the error box says which). */
+  cutOff(): void {
+    this.end(() => tn('result.cutOff', this.count));
+  }
+
+  /** Its words again in the current language; the tokens streamed so far stay, and so does the stream. */
+  relabel(): HTMLElement {
+    this.heading.textContent = t('result.generated');
+    this.status.textContent = this.statusText();
+    return this.el;
+  }
+
+  private end(status: () => string): void {
+    this.statusText = status;
+    this.status.textContent = status();
+    this.announcement.textContent = this.text.textContent;
   }
 
   finish(r: GenerateResponse): void {
     // The final text is authoritative (it is what the worker returned).
     this.text.textContent = r.text;
     this.count = r.tokens.length;
-    this.status.textContent = tn('result.finished', r.tokens.length, { reason: t(`finish.${r.finish_reason}` as Key) });
+    this.end(() => tn('result.finished', r.tokens.length, { reason: t(`finish.${r.finish_reason}` as Key) }));
     const seconds = r.timings_ms.inference / 1000;
     const rate = seconds > 0 ? (r.tokens.length / seconds).toFixed(1) : '–';
     // Time to first token as the service measured it: queue, tokenize and the first step (prompt included).
