@@ -36,7 +36,6 @@ export class SseStream {
         ...this.headers,
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
         // Tell nginx-style proxies not to buffer: tokens must reach the browser as they come.
         'x-accel-buffering': 'no',
       });

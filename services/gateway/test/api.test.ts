@@ -4,6 +4,8 @@
  * errors, both reply paths, job ids, metrics read from the queue. The rest of the HTTP surface runs
  * without Redis in app.test.ts.
  */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompareResponse, ErrorBody, GenerateResponse, PredictResponse } from '@gpt2-int8/contract/api';
 import { checkJobData, type JobData } from '@gpt2-int8/contract/job';
@@ -132,6 +134,29 @@ describe('inference routes', () => {
     expect(done).not.toHaveProperty('kind');
     // Streamed, not buffered: the first token came in an earlier network read than the final event.
     expect(events[0]!.chunk).toBeLessThan(events.at(-1)!.chunk);
+  });
+
+  it("streamed token events carry each token's logprob and alternatives when asked for, as the final result does", async () => {
+    const events = await readSse(await postJson(`${gw.url}/api/generate`, { prompt: 'Stream logprobs', max_new_tokens: 3, stream: true, logprobs: 2 }));
+    const tokens = events.filter((e) => e.event === 'token').map((e) => e.data as { logprob?: number; top_logprobs?: unknown[] });
+    const done = events.at(-1)!.data as { tokens: { logprob: number; top_logprobs: unknown[] }[] };
+    expect(tokens).toHaveLength(3);
+    expect(tokens.map((t) => [t.logprob, t.top_logprobs])).toEqual(done.tokens.map((t) => [t.logprob, t.top_logprobs]));
+    expect(tokens[0]!.top_logprobs).toHaveLength(2);
+  });
+
+  it('a stream asked for with Connection: close ends with the connection closed (a client reading to EOF would hang)', async () => {
+    const { port } = new URL(gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    const body = JSON.stringify({ prompt: 'Close after', max_new_tokens: 2, stream: true });
+    socket.write(`POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    const closed = await Promise.race([once(socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    socket.destroy();
+    expect(received).toMatch(/event: done/);
+    expect(received.toLowerCase()).toMatch(/\r\nconnection: close\r\n/);
+    expect(closed).toBe(true);
   });
 
   it('a streamed generate that fails before its first token is a plain JSON error with its status', async () => {

@@ -150,7 +150,7 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
         tags: ['inference'],
         summary: 'Generate a continuation; with stream:true, Server-Sent Events (token…, then done or error)',
         description:
-          'With `stream: true` the answer is `text/event-stream`: one `event: token` per token (data: {index, token, token_id, text}), ' +
+          'With `stream: true` the answer is `text/event-stream`: one `event: token` per token (data: {index, token, token_id, logprob and top_logprobs when asked for, text}), ' +
           'then `event: done` (data: the JSON response below), or `event: error` (data: the error body) if it fails after streaming began. ' +
           'A failure before the first token is answered as a plain JSON error with its HTTP status.',
         body: GenerateRequestSchema,
@@ -186,7 +186,8 @@ export async function inferenceRoutes(app: FastifyInstance, deps: InferenceDeps)
       if (t.index !== next) return;
       next += 1;
       text += t.token;
-      sse.send('token', { index: t.index, token: t.token, token_id: t.token_id, text } satisfies StreamToken);
+      // Every field the worker sent (logprob and top_logprobs when asked for), plus the text so far.
+      sse.send('token', { ...t, text } satisfies StreamToken);
     };
     try {
       const result = await execute(data, request, reply, emit);
