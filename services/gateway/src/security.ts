@@ -30,8 +30,10 @@ export async function securityPlugins(app: FastifyInstance, opts: { corsOrigins:
     await app.register(fastifyCors, {
       origin: opts.corsOrigins.includes('*') ? '*' : opts.corsOrigins,
       methods: ['GET', 'POST'],
-      allowedHeaders: ['content-type', 'x-request-id'],
-      exposedHeaders: ['x-request-id', 'retry-after'],
+      // No allowedHeaders: the preflight's requested headers are allowed back. A fixed list left out
+      // Authorization (API_KEYS) and the openai client's x-stainless-* headers, so no browser at an
+      // allowed origin could send a keyed request; the origin list is what restricts.
+      exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
       maxAge: 600,
     });
   }

@@ -282,6 +282,19 @@ describe('configured security: CORS allow-list and rate limit', () => {
     expect(header(other, 'access-control-allow-origin')).toBeNull();
   });
 
+  it("lets a listed origin's browser send a keyed request (Authorization) and the openai client's headers, and read the rate-limit headers", async () => {
+    const requested = 'authorization, content-type, x-stainless-os';
+    const preflight = await secured.inject({
+      method: 'OPTIONS',
+      url: '/v1/completions',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': requested },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(header(preflight, 'access-control-allow-headers')).toBe(requested);
+    const ok = await secured.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://app.example' } });
+    expect(header(ok, 'access-control-expose-headers')).toMatch(/x-ratelimit-remaining/);
+  });
+
   it('limits requests per client on /api/* with a 429 JSON error, and leaves /healthz alone', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await postJson(secured, '/api/predict', { prompt: `limit ${i}` })).statusCode);
