@@ -145,6 +145,17 @@ describe('inference routes', () => {
     expect(tokens[0]!.top_logprobs).toHaveLength(2);
   });
 
+  it('a stream is timed out per token, not as a whole: one longer than REQUEST_TIMEOUT_MS completes while tokens keep coming', async () => {
+    // 12 tokens 40 ms apart (~480 ms) against a 250 ms limit.
+    const strict = await startGateway({ REDIS_URL: redis.url, QUEUE_NAME: 'api', MODEL_DIR: writeFakeArtifact(), REQUEST_TIMEOUT_MS: '250' });
+    try {
+      const events = await readSse(await postJson(`${strict.url}/api/generate`, { prompt: 'Long stream', max_new_tokens: 12, stream: true }));
+      expect(events.map((e) => e.event)).toEqual([...Array<string>(12).fill('token'), 'done']);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('a stream asked for with Connection: close ends with the connection closed (a client reading to EOF would hang)', async () => {
     const { port } = new URL(gw.url);
     const socket = connect(Number(port), '127.0.0.1');

@@ -161,8 +161,17 @@ export class JobClient implements Jobs {
     const outcome = new Promise<Outcome>((resolve) => {
       settle = resolve;
     });
-    this.pending.set(jobId, { settle, onProgress: opts.onProgress });
+    // A streamed job waits at most timeoutMs for each token, not for all of them: a generation that
+    // is producing tokens is not cut off at timeoutMs (under load, 256-token streams were, at 126).
     const timer = setTimeout(() => settle({ timeout: true }), opts.timeoutMs);
+    const onProgress = opts.onProgress;
+    const progress =
+      onProgress &&
+      ((p: StreamProgress) => {
+        timer.refresh();
+        onProgress(p);
+      });
+    this.pending.set(jobId, { settle, onProgress: progress });
     const onAbort = () => settle({ aborted: true });
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
