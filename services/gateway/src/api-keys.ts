@@ -30,19 +30,27 @@ export function bearerKey(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-export function apiKeyCheck(keys: readonly string[]) {
+/** Whether a key is one of `keys`, compared in constant time. */
+export function keyMatcher(keys: readonly string[]): (key: string) => boolean {
   const digests = keys.map(sha256);
+  return (key) => {
+    const digest = sha256(key);
+    let ok = false;
+    for (const d of digests) ok = timingSafeEqual(d, digest) || ok;
+    return ok;
+  };
+}
+
+export function apiKeyCheck(keys: readonly string[]) {
+  const known = keyMatcher(keys);
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const key = bearerKey(request);
     if (key === undefined) {
       void reply.header('www-authenticate', 'Bearer');
       throw new ApiError(401, 'UNAUTHORIZED', 'An API key is required: send the header Authorization: Bearer <key>');
     }
-    const digest = sha256(key);
-    let ok = false;
-    for (const d of digests) ok = timingSafeEqual(d, digest) || ok;
     const fingerprint = keyFingerprint(key);
-    if (!ok) {
+    if (!known(key)) {
       request.log.info({ api_key: fingerprint }, 'refused an unknown API key');
       void reply.header('www-authenticate', 'Bearer error="invalid_token"');
       throw new ApiError(401, 'UNAUTHORIZED', `Incorrect API key provided (fingerprint ${fingerprint}); check the key this server was configured with`);

@@ -11,7 +11,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from '@gpt2-int8/contract/logger';
 import { Admission } from './admission.js';
-import { apiKeyCheck, bearerKey, keyId } from './api-keys.js';
+import { apiKeyCheck, bearerKey, keyId, keyMatcher } from './api-keys.js';
 import type { GatewayConfig } from './config.js';
 import { docsPlugins } from './docs.js';
 import { drainOnClose } from './drain.js';
@@ -90,10 +90,12 @@ export async function buildApp({ config, jobs, workers, logger }: AppDeps): Prom
 
   await app.register(async (scope) => {
     // The per-client limit guards the model, so it covers /api/* and /v1/* only (not /healthz, /metrics).
-    // With API keys, the key is checked first (api-keys.ts), and the limit counts per key.
+    // With API keys it counts per key, and runs before the key check (api-keys.ts): a request
+    // without a known key counts against its address, so guessing keys is limited too (each wrong
+    // key had a fresh allowance, and the check came first).
     const keysOn = config.apiKeys.length > 0;
-    if (keysOn) scope.addHook('onRequest', apiKeyCheck(config.apiKeys));
     if (config.rateLimitPerMinute > 0) {
+      const known = keyMatcher(config.apiKeys);
       await scope.register(fastifyRateLimit, {
         max: config.rateLimitPerMinute,
         timeWindow: 60_000,
@@ -101,10 +103,19 @@ export async function buildApp({ config, jobs, workers, logger }: AppDeps): Prom
           ? {
               keyGenerator: (request) => {
                 const key = bearerKey(request);
-                return key === undefined ? `ip:${request.ip}` : `key:${keyId(key)}`;
+                return key !== undefined && known(key) ? `key:${keyId(key)}` : `ip:${request.ip}`;
               },
             }
           : {}),
+      });
+    }
+    if (keysOn) {
+      // preParsing: after the limit's own hook (route-level onRequest, which runs after a scope's
+      // onRequest) and before a body is read.
+      const check = apiKeyCheck(config.apiKeys);
+      scope.addHook('preParsing', async (request, reply, payload) => {
+        await check(request, reply);
+        return payload;
       });
     }
     const admission = new Admission(jobs, workers, config.queueMaxDepth);

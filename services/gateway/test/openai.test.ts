@@ -371,8 +371,8 @@ describe('/v1 refusals that depend on the gateway\'s state', () => {
 });
 
 describe('API keys (API_KEYS)', () => {
-  it('401 without or with a wrong key, in each API\'s shape; health stays open; the rate limit counts per key', async () => {
-    const gw = await listening({ API_KEYS: 'key-one, key-two', RATE_LIMIT_PER_MINUTE: '1' });
+  it('401 without or with a wrong key, in each API\'s shape; health stays open; the rate limit counts per key, and per address without a known key', async () => {
+    const gw = await listening({ API_KEYS: 'key-one, key-two', RATE_LIMIT_PER_MINUTE: '2' });
     try {
       const anonymous = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'wrong', maxRetries: 0 });
       const err = await anonymous.models.list().catch((e: unknown) => e);
@@ -384,9 +384,13 @@ describe('API keys (API_KEYS)', () => {
       expect(api.status).toBe(401);
       expect(await api.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
       expect((await fetch(`${gw.address}/healthz`)).status).toBe(200);
+      // A third try without a known key from this address, with yet another key: limited, not a fresh allowance.
+      const guessing = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'guess-3', maxRetries: 0 });
+      await expect(guessing.models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
 
       const one = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'key-one', maxRetries: 0 });
       const two = new OpenAI({ baseURL: `${gw.address}/v1`, apiKey: 'key-two', maxRetries: 0 });
+      expect((await one.models.list()).data).toHaveLength(1);
       expect((await one.models.list()).data).toHaveLength(1);
       await expect(one.models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
       // Another key has its own allowance.
