@@ -77,4 +77,13 @@ describe('tokenizer', () => {
       expect(d.text()).toBe(s);
     }
   });
+
+  it('StreamDecoder gives bytes that can never form a character at once, as U+FFFD, holding back only a possible start of one', () => {
+    const lead = [...Array(GPT2_VOCAB_SIZE).keys()].find((id) => tokenBytes(id).length === 1 && tokenBytes(id)[0] === 0xec) as number;
+    const d = new StreamDecoder();
+    // 0xEC starts a 3-byte character: alone it may still be completed, followed by another 0xEC it cannot.
+    expect([d.push(lead), d.push(lead), d.push(lead)]).toEqual(['', '\uFFFD', '\uFFFD']);
+    expect(d.text()).toBe('\uFFFD'.repeat(3));
+    expect(d.push(encode('!')[0] as number)).toBe('\uFFFD!');
+  });
 });

@@ -117,21 +117,21 @@ export function tokenText(id: number): string {
 
 /**
  * Decodes a growing token sequence for streaming: returns only text that is final, holding back
- * a trailing partial UTF-8 character (which decodes as U+FFFD) until the token that completes it.
+ * a trailing partial UTF-8 character until the token that completes it. Bytes that can never be
+ * part of a character come out at once as U+FFFD (a streaming TextDecoder: the same text as
+ * decode() of the whole, in pieces). Holding back every trailing U+FFFD instead held a run of
+ * undecodable tokens to the end of the generation, then credited it all to the last token.
  */
 export class StreamDecoder {
-  private tokens: number[] = [];
-  private emitted = 0;
+  private readonly tokens: number[] = [];
+  private readonly decoder = new TextDecoder('utf-8');
 
   push(id: number): string {
     this.tokens.push(id);
-    const text = decode(this.tokens);
-    const stable = text.endsWith('\uFFFD') ? text.replace(/\uFFFD+$/, '') : text;
-    const delta = stable.slice(this.emitted);
-    this.emitted = Math.max(this.emitted, stable.length);
-    return delta;
+    return this.decoder.decode(tokenBytes(id), { stream: true });
   }
 
+  /** All the text so far, a partial character at the end shown as U+FFFD. */
   text(): string {
     return decode(this.tokens);
   }
