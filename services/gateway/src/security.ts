@@ -35,6 +35,9 @@ export async function securityPlugins(app: FastifyInstance, opts: { corsOrigins:
       // allowed origin could send a keyed request; the origin list is what restricts.
       exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
       maxAge: 600,
+      // An OPTIONS that is not a preflight (no Origin) is answered as any OPTIONS (204), not with
+      // the plugin's plain-text 400 "Invalid Preflight Request", outside every error format.
+      strictPreflight: false,
     });
   }
 }

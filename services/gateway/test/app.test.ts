@@ -282,6 +282,14 @@ describe('configured security: CORS allow-list and rate limit', () => {
     expect(header(other, 'access-control-allow-origin')).toBeNull();
   });
 
+  it('answers an OPTIONS that is not a preflight (no Origin) as HTTP does, with no body, not a plain-text 400', async () => {
+    for (const url of ['/api/generate', '/v1/completions', '/healthz']) {
+      const res = await secured.inject({ method: 'OPTIONS', url });
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(204);
+      expect(res.body).toBe('');
+    }
+  });
+
   it("lets a listed origin's browser send a keyed request (Authorization) and the openai client's headers, and read the rate-limit headers", async () => {
     const requested = 'authorization, content-type, x-stainless-os';
     const preflight = await secured.inject({
