@@ -110,6 +110,11 @@ export async function buildApp({ config, jobs, workers, logger }: AppDeps): Prom
       });
     }
     if (keysOn) {
+      // The OpenAPI document says which routes need the key (docs.ts defines the scheme), so
+      // Swagger UI's "Try it out" sends it.
+      scope.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, security: [{ apiKey: [] }] };
+      });
       // preParsing: after the limit's own hook (route-level onRequest, which runs after a scope's
       // onRequest) and before a body is read.
       const check = apiKeyCheck(config.apiKeys);

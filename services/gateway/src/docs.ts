@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 export async function docsPlugins(app: FastifyInstance, opts: { version: string }): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
-      openapi: '3.0.3',
+      // 3.1: its schemas are JSON Schema 2020-12, as TypeBox writes them (a numeric exclusiveMinimum).
+      openapi: '3.1.0',
       info: {
         title: 'gpt2-int8 gateway',
         description:

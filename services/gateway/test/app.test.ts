@@ -240,7 +240,9 @@ describe('model, health, readiness, docs, page', () => {
     expect(ui.statusCode).toBe(200);
     expect(ui.body).toMatch(/swagger/i);
     const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
-    expect(spec.openapi).toMatch(/^3\./);
+    // TypeBox's schemas are JSON Schema 2020-12 (e.g. top_p's numeric exclusiveMinimum): OpenAPI 3.1's dialect.
+    expect(spec.openapi).toBe('3.1.0');
+    expect(spec.paths['/api/generate'].post.requestBody.content['application/json'].schema.properties.top_p.exclusiveMinimum).toBe(0);
     for (const path of ['/api/predict', '/api/generate', '/api/compare', '/api/model', '/healthz', '/readyz']) expect(spec.paths).toHaveProperty(path);
     const predictBody = spec.paths['/api/predict'].post.requestBody.content['application/json'].schema;
     expect(predictBody.properties.prompt).toMatchObject({ type: 'string', minLength: 1, maxLength: 8000 });

@@ -395,6 +395,12 @@ describe('API keys (API_KEYS)', () => {
       await expect(one.models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
       // Another key has its own allowance.
       expect((await two.models.list()).data).toHaveLength(1);
+
+      // The OpenAPI document marks the keyed routes, and only those.
+      const doc = (await (await fetch(`${gw.address}/docs/json`)).json()) as { paths: Record<string, Record<string, { security?: unknown }>> };
+      expect(doc.paths['/v1/completions']?.post?.security).toEqual([{ apiKey: [] }]);
+      expect(doc.paths['/api/generate']?.post?.security).toEqual([{ apiKey: [] }]);
+      expect(doc.paths['/healthz']?.get?.security).toBeUndefined();
     } finally {
       await gw.app.close();
     }
