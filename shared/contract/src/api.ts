@@ -77,6 +77,10 @@ export const TimingsSchema = Type.Object({
   tokenize: Ms,
   /** Model time; for generate, the sum over tokens (each is in per_token); for compare, every run of both models. */
   inference: Ms,
+  /**
+   * Generate: each token the model produced, in order — including any a stop string then cut from
+   * the text, whose time was spent all the same (so it can be longer than `tokens`).
+   */
   per_token: Type.Optional(Type.Array(Ms)),
   /**
    * Compare only, on a worker's first compare: the wait for the FP32 model to load, which is not in
