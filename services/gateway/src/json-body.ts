@@ -102,6 +102,8 @@ export function loneSurrogateError(lone: LoneSurrogate): ApiError {
     400,
     'INVALID_UNICODE',
     `The request body is not valid Unicode: ${where} holds \\u${unit} at character ${lone.offset}, half of a UTF-16 surrogate pair without its other half; send whole characters`,
+    undefined,
+    lone.field,
   );
 }
 

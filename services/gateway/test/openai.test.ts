@@ -264,7 +264,7 @@ describe('/v1 on in-memory parts, through the openai client', () => {
     const v1 = await post('/v1/completions', `{"model":"${MODEL}","prompt":"ab\\ud83dcd"}`);
     expect(v1.status).toBe(400);
     const { error } = (await v1.json()) as { error: { message: string; code: string; type: string } };
-    expect(error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_unicode' });
+    expect(error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_unicode', param: 'prompt' });
     expect(error.message).toMatch(/prompt holds \\uD83D at character 2/);
     const api = await post('/api/predict', '{"prompt":"ab\\udc00cd"}');
     expect(api.status).toBe(400);

@@ -14,6 +14,8 @@ export class ApiError extends Error {
     message: string,
     /** Seconds, sent as Retry-After (503 queue full, Redis down). */
     readonly retryAfter?: number,
+    /** The request field it is about ("messages[1].content"), for OpenAI's `param` under /v1. */
+    readonly param?: string,
   ) {
     super(message);
   }

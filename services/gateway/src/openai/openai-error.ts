@@ -42,7 +42,7 @@ export function fromApiError(e: ApiError): OpenAIError {
   if (e.statusCode === 429) return new OpenAIError(429, e.message, 'rate_limit_exceeded', null, 'rate_limit_exceeded', e.retryAfter);
   if (e.statusCode === 504) return new OpenAIError(504, e.message, 'timeout', null, code);
   if (e.statusCode >= 500) return new OpenAIError(e.statusCode, e.message, 'server_error', null, code, e.retryAfter);
-  return new OpenAIError(e.statusCode, e.message, 'invalid_request_error', null, code, e.retryAfter);
+  return new OpenAIError(e.statusCode, e.message, 'invalid_request_error', e.param ?? null, code, e.retryAfter);
 }
 
 /** "/messages/0/role" → "messages[0].role" (the param OpenAI names). */
