@@ -21,16 +21,39 @@ import { chromium } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const { values } = parseArgs({
-  options: {
-    url: { type: 'string', default: `http://localhost:${process.env.PORT ?? 6006}` },
-    prompt: { type: 'string', default: 'The sky is' },
-    out: { type: 'string', default: 'docs/screenshot.png' },
-    width: { type: 'string', default: '1100' },
-    locale: { type: 'string', default: 'en-US' },
-    chromium: { type: 'string', default: '/usr/bin/chromium' },
-  },
-});
+const USAGE = `usage: npm run screenshot -- [--url URL] [--prompt TEXT] [--out FILE] [--width PX] [--locale LOCALE] [--chromium PATH]
+  --url       the running product (default http://localhost:\${PORT:-6006})
+  --prompt    asked before the picture (default "The sky is")
+  --out       the PNG written (default docs/screenshot.png)
+  --width     the window's width in pixels (default 1100)
+  --locale    the browser's language, which the page follows (default en-US; zh-CN needs fonts-noto-cjk)
+  --chromium  the browser (default /usr/bin/chromium)
+`;
+
+function readArgs() {
+  try {
+    return parseArgs({
+      options: {
+        url: { type: 'string', default: `http://localhost:${process.env.PORT ?? 6006}` },
+        prompt: { type: 'string', default: 'The sky is' },
+        out: { type: 'string', default: 'docs/screenshot.png' },
+        width: { type: 'string', default: '1100' },
+        locale: { type: 'string', default: 'en-US' },
+        chromium: { type: 'string', default: '/usr/bin/chromium' },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`screenshot: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const values = readArgs();
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 async function main(): Promise<void> {
   if (!existsSync(values.chromium)) throw new Error(`${values.chromium} is missing (apt-get install -y chromium, or --chromium PATH)`);

@@ -80,8 +80,18 @@ describe('quantize CLI', () => {
     const out = join(work, 'missing', 'current');
     const r = await run(['quantize', '--model', join(work, 'nope'), '--out', out]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/nope: no such file or directory/);
+    expect(r.stderr).toMatch(/nope: no such file or directory; --model takes/);
     expect(existsSync(out)).toBe(false);
+    // ensure's model comes from MODEL_SOURCE: the message names what the user set.
+    const ensured = await run(['ensure', '--out', out], { MODEL_SOURCE: join(work, 'nope') });
+    expect(ensured.code).toBe(1);
+    expect(ensured.stderr).toMatch(/nope: no such file or directory; MODEL_SOURCE takes/);
+  });
+
+  it.each([['quantize'], ['make-model'], ['ensure']])('prints its usage for "%s --help" (npm run quantize -- --help) and exits 0', async (command) => {
+    const r = await run([command, '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('usage:');
   });
 
   it('refuses a pickled checkpoint without reading it', async () => {

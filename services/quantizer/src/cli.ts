@@ -102,7 +102,7 @@ async function quantizeCommand(args: string[], ensure: boolean): Promise<void> {
   })).model;
   const result = await quantizeArtifact({
     // Resolved under the artifact's lock, so two quantizers never download into one cache at once.
-    source: () => resolveSource(model, hub),
+    source: () => resolveSource(model, { ...hub, setBy: explicit === undefined ? 'MODEL_SOURCE' : '--model' }),
     outDir,
     weights,
     granularity,
@@ -142,6 +142,11 @@ async function ortStandardCommand(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  // `npm run quantize -- --help` arrives as "quantize --help": help for any command, not an unknown option.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   if (command === 'quantize') return quantizeCommand(rest, false);
   if (command === 'ensure') return quantizeCommand(rest, true);
   if (command === 'make-model') return makeModelCommand(rest);

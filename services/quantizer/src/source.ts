@@ -87,7 +87,9 @@ export async function sourceStamp(files: string[]): Promise<string> {
  * What `--model` names: `hf:repo[@rev]` (downloaded into the cache first), an `.onnx` export, or a
  * Hugging Face GPT-2 directory. Pickled checkpoints are refused before anything reads them.
  */
-export async function resolveSource(model: string, options: HubDownloadOptions & { log: (message: string) => void }): Promise<Source> {
+export async function resolveSource(model: string, options: HubDownloadOptions & { log: (message: string) => void; setBy?: string }): Promise<Source> {
+  // What the user set, for the messages: --model, or MODEL_SOURCE (ensure).
+  const setBy = options.setBy ?? '--model';
   if (model.startsWith('hf:')) {
     const hub = parseHubSource(model);
     options.log(`fetching ${hubSourceId(hub)} from ${options.endpoint ?? 'the hub'} (cache ${options.cacheDir})`);
@@ -96,9 +98,9 @@ export async function resolveSource(model: string, options: HubDownloadOptions &
   }
   const path = resolve(model);
   const info = await stat(path).catch(() => undefined);
-  if (!info) throw new CheckpointError(`${path}: no such file or directory; --model takes a GPT-2 directory, an .onnx file or hf:<repo_id>`);
+  if (!info) throw new CheckpointError(`${path}: no such file or directory; ${setBy} takes a GPT-2 directory, an .onnx file or hf:<repo_id>`);
   if (info.isDirectory()) return { kind: 'hf-dir', path, id: path };
   if (isPickledFileName(path)) throw new CheckpointError(pickledCheckpointMessage(path, [path]));
   if (path.endsWith('.onnx')) return { kind: 'onnx', path, id: path };
-  throw new CheckpointError(`${path}: not a directory or an .onnx file; --model takes a GPT-2 directory (config.json + model.safetensors), an .onnx file or hf:<repo_id>`);
+  throw new CheckpointError(`${path}: not a directory or an .onnx file; ${setBy} takes a GPT-2 directory (config.json + model.safetensors), an .onnx file or hf:<repo_id>`);
 }

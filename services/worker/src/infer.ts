@@ -26,7 +26,7 @@ export async function infer(opts: { prompt: string; modelDir: string; topK: numb
   const t0 = performance.now();
   if (!(await manifestExists(opts.modelDir))) {
     throw new ArtifactError(
-      `no model in ${opts.modelDir}: ${ARTIFACT_FILES.manifest} is missing. Run the quantizer first (npm run quantize), ` +
+      `no model in ${opts.modelDir}: ${ARTIFACT_FILES.manifest} is missing. Run the quantizer first (npm run quantize -- --model <checkpoint> --out <dir>), ` +
         'or point --model-dir (or MODEL_DIR) at an artifact directory.',
     );
   }

@@ -140,7 +140,7 @@ describe('npm run infer', () => {
     const dir = tempDir();
     const proc = run(CLI, ['--model-dir', dir, 'Hello'], {});
     expect(await proc.exited).toBe(1);
-    expect(proc.stderr()).toContain(`no model in ${dir}: manifest.json is missing. Run the quantizer first (npm run quantize)`);
+    expect(proc.stderr()).toContain(`no model in ${dir}: manifest.json is missing. Run the quantizer first (npm run quantize -- --model <checkpoint> --out <dir>)`);
     rmSync(dir, { recursive: true, force: true });
   });
 
