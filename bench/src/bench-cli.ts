@@ -35,7 +35,7 @@ const QUICK_AGREEMENT_WINDOWS = 64;
 
 const USAGE = `usage: npm run bench -- [options]
   --only LIST              sections to run, of model, service, generation (default: all)
-  --quick                  fewer repetitions and 3 s load runs (a few minutes instead of ~10)
+  --quick                  fewer repetitions and 3 s load runs (≈ 8 minutes on a first run, instead of ≈ 21)
   --name NAME              results go to <out-dir>/NAME.json and NAME.md (default: bench-<date> / quick-<date>)
   --out-dir DIR            default bench/results
   --cache-dir DIR          where the synthetic models are built and kept (default bench/.cache)
