@@ -17,6 +17,18 @@ import { startRedis, type PrivateRedis } from '../support/redis-server.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
+/** Waits until the text of the element at `selector` matches `pattern`. */
+function waitForText(page: Page, selector: string, pattern: RegExp): Promise<unknown> {
+  return page.waitForFunction(([sel, source, flags]) => new RegExp(source, flags).test(document.querySelector(sel)?.textContent ?? ''), [selector, pattern.source, pattern.flags] as const);
+}
+
+/** The prompt, and Max new tokens in the opened generation settings. */
+async function fillGeneration(page: Page, prompt: string, maxNewTokens: number): Promise<void> {
+  await page.locator('#prompt').fill(prompt);
+  await page.locator('#settings summary').click();
+  await page.locator('#max-tokens').fill(String(maxNewTokens));
+}
+
 if (!haveChromium) console.warn(`web.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium); CI installs it.`);
 
 describe.skipIf(!haveChromium)('the web page in Chromium', () => {
@@ -115,9 +127,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
 
   it('streams a generation into the page token by token', async () => {
     const page = await open();
-    await page.locator('#prompt').fill('Once upon a time');
-    await page.locator('#settings summary').click();
-    await page.locator('#max-tokens').fill('8');
+    await fillGeneration(page, 'Once upon a time', 8);
     await page.locator('#seed').fill('42');
     // Record how many tokens are on the page at each DOM change: incremental arrival shows as
     // many distinct counts, a buffered answer as one jump from 0 to 8.
@@ -131,7 +141,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     });
     await page.locator('#generate').click();
     await page.locator('#stop').waitFor({ state: 'visible' });
-    await page.waitForFunction(() => /stopped by/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="gen-status"]', /stopped by/);
     const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
     expect(seen.filter((n) => n > 0 && n < 8).length).toBeGreaterThanOrEqual(3);
     expect(await page.getByTestId('generated').textContent()).toBe(FAKE_TOKENS.slice(0, 8).join(''));
@@ -169,7 +179,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     // A slowdown is said plainly and never in the colour of success, even when the tokens agree.
     await page.locator('#prompt').fill('SLOW_INT8 compare');
     await page.locator('#compare').click();
-    await page.waitForFunction(() => /slower/.test(document.querySelector('[data-testid="speedup"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="speedup"]', /slower/);
     expect(await page.getByTestId('speedup').textContent()).toBe('INT8 is 1.39× slower on this prompt');
     expect(await page.locator('.verdict .same').textContent()).toBe('Same next token');
     expect(await page.locator('.verdict .same').evaluate((el) => getComputedStyle(el).color)).toBe(okRgb);
@@ -179,7 +189,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     // The FP32 load a worker's first compare waits for is its own row, not "Network & gateway".
     await page.locator('#prompt').fill('COLD compare');
     await page.locator('#compare').click();
-    await page.waitForFunction(() => /FP32 model to load/.test(document.querySelector('[data-testid="compare-method"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="compare-method"]', /FP32 model to load/);
     expect(await page.getByTestId('compare-method').textContent()).toMatch(/waited 453 ms for the FP32 model to load; that is not in either time\.$/);
     expect(await page.locator('.timing-list dt').allTextContents()).toEqual(['Queue', 'Tokenize', 'Inference', 'FP32 model load', 'Network & gateway', 'Total']);
     expect(await page.locator('.timing-list div:has(.key-load) dd').textContent()).toBe('453');
@@ -204,7 +214,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
 
     await page.locator('#prompt').fill('TOO_LONG prompt');
     await page.locator('#generate').click();
-    await page.waitForFunction(() => /too long/.test(document.querySelector('#error strong')?.textContent ?? ''));
+    await waitForText(page, '#error strong', /too long/);
     expect(await page.getByTestId('error-detail').textContent()).toMatch(/1024/);
     // Nothing was generated, so no half-finished generation is left on screen.
     expect(await page.getByTestId('generate-result').count()).toBe(0);
@@ -310,15 +320,13 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
 
   it('redraws a generation in the other language while it streams, once stopped, and once cut off', async () => {
     const page = await open();
-    await page.locator('#prompt').fill('Switch while streaming');
-    await page.locator('#settings summary').click();
-    await page.locator('#max-tokens').fill('8');
+    await fillGeneration(page, 'Switch while streaming', 8);
     await page.locator('#generate').click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="generated"] .tok').length >= 2);
     await page.locator('#lang').click();
     expect(await page.locator('.generate h3').textContent()).toBe('生成的文本');
     expect(await page.getByTestId('gen-status').textContent()).toMatch(/^正在生成…/);
-    await page.waitForFunction(() => /停止原因/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="gen-status"]', /停止原因/);
     expect(await page.getByTestId('generated').textContent()).toBe(FAKE_TOKENS.slice(0, 8).join(''));
     await page.locator('#lang').click();
 
@@ -326,7 +334,7 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
     await page.locator('#generate').click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="generated"] .tok').length >= 2);
     await page.locator('#stop').click();
-    await page.waitForFunction(() => /^Stopped after \d+ tokens\.$/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="gen-status"]', /^Stopped after \d+ tokens\.$/);
     const n = (await page.getByTestId('gen-status').textContent())!.replace(/\D/g, '');
     await page.locator('#lang').click();
     expect(await page.locator('.generate h3').textContent()).toBe('生成的文本');
@@ -368,13 +376,11 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
 
   it('keeps keyboard focus on Stop while a request runs and gives it back after; Stop cancels every kind of request', async () => {
     const page = await open();
-    await page.locator('#prompt').fill('Focus me');
-    await page.locator('#settings summary').click();
-    await page.locator('#max-tokens').fill('4');
+    await fillGeneration(page, 'Focus me', 4);
     await page.locator('#generate').focus();
     await page.keyboard.press('Enter');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('stop');
-    await page.waitForFunction(() => /stopped by/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="gen-status"]', /stopped by/);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('generate');
 
     // Next token and Compare with no answer coming: Stop is there, takes focus, cancels, and hands focus back.
@@ -396,12 +402,10 @@ describe.skipIf(!haveChromium)('the web page in Chromium', () => {
 
   it('generates on Enter in a generation setting, and reads the text to screen readers once it is done', async () => {
     const page = await open();
-    await page.locator('#prompt').fill('Enter in a setting');
-    await page.locator('#settings summary').click();
-    await page.locator('#max-tokens').fill('3');
+    await fillGeneration(page, 'Enter in a setting', 3);
     await page.locator('#max-tokens').press('Enter');
     await page.getByTestId('generate-result').waitFor();
-    await page.waitForFunction(() => /stopped by/.test(document.querySelector('[data-testid="gen-status"]')?.textContent ?? ''));
+    await waitForText(page, '[data-testid="gen-status"]', /stopped by/);
     expect(worker.jobs.find((j) => j.prompt === 'Enter in a setting')).toMatchObject({ kind: 'generate', max_new_tokens: 3 });
     // The streamed text is silent token by token (aria-live="off"); its whole is said once, in a live region.
     const announced = page.getByTestId('gen-announcement');
